@@ -1,0 +1,1 @@
+"""OmniMoE Studio: a multimodal mixture-of-experts studio (pictures, sounds, chat, drawing)."""

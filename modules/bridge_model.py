@@ -1,0 +1,51 @@
+"""The prefix bridge: projectors that turn picture and sound encoder tokens into language-model input embeddings."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PretrainedConfig, PreTrainedModel
+
+
+class PrefixBridgeConfig(PretrainedConfig):
+    model_type = "omnimoe_prefix_bridge"
+
+    def __init__(self, image_width: int = 128, image_grid: int = 8,
+                 image_pool: int = 2,          # average-pool the patch grid by this factor (8x8 -> 4x4 = 16 tokens)
+                 audio_width: int = 192, audio_tokens: int = 16, lm_hidden: int = 256, **kwargs):
+        self.image_width, self.image_grid, self.image_pool = image_width, image_grid, image_pool
+        self.audio_width, self.audio_tokens, self.lm_hidden = audio_width, audio_tokens, lm_hidden
+        super().__init__(**kwargs)
+
+    @property
+    def image_tokens(self) -> int:
+        return (self.image_grid // self.image_pool) ** 2
+
+
+def _projector(width: int, hidden: int) -> nn.Sequential:
+    return nn.Sequential(nn.LayerNorm(width), nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, hidden))
+
+
+class PrefixBridge(PreTrainedModel):
+    config_class = PrefixBridgeConfig
+    base_model_prefix = "bridge"
+
+    def __init__(self, config: PrefixBridgeConfig):
+        super().__init__(config)
+        self.image_projector = _projector(config.image_width, config.lm_hidden)
+        self.audio_projector = _projector(config.audio_width, config.lm_hidden)
+        self.image_positions = nn.Parameter(torch.zeros(config.image_tokens, config.lm_hidden))
+        self.audio_positions = nn.Parameter(torch.zeros(config.audio_tokens, config.lm_hidden))
+        self.post_init()
+
+    def project_image(self, patch_tokens: torch.Tensor) -> torch.Tensor:
+        """(B, grid*grid, image_width) -> (B, image_tokens, lm_hidden)."""
+        b, n, w = patch_tokens.shape
+        g = self.config.image_grid
+        grid = patch_tokens.transpose(1, 2).reshape(b, w, g, g)                # (B, W, g, g)
+        pooled = F.avg_pool2d(grid, self.config.image_pool).flatten(2).transpose(1, 2)  # (B, image_tokens, W)
+        return self.image_projector(pooled) + self.image_positions
+
+    def project_audio(self, audio_tokens: torch.Tensor) -> torch.Tensor:
+        """(B, audio_tokens, audio_width) -> (B, audio_tokens, lm_hidden)."""
+        return self.audio_projector(audio_tokens) + self.audio_positions

@@ -1,0 +1,58 @@
+"""Plain values that cross the boundary between the pipeline and its callers (UI, API, tests)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+class InputError(ValueError):
+    """A request a person can fix: the message says what is wrong and what is accepted."""
+
+
+class FeatureUnavailable(RuntimeError):
+    """A role needed for this request failed to load; the message names the role, the source and why."""
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """How the language model samples an answer."""
+
+    temperature: float = 0.0      # 0 = greedy (deterministic); up to 2.0
+    top_p: float = 0.9            # nucleus mass kept, in (0, 1]
+    max_new_tokens: int = 96      # answer length cap, 1 ..= the profile's limit
+    seed: int | None = None       # fixed seed for reproducible sampling; None = random
+
+
+@dataclass(frozen=True)
+class DrawSettings:
+    """How the image decoder draws."""
+
+    steps: int = 12               # denoising steps, 1 ..= the profile's limit
+    guidance: float = 3.0         # classifier-free guidance scale, 0 ..= 20
+    seed: int | None = None       # None = random, reported back with each picture
+    count: int = 1                # pictures per request, 1 ..= the profile's limit
+
+
+@dataclass
+class DrawnPicture:
+    """One picture from the image decoder, with what made it."""
+
+    image: Any                    # PIL.Image.Image, RGB
+    prompt: str
+    seed: int
+    steps: int
+    guidance: float
+
+
+RouteName = Literal["chat", "describe_image", "describe_audio", "draw"]
+
+
+@dataclass
+class ChatEvent:
+    """One update of a streamed answer. `text` is the whole answer so far, not a delta."""
+
+    text: str
+    route: RouteName
+    pictures: list[DrawnPicture] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)   # e.g. "history trimmed to fit the context"
+    done: bool = False

@@ -1,0 +1,86 @@
+"""A CLIP-style audio encoder: log-mel front end, a small conv + transformer tower, and a projection into text space."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PretrainedConfig, PreTrainedModel
+
+
+class MiniAudioConfig(PretrainedConfig):
+    model_type = "omnimoe_audio"
+
+    def __init__(self, sample_rate: int = 16_000, n_fft: int = 512, hop_length: int = 160, n_mels: int = 64,
+                 min_seconds: float = 3.0,     # shorter sounds are padded with silence, so timing stays comparable
+                 conv_channels: int = 32, width: int = 192, layers: int = 2, heads: int = 4,
+                 tokens: int = 16,             # time tokens handed to the bridge
+                 embed_dim: int = 128,         # the shared text space (the image encoder's text tower)
+                 **kwargs):
+        self.sample_rate, self.n_fft, self.hop_length, self.n_mels = sample_rate, n_fft, hop_length, n_mels
+        self.min_seconds, self.conv_channels, self.width = min_seconds, conv_channels, width
+        self.layers, self.heads, self.tokens, self.embed_dim = layers, heads, tokens, embed_dim
+        super().__init__(**kwargs)
+
+
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int) -> torch.Tensor:
+    """Triangular filters on the mel scale, shape (n_mels, n_fft // 2 + 1)."""
+    def hz_to_mel(hz: float) -> float:
+        return 2595.0 * math.log10(1.0 + hz / 700.0)
+
+    mels = torch.linspace(hz_to_mel(0.0), hz_to_mel(sample_rate / 2), n_mels + 2)
+    hz = 700.0 * (10 ** (mels / 2595.0) - 1.0)
+    bins = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1)
+    lower, centre, upper = hz[:-2, None], hz[1:-1, None], hz[2:, None]
+    rising = (bins[None] - lower) / (centre - lower)
+    falling = (upper - bins[None]) / (upper - centre)
+    return torch.clamp(torch.minimum(rising, falling), min=0.0)
+
+
+class MiniAudioEncoder(PreTrainedModel):
+    config_class = MiniAudioConfig
+    base_model_prefix = "audio"
+    main_input_name = "waveform"
+
+    def __init__(self, config: MiniAudioConfig):
+        super().__init__(config)
+        self.register_buffer("mel_basis", mel_filterbank(config.sample_rate, config.n_fft, config.n_mels))
+        self.register_buffer("window", torch.hann_window(config.n_fft))
+        c = config.conv_channels
+        self.convs = nn.Sequential(
+            nn.Conv2d(1, c, 3, stride=2, padding=1), nn.GELU(),
+            nn.Conv2d(c, c, 3, stride=2, padding=1), nn.GELU(),
+            nn.Conv2d(c, c, 3, stride=2, padding=1), nn.GELU(),
+        )
+        self.to_width = nn.Linear(c * math.ceil(config.n_mels / 8), config.width)
+        self.positions = nn.Parameter(torch.zeros(config.tokens, config.width))
+        layer = nn.TransformerEncoderLayer(config.width, config.heads, 4 * config.width, dropout=0.0,
+                                           activation="gelu", batch_first=True, norm_first=True)
+        self.transformer = nn.TransformerEncoder(layer, config.layers)
+        self.norm = nn.LayerNorm(config.width)
+        self.projection = nn.Linear(config.width, config.embed_dim, bias=False)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+        self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """Keep PyTorch's own (fan-in scaled) initialisation: a fixed small std makes the conv stack vanish."""
+
+    def log_mel(self, waveform: torch.Tensor) -> torch.Tensor:
+        """(B, samples) at config.sample_rate -> (B, n_mels, frames)."""
+        min_samples = int(self.config.min_seconds * self.config.sample_rate)
+        if waveform.shape[-1] < min_samples:
+            waveform = F.pad(waveform, (0, min_samples - waveform.shape[-1]))
+        spec = torch.stft(waveform, self.config.n_fft, self.config.hop_length, window=self.window,
+                          return_complex=True).abs() ** 2                   # (B, n_fft/2+1, frames)
+        mel = torch.einsum("mf,bft->bmt", self.mel_basis, spec)
+        return torch.log10(mel + 1e-6) / 4.0 + 1.0
+
+    def forward(self, waveform: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, samples) -> (embedding (B, embed_dim), tokens (B, tokens, width))."""
+        x = self.convs(self.log_mel(waveform).unsqueeze(1))                   # (B, C, mels/8, frames/8)
+        b, c, m, t = x.shape
+        x = self.to_width(x.permute(0, 3, 1, 2).reshape(b, t, c * m))         # (B, frames/8, width)
+        x = F.adaptive_avg_pool1d(x.transpose(1, 2), self.config.tokens).transpose(1, 2)  # (B, tokens, width)
+        tokens = self.norm(self.transformer(x + self.positions))
+        return self.projection(tokens.mean(dim=1)), tokens

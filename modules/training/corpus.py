@@ -1,0 +1,100 @@
+"""The built-in world as data: splits, items for each training stage, and the text corpus the tokenizer learns from."""
+from __future__ import annotations
+
+import hashlib
+import random
+from .world_pictures import Scene, SceneObject, caption_en, caption_zh, random_scene
+from .world_sounds import Sound, describe_en, describe_zh, random_sound
+from .world_talk import (CONVERSATION, DRAW_TEMPLATES, OUT_OF_WORLD_ANSWER, caption_exchange, conversation_exchange,
+                         draw_prompt, out_of_world_exchange, picture_question, sound_exchange)
+
+SPLITS = ("train", "validation", "test")
+
+
+def split_of(content_key: str) -> str:
+    """Which split a piece of content belongs to: a stable hash, so splits never share an item."""
+    bucket = int(hashlib.sha1(content_key.encode()).hexdigest()[:8], 16) % 20
+    return "test" if bucket == 0 else "validation" if bucket == 1 else "train"
+
+
+def sound_split_of(sound: Sound) -> str:
+    """Sounds have only 35 contents, so a sound's split is decided by its exact variation, not its content."""
+    return split_of(f"{sound.content_key()}#{sound.variation_seed}")
+
+
+def scenes_for(split: str, count: int, seed: int, max_objects: int = 3) -> list[Scene]:
+    rng = random.Random(f"scenes-{split}-{seed}")
+    scenes: list[Scene] = []
+    while len(scenes) < count:
+        scene = random_scene(rng, max_objects)
+        if split_of(scene.content_key()) == split:
+            scenes.append(scene)
+    return scenes
+
+
+def single_object_scenes_for(split: str, count: int, seed: int) -> list[Scene]:
+    """Scenes for the drawing decoder: one object on a white background."""
+    rng = random.Random(f"draw-{split}-{seed}")
+    scenes: list[Scene] = []
+    while len(scenes) < count:
+        scene = random_scene(rng, max_objects=1, background="white")
+        if split_of(scene.content_key()) == split:
+            scenes.append(scene)
+    return scenes
+
+
+def sounds_for(split: str, count: int, seed: int) -> list[Sound]:
+    rng = random.Random(f"sounds-{split}-{seed}")
+    sounds: list[Sound] = []
+    while len(sounds) < count:
+        sound = random_sound(rng)
+        if sound_split_of(sound) == split:
+            sounds.append(sound)
+    return sounds
+
+
+def shuffled_objects(scene: Scene, rng: random.Random) -> Scene:
+    """The same scene with its objects listed in another order (captions then list them differently)."""
+    objects = list(scene.objects)
+    rng.shuffle(objects)
+    return Scene(scene.background, tuple(objects), scene.shade_seed)
+
+
+def tokenizer_corpus(seed: int = 0, items: int = 6000) -> list[str]:
+    """Every kind of text the models meet, in both languages, for training the tokenizer."""
+    rng = random.Random(f"corpus-{seed}")
+    texts: list[str] = []
+    for _ in range(items):
+        scene = random_scene(rng)
+        sound = random_sound(rng)
+        for lang in ("en", "zh"):
+            for exchange in (caption_exchange(scene, lang, rng), picture_question(scene, lang, rng),
+                             sound_exchange(sound, lang, rng), conversation_exchange(rng, lang),
+                             out_of_world_exchange(rng, lang)):
+                texts += [exchange.question, exchange.answer]
+            texts += list(draw_prompt(random_scene(rng, 1), lang, rng))
+        texts += [caption_en(scene), caption_zh(scene), describe_en(sound), describe_zh(sound)]
+    for questions_en, answer_en, questions_zh, answer_zh in CONVERSATION:
+        texts += questions_en + questions_zh + [answer_en, answer_zh]
+    texts += list(OUT_OF_WORLD_ANSWER.values()) + [t for ts in DRAW_TEMPLATES.values() for t in ts]
+    return texts
+
+
+def perturbed(scene: Scene, rng: random.Random) -> Scene:
+    """The scene with exactly one thing changed: one object's colour, shape, size or position."""
+    from .world_pictures import COLORS, POSITIONS, SHAPES, SIZES
+    objects = list(scene.objects)
+    k = rng.randrange(len(objects))
+    obj = objects[k]
+    field = rng.choice(["color", "shape", "size", "position"])
+    used = {o.position for o in objects}
+    if field == "position" and len(used) < len(POSITIONS):
+        obj = SceneObject(obj.color, obj.shape, obj.size, rng.choice(sorted(set(POSITIONS) - used)))
+    elif field == "color":
+        obj = SceneObject(rng.choice(sorted(set(COLORS) - {obj.color})), obj.shape, obj.size, obj.position)
+    elif field == "shape":
+        obj = SceneObject(obj.color, rng.choice(sorted(set(SHAPES) - {obj.shape})), obj.size, obj.position)
+    else:
+        obj = SceneObject(obj.color, obj.shape, "small" if obj.size == "large" else "large", obj.position)
+    objects[k] = obj
+    return Scene(scene.background, tuple(objects), rng.randrange(1 << 30))

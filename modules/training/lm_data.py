@@ -1,0 +1,113 @@
+"""Training examples for the language model: chat turns with picture or sound prefixes, tokenised with loss masks."""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import torch
+
+from .world_pictures import Scene
+from .world_sounds import Sound
+from .world_talk import (caption_exchange, conversation_exchange, draw_prompt, out_of_world_exchange,
+                         picture_question, sound_exchange)
+from .corpus import shuffled_objects
+
+IGNORE = -100
+# Share of each task in a batch.
+MIXTURE = {"caption": 0.2, "picture_question": 0.25, "sound": 0.2, "conversation": 0.12, "out_of_world": 0.08,
+           "draw": 0.1, "multi_turn": 0.05}
+
+
+@dataclass
+class Example:
+    media: str | None                      # None | "image" | "audio"
+    turns: list[tuple[str, str]]           # (user text, assistant answer); the media belongs to the last turn
+    scene: Scene | None = None
+    sound_index: int | None = None
+    picture_index: int | None = None
+
+
+@dataclass
+class Batch:
+    input_ids: torch.Tensor                # (B, T)
+    labels: torch.Tensor                   # (B, T), IGNORE where no loss
+    attention_mask: torch.Tensor           # (B, T)
+    media: list[str | None] = field(default_factory=list)
+
+
+def _text_turn(rng: random.Random, lang: str) -> tuple[str, str]:
+    pick = rng.random()
+    if pick < 0.6:
+        e = conversation_exchange(rng, lang)
+    elif pick < 0.8:
+        e = out_of_world_exchange(rng, lang)
+    else:
+        from .world_pictures import random_scene
+        return draw_prompt(random_scene(rng, 1), lang, rng)
+    return e.question, e.answer
+
+
+def sample_example(rng: random.Random, scenes: list[Scene], sounds: list[Sound]) -> Example:
+    task = rng.choices(list(MIXTURE), weights=list(MIXTURE.values()))[0]
+    lang = rng.choice(["en", "zh"])
+    history = [_text_turn(rng, rng.choice(["en", "zh"]))] if rng.random() < 0.15 else []
+    if task in ("caption", "picture_question"):
+        i = rng.randrange(len(scenes))
+        return Example("image", history, scene=scenes[i], picture_index=i)     # turn text filled after mirroring
+    if task == "sound":
+        i = rng.randrange(len(sounds))
+        e = sound_exchange(sounds[i], lang, rng)
+        return Example("audio", history + [(e.question, e.answer)], sound_index=i)
+    if task == "multi_turn":
+        return Example(None, [_text_turn(rng, lang) for _ in range(rng.randint(2, 3))])
+    if task == "draw":
+        from .world_pictures import random_scene
+        return Example(None, history + [draw_prompt(random_scene(rng, 1), lang, rng)])
+    maker = conversation_exchange if task == "conversation" else out_of_world_exchange
+    e = maker(rng, lang)
+    return Example(None, history + [(e.question, e.answer)])
+
+
+def picture_turn(scene: Scene, rng: random.Random) -> tuple[str, str]:
+    """A caption request or a question about the (possibly mirrored) scene."""
+    lang = rng.choice(["en", "zh"])
+    shown = shuffled_objects(scene, rng)
+    e = caption_exchange(shown, lang, rng) if rng.random() < 0.45 else picture_question(shown, lang, rng)
+    if rng.random() < 0.1 and lang == "en":
+        e = caption_exchange(shown, lang, rng)
+        return "", e.answer                      # a picture with no question is described, in English
+    return e.question, e.answer
+
+
+class ChatTokens:
+    """Turns into token ids the way the chat template lays them out; media markers repeated per prefix token."""
+
+    def __init__(self, tokenizer, image_tokens: int, audio_tokens: int):
+        self.tokenizer = tokenizer
+        ids = tokenizer.convert_tokens_to_ids
+        self.user, self.assistant = ids("<|user|>"), ids("<|assistant|>")
+        self.markers = {"image": [ids("<|image|>")] * image_tokens, "audio": [ids("<|audio|>")] * audio_tokens}
+
+    def encode(self, example: Example) -> tuple[list[int], list[int]]:
+        ids, labels = [self.tokenizer.bos_token_id], [IGNORE]
+        for k, (question, answer) in enumerate(example.turns):
+            last = k == len(example.turns) - 1
+            marker = self.markers[example.media] if (last and example.media) else []
+            prompt = [self.user] + marker + self.tokenizer.encode(question, add_special_tokens=False) + [self.assistant]
+            reply = self.tokenizer.encode(answer, add_special_tokens=False) + [self.tokenizer.eos_token_id]
+            ids += prompt + reply
+            labels += [IGNORE] * len(prompt) + reply
+        return ids, labels
+
+    def collate(self, examples: list[Example]) -> Batch:
+        encoded = [self.encode(e) for e in examples]
+        longest = max(len(ids) for ids, _ in encoded)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.full((len(examples), longest), pad, dtype=torch.long)
+        labels = torch.full((len(examples), longest), IGNORE, dtype=torch.long)
+        mask = torch.zeros((len(examples), longest), dtype=torch.long)
+        for row, (ids, labs) in enumerate(encoded):
+            input_ids[row, : len(ids)] = torch.tensor(ids)
+            labels[row, : len(labs)] = torch.tensor(labs)
+            mask[row, : len(ids)] = 1
+        return Batch(input_ids, labels, mask, [e.media for e in examples])

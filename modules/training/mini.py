@@ -1,0 +1,90 @@
+"""Command line of the built-in suite: `python -m modules.training.mini train|eval [--stage …] [--quick]`."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import time
+from pathlib import Path
+
+STAGES = ("tokenizer", "encoders", "language", "decoder")
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m modules.training.mini",
+                                     description="Train or evaluate the built-in mini model suite.")
+    parser.add_argument("command", choices=("train", "eval"))
+    parser.add_argument("--stage", action="append", choices=STAGES,
+                        help="train only these stages (repeatable); default: all, in order")
+    parser.add_argument("--quick", action="store_true",
+                        help="a few steps of each stage into a scratch folder, to check the code runs")
+    parser.add_argument("--out", type=Path, default=None, help="where the models go (default assets/mini)")
+    parser.add_argument("--limit", type=int, default=0, help="eval: at most this many test items per measure")
+    return parser.parse_args(argv)
+
+
+def quick_config(suite, out: Path):
+    """The same suite, shrunk to run in about a minute."""
+    from .suite_config import DecoderStage, EncoderStage, LanguageStage
+    return dataclasses.replace(
+        suite, out_dir=out, work_dir=out / ".work",
+        encoders=EncoderStage(scenes=200, sounds=100, steps=3, picture_batch=8, sound_batch=8),
+        language=LanguageStage(scenes=200, sounds=100, steps=3, batch=4),
+        decoder=DecoderStage(scenes=100, vae_steps=2, unet_steps=2, vae_batch=4, unet_batch=4))
+
+
+def load_or_train_tokenizer(suite, retrain: bool):
+    from transformers import AutoTokenizer
+
+    from .corpus import tokenizer_corpus
+    from .tokenizer import save_tokenizer, train_tokenizer
+    folder = Path(suite.work_dir) / "tokenizer"
+    if not retrain and (folder / "tokenizer.json").exists():
+        return AutoTokenizer.from_pretrained(str(folder))
+    tokenizer = train_tokenizer(tokenizer_corpus(suite.seed), suite.vocab_size, suite.encoders.context_length)
+    save_tokenizer(tokenizer, folder)
+    print(f"tokenizer: {len(tokenizer)} tokens")
+    return AutoTokenizer.from_pretrained(str(folder))
+
+
+def train(args: argparse.Namespace) -> None:
+    import torch
+    from accelerate import Accelerator
+
+    from .suite_config import SuiteConfig
+    suite = SuiteConfig()
+    if args.out:
+        suite = dataclasses.replace(suite, out_dir=args.out, work_dir=args.out / ".work")
+    if args.quick:
+        suite = quick_config(suite, args.out or Path("/tmp") / "omnimoe-mini-quick")
+    stages = args.stage or list(STAGES)
+    torch.manual_seed(suite.seed)
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    tokenizer = load_or_train_tokenizer(suite, retrain="tokenizer" in stages)
+    for stage in stages:
+        started = time.time()
+        if stage == "encoders":
+            from .train_encoders import train_encoders
+            train_encoders(suite, tokenizer, accelerator)
+        elif stage == "language":
+            from .train_language import train_language
+            train_language(suite, tokenizer, accelerator)
+        elif stage == "decoder":
+            from .train_decoder import train_decoder
+            train_decoder(suite, tokenizer, accelerator)
+        print(f"stage {stage}: {time.time() - started:.0f} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.command == "train":
+        train(args)
+        return 0
+    from .evaluate import run_evaluation
+    return run_evaluation(args.out, args.limit)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Sizes, step counts and seeds of the built-in mini suite, in one typed place."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class EncoderStage:
+    """The open_clip picture-text model and the audio encoder, trained together into one text space."""
+
+    scenes: int = 8000            # base scenes in the pool; each has a hard-negative partner (one attribute changed)
+    sounds: int = 4000
+    steps: int = 1000
+    picture_batch: int = 48       # base pictures per step (+ as many partners)
+    sound_batch: int = 32
+    lr: float = 1e-3
+    embed_dim: int = 128
+    image_size: int = 64
+    patch_size: int = 8
+    vision_width: int = 128
+    vision_layers: int = 4
+    text_width: int = 128
+    text_layers: int = 3
+    context_length: int = 48
+
+
+@dataclass(frozen=True)
+class LanguageStage:
+    """The DeepSeek-V3 language model and the prefix bridge, trained together on every task."""
+
+    scenes: int = 12000
+    sounds: int = 4000
+    steps: int = 3000
+    batch: int = 24
+    lr: float = 2e-3
+    hidden: int = 256
+    layers: int = 4
+    dense_layers: int = 1          # first_k_dense_replace: the first layers keep a dense MLP
+    routed_experts: int = 8
+    experts_per_token: int = 2
+    shared_experts: int = 1
+    expert_width: int = 256
+    dense_width: int = 768
+    heads: int = 4
+    kv_lora_rank: int = 64
+    q_lora_rank: int = 96
+    rope_dim: int = 16
+    nope_dim: int = 32
+    value_dim: int = 32
+    context: int = 512
+    bias_update_rate: float = 1e-3  # auxiliary-loss-free balancing: how fast each expert's bias moves per step
+
+
+@dataclass(frozen=True)
+class DecoderStage:
+    """The latent diffusion decoder: a tiny VAE, then a tiny UNet conditioned on the CLIP text tower."""
+
+    scenes: int = 6000
+    picture_size: int = 32
+    latent_channels: int = 4
+    vae_steps: int = 700
+    vae_batch: int = 32
+    unet_steps: int = 2500
+    unet_batch: int = 64
+    lr: float = 1e-3
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    seed: int = 0
+    vocab_size: int = 1536
+    out_dir: Path = REPO_ROOT / "assets" / "mini"
+    work_dir: Path = REPO_ROOT / ".cache" / "mini-training"   # resumable checkpoints; never committed
+    encoders: EncoderStage = field(default_factory=EncoderStage)
+    language: LanguageStage = field(default_factory=LanguageStage)
+    decoder: DecoderStage = field(default_factory=DecoderStage)

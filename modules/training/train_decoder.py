@@ -1,0 +1,157 @@
+"""Stage 3 of the mini suite: a tiny latent diffusion decoder (VAE + UNet) conditioned on the CLIP text tower."""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from diffusers import (AutoencoderKL, DDPMScheduler, DPMSolverMultistepScheduler, StableDiffusionPipeline,
+                       UNet2DConditionModel)
+from safetensors.torch import load_file
+from tqdm import tqdm
+from transformers import CLIPTextConfig, CLIPTextModel
+
+from .augment import mirror, picture_to_tensor
+from .checkpoint import cosine_lr, load_checkpoint, save_checkpoint
+from .corpus import single_object_scenes_for
+from .suite_config import DecoderStage, SuiteConfig
+from .world_pictures import RenderStyle, render_scene
+from .world_talk import draw_prompt
+
+
+def text_encoder_from_open_clip(image_encoder_dir: Path) -> CLIPTextModel:
+    """The open_clip text tower's weights in a transformers CLIPTextModel (as Stable Diffusion 2 did with OpenCLIP)."""
+    import json
+    cfg = json.loads((image_encoder_dir / "open_clip_config.json").read_text())["model_cfg"]
+    text, state = cfg["text_cfg"], load_file(str(image_encoder_dir / "open_clip_model.safetensors"))
+    width = text["width"]
+    config = CLIPTextConfig(vocab_size=text["vocab_size"], hidden_size=width, intermediate_size=4 * width,
+                            num_hidden_layers=text["layers"], num_attention_heads=text["heads"],
+                            max_position_embeddings=text["context_length"], hidden_act="gelu",
+                            projection_dim=cfg["embed_dim"], pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    model = CLIPTextModel(config)
+    mapped = {"embeddings.token_embedding.weight": state["token_embedding.weight"],
+              "embeddings.position_embedding.weight": state["positional_embedding"],
+              "final_layer_norm.weight": state["ln_final.weight"],
+              "final_layer_norm.bias": state["ln_final.bias"]}
+    for i in range(text["layers"]):
+        src, dst = f"transformer.resblocks.{i}.", f"encoder.layers.{i}."
+        q, k, v = state[src + "attn.in_proj_weight"].chunk(3)
+        qb, kb, vb = state[src + "attn.in_proj_bias"].chunk(3)
+        for name, w, b in (("q_proj", q, qb), ("k_proj", k, kb), ("v_proj", v, vb)):
+            mapped[dst + f"self_attn.{name}.weight"], mapped[dst + f"self_attn.{name}.bias"] = w, b
+        pairs = {"self_attn.out_proj": "attn.out_proj", "layer_norm1": "ln_1", "layer_norm2": "ln_2",
+                 "mlp.fc1": "mlp.c_fc", "mlp.fc2": "mlp.c_proj"}
+        for hf_name, oc_name in pairs.items():
+            mapped[dst + hf_name + ".weight"] = state[src + oc_name + ".weight"]
+            mapped[dst + hf_name + ".bias"] = state[src + oc_name + ".bias"]
+    missing, unexpected = model.load_state_dict(mapped, strict=False)
+    assert not unexpected and all("position_ids" in m for m in missing), (missing, unexpected)
+    return model.eval().requires_grad_(False)
+
+
+def build_vae(stage: DecoderStage) -> AutoencoderKL:
+    return AutoencoderKL(in_channels=3, out_channels=3, latent_channels=stage.latent_channels,
+                         down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3,
+                         block_out_channels=(32, 64, 64), layers_per_block=1, norm_num_groups=16,
+                         sample_size=stage.picture_size)
+
+
+def build_unet(stage: DecoderStage, text_width: int) -> UNet2DConditionModel:
+    return UNet2DConditionModel(sample_size=stage.picture_size // 4, in_channels=stage.latent_channels,
+                                out_channels=stage.latent_channels, layers_per_block=1,
+                                block_out_channels=(64, 128), down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=text_width,
+                                attention_head_dim=8, norm_num_groups=32)
+
+
+class DrawingPool:
+    """Single-object pictures on white at the decoder's size, with the scenes they show."""
+
+    def __init__(self, stage: DecoderStage, seed: int):
+        self.scenes = single_object_scenes_for("train", stage.scenes, seed)
+        style = RenderStyle(size=stage.picture_size, shade_jitter=8, position_jitter=0.02)
+        self.pictures = torch.stack([picture_to_tensor(render_scene(s, style)) for s in self.scenes])  # (N,3,32,32)
+
+
+def train_vae(vae: AutoencoderKL, pool: DrawingPool, stage: DecoderStage, work: Path, rng: random.Random) -> None:
+    optimizer = torch.optim.AdamW(vae.parameters(), lr=stage.lr)
+    checkpoint, start = work / "vae.safetensors", 0
+    if checkpoint.exists():
+        start, _ = load_checkpoint(checkpoint, {"vae": vae}, optimizer)
+    for step in tqdm(range(start, stage.vae_steps), desc="vae", initial=start, total=stage.vae_steps):
+        for group in optimizer.param_groups:
+            group["lr"] = cosine_lr(step, stage.vae_steps, stage.lr, 50)
+        pictures = pool.pictures[rng.sample(range(len(pool.scenes)), stage.vae_batch)]   # (B, 3, 32, 32)
+        posterior = vae.encode(pictures).latent_dist
+        recon = vae.decode(posterior.sample()).sample
+        loss = F.mse_loss(recon, pictures) + 1e-6 * posterior.kl().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if (step + 1) % 200 == 0 or step + 1 == stage.vae_steps:
+            save_checkpoint(checkpoint, {"vae": vae}, optimizer, step + 1)
+    vae.eval().requires_grad_(False)
+
+
+@torch.no_grad()
+def pool_latents(vae: AutoencoderKL, pictures: torch.Tensor) -> torch.Tensor:
+    """(N, 3, 32, 32) -> latent means (N, 4, 8, 8), in chunks."""
+    return torch.cat([vae.encode(chunk).latent_dist.mean for chunk in pictures.split(256)])
+
+
+def train_unet(unet, vae, text_encoder, tokenizer, pool: DrawingPool, stage: DecoderStage, work: Path,
+               rng: random.Random, accelerator: Accelerator) -> None:
+    scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2")
+    latents = {flip: pool_latents(vae, mirror(pool.pictures, pool.scenes, [flip] * len(pool.scenes))[0])
+               for flip in (False, True)}
+    scale = float(1.0 / latents[False].std())
+    vae.register_to_config(scaling_factor=scale)
+    optimizer = torch.optim.AdamW(unet.parameters(), lr=stage.lr)
+    checkpoint, start = work / "unet.safetensors", 0
+    if checkpoint.exists():
+        start, _ = load_checkpoint(checkpoint, {"unet": unet}, optimizer)
+    unet, optimizer = accelerator.prepare(unet, optimizer)
+    for step in tqdm(range(start, stage.unet_steps), desc="unet", initial=start, total=stage.unet_steps):
+        for group in optimizer.param_groups:
+            group["lr"] = cosine_lr(step, stage.unet_steps, stage.lr, 100)
+        idx = rng.sample(range(len(pool.scenes)), stage.unet_batch)
+        flips = [rng.random() < 0.5 for _ in idx]
+        x0 = torch.stack([latents[f][i] for i, f in zip(idx, flips)]) * scale               # (B, 4, 8, 8)
+        scenes = [pool.scenes[i].mirrored() if f else pool.scenes[i] for i, f in zip(idx, flips)]
+        prompts = ["" if rng.random() < 0.1 else draw_prompt(s, rng.choice(["en", "zh"]), rng)[0] for s in scenes]
+        ids = tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                        return_tensors="pt").input_ids
+        with torch.no_grad():
+            context = text_encoder(ids)[0]                                                  # (B, T, width)
+        noise = torch.randn_like(x0)
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (len(idx),))
+        predicted = unet(scheduler.add_noise(x0, noise, t), t, encoder_hidden_states=context).sample
+        loss = F.mse_loss(predicted, noise)
+        optimizer.zero_grad()
+        accelerator.backward(loss)
+        optimizer.step()
+        if (step + 1) % 250 == 0 or step + 1 == stage.unet_steps:
+            save_checkpoint(checkpoint, {"unet": accelerator.unwrap_model(unet)}, optimizer, step + 1)
+
+
+def train_decoder(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> None:
+    stage, work = suite.decoder, Path(suite.work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(suite.seed)
+    rng = random.Random(f"decoder-{suite.seed}")
+    text_encoder = text_encoder_from_open_clip(Path(suite.out_dir) / "image_encoder")
+    tokenizer.model_max_length = text_encoder.config.max_position_embeddings
+    pool = DrawingPool(stage, suite.seed)
+    vae = build_vae(stage)
+    train_vae(vae, pool, stage, work, rng)
+    unet = build_unet(stage, text_encoder.config.hidden_size)
+    train_unet(unet, vae, text_encoder, tokenizer, pool, stage, work, rng, accelerator)
+    ddpm = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2")
+    pipeline = StableDiffusionPipeline(
+        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=accelerator.unwrap_model(unet).eval(),
+        scheduler=DPMSolverMultistepScheduler.from_config(ddpm.config), safety_checker=None,
+        feature_extractor=None, requires_safety_checker=False)
+    pipeline.save_pretrained(str(Path(suite.out_dir) / "image_decoder"), safe_serialization=True)

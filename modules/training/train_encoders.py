@@ -1,0 +1,155 @@
+"""Stage 1 of the mini suite: an open_clip picture-text model and an audio encoder trained into the same text space."""
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from open_clip.model import CLIP
+from safetensors.torch import save_file
+from tqdm import tqdm
+
+from ..encoders.audio_model import MiniAudioConfig, MiniAudioEncoder
+from .augment import augment_sound, batch_sounds, mirror, picture_to_tensor, resample_blur, with_jpeg_artefacts
+from .checkpoint import cosine_lr, load_checkpoint, save_checkpoint
+from .cleaning import clean_captioned_pictures, raw_captioned_pictures
+from .corpus import perturbed, scenes_for, shuffled_objects, sounds_for
+from .suite_config import EncoderStage, SuiteConfig
+from .world_pictures import RenderStyle, Scene, caption_en, caption_zh, render_scene
+from .world_sounds import Sound, describe_en, describe_zh, synthesize
+
+
+def open_clip_config(stage: EncoderStage, vocab_size: int) -> dict:
+    """The architecture as open_clip reads it from open_clip_config.json."""
+    return {
+        "model_cfg": {
+            "embed_dim": stage.embed_dim,
+            "vision_cfg": {"image_size": stage.image_size, "patch_size": stage.patch_size,
+                           "width": stage.vision_width, "layers": stage.vision_layers, "head_width": 32},
+            "text_cfg": {"context_length": stage.context_length, "vocab_size": vocab_size,
+                         "width": stage.text_width, "heads": 4, "layers": stage.text_layers,
+                         "hf_tokenizer_name": "omnimoe-mini", "pool_type": "eos", "eos_id": 2, "pad_id": 0},
+        },
+        "preprocess_cfg": {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "interpolation": "bicubic",
+                           "resize_mode": "squash"},
+    }
+
+
+def build_clip(stage: EncoderStage, vocab_size: int) -> CLIP:
+    cfg = open_clip_config(stage, vocab_size)["model_cfg"]
+    return CLIP(cfg["embed_dim"], cfg["vision_cfg"], cfg["text_cfg"])
+
+
+def caption_in(scene: Scene, lang: str) -> str:
+    return caption_en(scene) if lang == "en" else caption_zh(scene)
+
+
+def describe_in(sound: Sound, lang: str) -> str:
+    return describe_en(sound) if lang == "en" else describe_zh(sound)
+
+
+def contrastive_loss(a: torch.Tensor, b: torch.Tensor, keys: list[str], scale: torch.Tensor) -> torch.Tensor:
+    """Symmetric InfoNCE where every pair with the same content counts as a positive. a, b: (B, D) normalised."""
+    logits = scale.exp().clamp(max=100) * a @ b.T                                   # (B, B)
+    same = torch.tensor([[x == y for y in keys] for x in keys], dtype=torch.float32)
+    targets = same / same.sum(dim=1, keepdim=True)
+    return 0.5 * (torch.sum(-targets * logits.log_softmax(1), 1).mean()
+                  + torch.sum(-targets * logits.log_softmax(0).T, 1).mean())
+
+
+class PicturePool:
+    """Cleaned training scenes, each rendered once with a hard-negative partner; some with JPEG artefacts."""
+
+    def __init__(self, stage: EncoderStage, seed: int):
+        raw = raw_captioned_pictures(scenes_for("train", stage.scenes, seed), seed)
+        kept, report = clean_captioned_pictures(raw)
+        print("picture-caption cleaning:\n" + report.table())
+        rng = random.Random(f"pool-{seed}")
+        self.scenes = [item.scene for item in kept]
+        self.partners = [perturbed(s, rng) for s in self.scenes]
+        self.pictures = torch.stack([self._render(s, rng) for s in self.scenes])       # (N, 3, 64, 64)
+        self.partner_pictures = torch.stack([self._render(s, rng) for s in self.partners])
+
+    @staticmethod
+    def _render(scene: Scene, rng: random.Random) -> torch.Tensor:
+        image = render_scene(scene, RenderStyle(antialias=rng.random() < 0.85))
+        if rng.random() < 0.2:
+            image = with_jpeg_artefacts(image, rng)
+        return picture_to_tensor(image)
+
+
+def picture_batch(pool: PicturePool, stage: EncoderStage, rng: random.Random) -> tuple[torch.Tensor, list[Scene]]:
+    idx = rng.sample(range(len(pool.scenes)), stage.picture_batch)
+    pictures = torch.cat([pool.pictures[idx], pool.partner_pictures[idx]])          # (2B, 3, H, W)
+    scenes = [pool.scenes[i] for i in idx] + [pool.partners[i] for i in idx]
+    pictures, scenes = mirror(pictures, scenes, [rng.random() < 0.5 for _ in scenes])
+    return resample_blur(pictures, rng), scenes
+
+
+def train_encoders(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> None:
+    stage, work = suite.encoders, Path(suite.work_dir)
+    torch.manual_seed(suite.seed)
+    rng = random.Random(f"encoders-{suite.seed}")
+    clip = build_clip(stage, len(tokenizer))
+    audio = MiniAudioEncoder(MiniAudioConfig(embed_dim=stage.embed_dim))
+    params = list(clip.parameters()) + list(audio.parameters())
+    optimizer = torch.optim.AdamW(params, lr=stage.lr, weight_decay=0.05)
+    start = 0
+    checkpoint = work / "encoders.safetensors"
+    if checkpoint.exists():
+        start, _ = load_checkpoint(checkpoint, {"clip": clip, "audio": audio}, optimizer)
+        print(f"resuming encoders at step {start}")
+    if start >= stage.steps:
+        return save_encoders(clip, audio, stage, tokenizer, suite.out_dir)
+    pool = PicturePool(stage, suite.seed)
+    sounds = sounds_for("train", stage.sounds, suite.seed)
+    waves = [synthesize(s) for s in sounds]
+    clip, audio, optimizer = accelerator.prepare(clip, audio, optimizer)
+
+    def tokens(texts: list[str]) -> torch.Tensor:
+        return tokenizer(texts, padding="max_length", max_length=stage.context_length, truncation=True,
+                         return_tensors="pt").input_ids
+
+    bar = tqdm(range(start, stage.steps), desc="encoders", initial=start, total=stage.steps)
+    for step in bar:
+        for group in optimizer.param_groups:
+            group["lr"] = cosine_lr(step, stage.steps, stage.lr, 100)
+        pictures, scenes = picture_batch(pool, stage, rng)
+        langs = [rng.choice(["en", "zh"]) for _ in scenes]
+        texts = [caption_in(shuffled_objects(s, rng), lang) for s, lang in zip(scenes, langs)]
+        image_emb = F.normalize(clip.encode_image(pictures), dim=-1)
+        text_emb = F.normalize(clip.encode_text(tokens(texts)), dim=-1)
+        keys = [s.content_key().split("|", 1)[1] + lang for s, lang in zip(scenes, langs)]
+        picture_loss = contrastive_loss(image_emb, text_emb, keys, clip.logit_scale)
+
+        pick = rng.sample(range(len(sounds)), stage.sound_batch)
+        sound_langs = [rng.choice(["en", "zh"]) for _ in pick]
+        audio_emb = F.normalize(audio(batch_sounds([augment_sound(waves[i], rng) for i in pick]))[0], dim=-1)
+        desc_emb = F.normalize(clip.encode_text(tokens([describe_in(sounds[i], l) for i, l in
+                                                        zip(pick, sound_langs)])), dim=-1)
+        sound_keys = [sounds[i].content_key() + l for i, l in zip(pick, sound_langs)]
+        sound_loss = contrastive_loss(audio_emb, desc_emb, sound_keys, audio.logit_scale)
+
+        optimizer.zero_grad()
+        accelerator.backward(picture_loss + sound_loss)
+        optimizer.step()
+        bar.set_postfix(picture=f"{picture_loss.item():.3f}", sound=f"{sound_loss.item():.3f}")
+        if (step + 1) % 250 == 0 or step + 1 == stage.steps:
+            work.mkdir(parents=True, exist_ok=True)
+            save_checkpoint(checkpoint, {"clip": accelerator.unwrap_model(clip),
+                                         "audio": accelerator.unwrap_model(audio)}, optimizer, step + 1)
+    save_encoders(accelerator.unwrap_model(clip), accelerator.unwrap_model(audio), stage, tokenizer, suite.out_dir)
+
+
+def save_encoders(clip: CLIP, audio: MiniAudioEncoder, stage: EncoderStage, tokenizer, out_dir: Path) -> None:
+    """open_clip folder (config + safetensors + tokenizer) and a transformers-style audio folder."""
+    image_dir, audio_dir = Path(out_dir) / "image_encoder", Path(out_dir) / "audio_encoder"
+    image_dir.mkdir(parents=True, exist_ok=True)
+    (image_dir / "open_clip_config.json").write_text(json.dumps(open_clip_config(stage, len(tokenizer)), indent=2))
+    save_file({k: v.contiguous() for k, v in clip.state_dict().items()}, str(image_dir / "open_clip_model.safetensors"))
+    tokenizer.save_pretrained(str(image_dir))
+    audio.save_pretrained(str(audio_dir))
+    tokenizer.save_pretrained(str(audio_dir))

@@ -1,0 +1,147 @@
+"""Stage 2 of the mini suite: the DeepSeek-V3 language model and the prefix bridge, over frozen encoders."""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import open_clip
+import torch
+from accelerate import Accelerator
+from tqdm import tqdm
+from transformers import DeepseekV3Config, DeepseekV3ForCausalLM
+
+from ..bridge_model import PrefixBridge, PrefixBridgeConfig
+from ..encoders.audio_model import MiniAudioEncoder
+from ..moe_trace import ExpertRecorder, update_balancing_bias
+from .augment import augment_sound, batch_sounds, mirror, picture_to_tensor, resample_blur, with_jpeg_artefacts
+from .checkpoint import cosine_lr, load_checkpoint, save_checkpoint
+from .corpus import scenes_for, sounds_for
+from .lm_data import ChatTokens, Example, picture_turn, sample_example
+from .suite_config import LanguageStage, SuiteConfig
+from .world_pictures import RenderStyle, render_scene
+from .world_sounds import synthesize
+
+
+def language_model_config(stage: LanguageStage, tokenizer) -> DeepseekV3Config:
+    return DeepseekV3Config(
+        vocab_size=len(tokenizer), hidden_size=stage.hidden, intermediate_size=stage.dense_width,
+        moe_intermediate_size=stage.expert_width, num_hidden_layers=stage.layers,
+        num_attention_heads=stage.heads, num_key_value_heads=stage.heads,
+        n_shared_experts=stage.shared_experts, n_routed_experts=stage.routed_experts,
+        num_experts_per_tok=stage.experts_per_token, n_group=1, topk_group=1, routed_scaling_factor=1.0,
+        first_k_dense_replace=stage.dense_layers, norm_topk_prob=True,
+        kv_lora_rank=stage.kv_lora_rank, q_lora_rank=stage.q_lora_rank, qk_rope_head_dim=stage.rope_dim,
+        qk_nope_head_dim=stage.nope_dim, v_head_dim=stage.value_dim, max_position_embeddings=stage.context,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0})
+
+
+def load_frozen_encoders(out_dir: Path) -> tuple[torch.nn.Module, MiniAudioEncoder]:
+    clip, _, _ = open_clip.create_model_and_transforms(f"local-dir:{Path(out_dir) / 'image_encoder'}")
+    clip.visual.output_tokens = True
+    audio = MiniAudioEncoder.from_pretrained(str(Path(out_dir) / "audio_encoder"))
+    for module in (clip, audio):
+        module.eval().requires_grad_(False)
+    return clip.visual, audio
+
+
+class MediaPools:
+    """Training pictures (rendered once, some with JPEG artefacts) and sounds, ready to be augmented."""
+
+    def __init__(self, stage: LanguageStage, seed: int):
+        rng = random.Random(f"lm-pools-{seed}")
+        self.scenes = scenes_for("train", stage.scenes, seed + 1)
+        self.pictures = torch.stack([self._render(s, rng) for s in self.scenes])      # (N, 3, 64, 64)
+        self.sounds = sounds_for("train", stage.sounds, seed + 1)
+        self.waves = [synthesize(s) for s in self.sounds]
+
+    @staticmethod
+    def _render(scene, rng: random.Random) -> torch.Tensor:
+        image = render_scene(scene, RenderStyle(antialias=rng.random() < 0.85))
+        return picture_to_tensor(with_jpeg_artefacts(image, rng) if rng.random() < 0.2 else image)
+
+
+def media_prefixes(examples: list[Example], pools: MediaPools, vision, audio, bridge, rng: random.Random
+                   ) -> dict[str, torch.Tensor]:
+    """Encode this batch's pictures and sounds and project them: kind -> (n, tokens, hidden)."""
+    out = {}
+    pictured = [e for e in examples if e.media == "image"]
+    if pictured:
+        pictures = pools.pictures[[e.picture_index for e in pictured]]
+        pictures, scenes = mirror(pictures, [e.scene for e in pictured], [rng.random() < 0.5 for _ in pictured])
+        for example, scene in zip(pictured, scenes):
+            example.turns = example.turns + [picture_turn(scene, rng)]
+        with torch.no_grad():
+            _, patch_tokens = vision(resample_blur(pictures, rng))                      # (n, 64, width)
+        out["image"] = bridge.project_image(patch_tokens)
+    heard = [e for e in examples if e.media == "audio"]
+    if heard:
+        waves = batch_sounds([augment_sound(pools.waves[e.sound_index], rng) for e in heard])
+        with torch.no_grad():
+            _, audio_tokens = audio(waves)                                              # (n, 16, width)
+        out["audio"] = bridge.project_audio(audio_tokens)
+    return out
+
+
+def splice(embeds: torch.Tensor, input_ids: torch.Tensor, marker_id: int, prefix: torch.Tensor) -> torch.Tensor:
+    """Put prefix embeddings where the marker tokens are. embeds (B, T, H); prefix (n, tokens, H)."""
+    mask = (input_ids == marker_id).unsqueeze(-1)                                        # (B, T, 1)
+    flat = torch.zeros_like(embeds)
+    flat[mask.expand_as(embeds)] = prefix.reshape(-1).to(embeds.dtype)
+    return torch.where(mask, flat, embeds)
+
+
+def train_language(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> None:
+    stage, work = suite.language, Path(suite.work_dir)
+    torch.manual_seed(suite.seed)
+    rng = random.Random(f"language-{suite.seed}")
+    vision, audio = load_frozen_encoders(suite.out_dir)
+    model = DeepseekV3ForCausalLM(language_model_config(stage, tokenizer))
+    bridge = PrefixBridge(PrefixBridgeConfig(image_width=vision.proj.shape[0], audio_width=audio.config.width,
+                                             audio_tokens=audio.config.tokens, lm_hidden=stage.hidden))
+    optimizer = torch.optim.AdamW(list(model.parameters()) + list(bridge.parameters()), lr=stage.lr,
+                                  weight_decay=0.05, betas=(0.9, 0.95))
+    checkpoint, start = work / "language.safetensors", 0
+    if checkpoint.exists():
+        start, _ = load_checkpoint(checkpoint, {"lm": model, "bridge": bridge}, optimizer)
+        print(f"resuming language model at step {start}")
+    chat = ChatTokens(tokenizer, bridge.config.image_tokens, bridge.config.audio_tokens)
+    markers = {kind: tokenizer.convert_tokens_to_ids(f"<|{kind}|>") for kind in ("image", "audio")}
+    pools = MediaPools(stage, suite.seed) if start < stage.steps else None
+    model, bridge, optimizer = accelerator.prepare(model, bridge, optimizer)
+    recorder = ExpertRecorder(accelerator.unwrap_model(model))
+    bar = tqdm(range(start, stage.steps), desc="language", initial=start, total=stage.steps)
+    with recorder:
+        for step in bar:
+            for group in optimizer.param_groups:
+                group["lr"] = cosine_lr(step, stage.steps, stage.lr, 150)
+            examples = [sample_example(rng, pools.scenes, pools.sounds) for _ in range(stage.batch)]
+            prefixes = media_prefixes(examples, pools, vision, audio, bridge, rng)
+            batch = chat.collate(examples)
+            embeds = accelerator.unwrap_model(model).get_input_embeddings()(batch.input_ids)
+            for kind, prefix in prefixes.items():
+                embeds = splice(embeds, batch.input_ids, markers[kind], prefix)
+            recorder.clear()
+            loss = model(inputs_embeds=embeds, attention_mask=batch.attention_mask, labels=batch.labels).loss
+            optimizer.zero_grad()
+            accelerator.backward(loss)
+            torch.nn.utils.clip_grad_norm_(list(model.parameters()) + list(bridge.parameters()), 1.0)
+            optimizer.step()
+            update_balancing_bias(recorder, stage.routed_experts, stage.bias_update_rate)
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+            if (step + 1) % 250 == 0 or step + 1 == stage.steps:
+                work.mkdir(parents=True, exist_ok=True)
+                save_checkpoint(checkpoint, {"lm": accelerator.unwrap_model(model),
+                                             "bridge": accelerator.unwrap_model(bridge)}, optimizer, step + 1)
+    save_language(accelerator.unwrap_model(model), accelerator.unwrap_model(bridge), tokenizer, suite.out_dir)
+
+
+def save_language(model: DeepseekV3ForCausalLM, bridge: PrefixBridge, tokenizer, out_dir: Path) -> None:
+    lm_dir, bridge_dir = Path(out_dir) / "language_model", Path(out_dir) / "bridge"
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.save_pretrained(str(lm_dir))
+    tokenizer.model_max_length = model.config.max_position_embeddings
+    tokenizer.save_pretrained(str(lm_dir))
+    bridge.save_pretrained(str(bridge_dir))

@@ -1,0 +1,109 @@
+"""The built-in world's sounds: beeps, tones, sweeps and noise, how they are synthesised, and their descriptions."""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import numpy as np
+
+SAMPLE_RATE = 16_000
+KINDS: dict[str, str] = {"beeps": "蜂鸣声", "tone": "长音", "rising": "上升的扫频音", "falling": "下降的扫频音",
+                         "noise": "噪声"}
+PITCHES: dict[str, tuple[float, str]] = {"low": (220.0, "低音"), "medium": (440.0, "中音"), "high": (880.0, "高音")}
+TIMBRES: dict[str, str] = {"pure": "纯净的", "buzzy": "嗡嗡的"}
+COUNT_WORDS_EN = {1: "one", 2: "two", 3: "three", 4: "four"}
+COUNT_WORDS_ZH = {1: "一", 2: "两", 3: "三", 4: "四"}
+
+
+@dataclass(frozen=True)
+class Sound:
+    kind: str
+    pitch: str | None = None      # beeps and tone only
+    timbre: str | None = None     # beeps, tone and sweeps
+    count: int | None = None      # beeps only
+    variation_seed: int = 0       # loudness, duration, hiss and timing; never part of the description
+
+    def content_key(self) -> str:
+        return f"{self.kind}|{self.pitch}|{self.timbre}|{self.count}"
+
+
+def describe_en(sound: Sound) -> str:
+    if sound.kind == "beeps":
+        noun = "beep" if sound.count == 1 else "beeps"
+        return f"{COUNT_WORDS_EN[sound.count]} {sound.pitch} {sound.timbre} {noun}"
+    if sound.kind == "tone":
+        return f"a long {sound.pitch} {sound.timbre} tone"
+    if sound.kind in ("rising", "falling"):
+        return f"a {sound.kind} {sound.timbre} sweep"
+    return "a hiss of noise"
+
+
+def describe_zh(sound: Sound) -> str:
+    if sound.kind == "beeps":
+        return f"{COUNT_WORDS_ZH[sound.count]}声{TIMBRES[sound.timbre]}{PITCHES[sound.pitch][1]}蜂鸣"
+    if sound.kind == "tone":
+        return f"一个{TIMBRES[sound.timbre]}{PITCHES[sound.pitch][1]}长音"
+    if sound.kind in ("rising", "falling"):
+        return f"一个{TIMBRES[sound.timbre]}{KINDS[sound.kind]}"
+    return "一段噪声"
+
+
+def random_sound(rng: random.Random) -> Sound:
+    kind = rng.choice(["beeps", "beeps", "beeps", "tone", "tone", "rising", "falling", "noise"])
+    pitch = rng.choice(sorted(PITCHES)) if kind in ("beeps", "tone") else None
+    timbre = rng.choice(sorted(TIMBRES)) if kind != "noise" else None
+    count = rng.randint(1, 4) if kind == "beeps" else None
+    return Sound(kind, pitch, timbre, count, rng.randrange(1 << 30))
+
+
+def all_sound_contents() -> list[Sound]:
+    """Every distinct description the world has (35 of them)."""
+    sounds = [Sound("beeps", p, t, c) for p in PITCHES for t in TIMBRES for c in range(1, 5)]
+    sounds += [Sound("tone", p, t) for p in PITCHES for t in TIMBRES]
+    sounds += [Sound(k, None, t) for k in ("rising", "falling") for t in TIMBRES]
+    return sounds + [Sound("noise")]
+
+
+def _oscillator(phase: np.ndarray, timbre: str) -> np.ndarray:
+    sine = np.sin(phase)
+    return sine if timbre == "pure" else np.sign(sine) * 0.6
+
+
+def _envelope(samples: int, fade: int) -> np.ndarray:
+    env = np.ones(samples, dtype=np.float32)
+    fade = min(fade, samples // 2)
+    env[:fade] = np.linspace(0.0, 1.0, fade)
+    env[samples - fade:] = np.linspace(1.0, 0.0, fade)
+    return env
+
+
+def synthesize(sound: Sound, rate: int = SAMPLE_RATE) -> np.ndarray:
+    """The sound as float32 mono samples, shape (samples,), 1 to 3 seconds long."""
+    rng = np.random.default_rng(sound.variation_seed)
+    duration = float(rng.uniform(1.0, 3.0))
+    total = int(duration * rate)
+    t = np.arange(total) / rate
+    out = np.zeros(total, dtype=np.float32)
+    if sound.kind == "beeps":
+        base = PITCHES[sound.pitch][0] * rng.uniform(0.97, 1.03)
+        slot = total / sound.count
+        beep = int(min(slot * 0.5, 0.25 * rate))
+        for k in range(sound.count):
+            start = int(k * slot + rng.uniform(0.15, 0.3) * slot)
+            start = min(start, total - beep)
+            phase = 2 * np.pi * base * t[:beep]
+            out[start:start + beep] += _oscillator(phase, sound.timbre) * _envelope(beep, rate // 200)
+    elif sound.kind == "tone":
+        base = PITCHES[sound.pitch][0] * rng.uniform(0.97, 1.03)
+        out += _oscillator(2 * np.pi * base * t, sound.timbre) * _envelope(total, rate // 50)
+    elif sound.kind in ("rising", "falling"):
+        low, high = rng.uniform(180, 260), rng.uniform(900, 1300)
+        f0, f1 = (low, high) if sound.kind == "rising" else (high, low)
+        freq = f0 * (f1 / f0) ** (t / duration)                      # exponential sweep, (samples,)
+        phase = 2 * np.pi * np.cumsum(freq) / rate
+        out += _oscillator(phase, sound.timbre) * _envelope(total, rate // 50)
+    else:
+        out += rng.standard_normal(total).astype(np.float32) * 0.5 * _envelope(total, rate // 50)
+    gain = float(rng.uniform(0.3, 0.9))
+    hiss = rng.standard_normal(total).astype(np.float32) * float(rng.uniform(0.0, 0.01))
+    return np.clip(out * gain + hiss, -1.0, 1.0).astype(np.float32)

@@ -1,0 +1,87 @@
+"""The studio's web UI: build_studio(pipeline, config) composes the header, one builder per tab, and the settings."""
+from __future__ import annotations
+
+import html
+import logging
+from typing import Any
+
+import gradio as gr
+
+from modules.ui.chat_tab import build_chat_tab
+from modules.ui.describe_tab import build_describe_tab, build_listen_tab
+from modules.ui.draw_tab import build_draw_tab
+from modules.ui.inspector_tab import build_inspector_tab
+from modules.ui.session import StopSwitches
+from modules.ui.settings import make_settings, render_settings
+from modules.ui.texts import LANGUAGES, Relabeler, t
+from modules.ui.theme import CSS, studio_theme
+
+__all__ = ["build_studio", "CSS", "studio_theme", "API_ENDPOINTS"]
+
+API_ENDPOINTS = ("/chat", "/describe_image", "/generate_image", "/describe_audio", "/inspect")
+PRIVATE: dict[str, Any] = {"api_visibility": "private"}
+log = logging.getLogger("omnimoe.ui")
+
+
+def _dot(state: str) -> str:
+    kind = "ready" if state == "ready" else "unavailable" if state.startswith("unavailable") else "waiting"
+    mark = {"ready": "●", "unavailable": "✕", "waiting": "○"}[kind]
+    return f"<span class='{kind}'>{mark} {html.escape(state)}</span>"
+
+
+def status_line(pipeline: Any) -> str:
+    """Device, language model and each role's state, for the line under the header."""
+    try:
+        info, status = pipeline.info() or {}, pipeline.status() or {}
+    except Exception:  # noqa: BLE001 - the header must never break the page
+        log.exception("pipeline.info()/status() failed")
+        return "status unavailable"
+    head = [f"{html.escape(str(k).replace('_', ' '))}: <b>{html.escape(str(info[k]))}</b>"
+            for k in ("device", "language_model") if info.get(k)]
+    roles = [f"{html.escape(role.replace('_', ' '))} {_dot(str(state))}" for role, state in status.items()]
+    return " · ".join(head + roles)
+
+
+def _header(profile: str, texts: Relabeler):
+    with gr.Row(equal_height=True):
+        with gr.Column(scale=4):
+            gr.HTML(f"<div id='studio-header'><span class='logo'>◆</span><h1>OmniMoE Studio</h1>"
+                    f"<span class='pill'>profile: {html.escape(str(profile))}</span></div>")
+            tagline = gr.Markdown(t("tagline"), elem_id="studio-tagline")
+        language = gr.Radio(list(LANGUAGES), value=LANGUAGES[0], label=t("language"), elem_id="studio-language",
+                            scale=1, min_width=180)
+    status = gr.HTML("", elem_id="studio-status")
+    texts.add(tagline, value="tagline")
+    texts.add(language, label="language")
+    return language, status
+
+
+def build_studio(pipeline: Any, config: Any) -> gr.Blocks:
+    """The whole studio around `pipeline` (only its public calls are used); limits come from config.limits."""
+    limits, texts, stops = config.limits, Relabeler(), StopSwitches()
+    with gr.Blocks(title="OmniMoE Studio") as demo:
+        language, status = _header(config.profile, texts)
+        settings = make_settings(limits, texts)
+        answers: list = []
+        with gr.Tabs(elem_id="studio-tabs"):
+            tabs = [("chat", lambda: build_chat_tab(pipeline.chat, pipeline.last_trace, limits, settings, texts,
+                                                    stops)),
+                    ("describe", lambda: build_describe_tab(pipeline.describe_image, limits, settings, texts, stops)),
+                    ("draw", lambda: build_draw_tab(pipeline.draw, limits, texts, stops)),
+                    ("listen", lambda: build_listen_tab(pipeline.describe_audio, limits, settings, texts, stops))]
+            for name, build in tabs:
+                with gr.Tab(t(f"tab_{name}"), id=name, elem_id=f"tab-{name}") as tab:
+                    answers += build()
+                texts.add(tab, label=f"tab_{name}")
+            with gr.Tab(t("tab_inspector"), id="inspector", elem_id="tab-inspector") as tab:
+                follow = build_inspector_tab(pipeline.last_trace, texts)
+            texts.add(tab, label="tab_inspector")
+        render_settings(settings, texts)
+        follow(answers)
+        for event in answers:
+            event.then(lambda: status_line(pipeline), None, [status], queue=False, **PRIVATE)
+        language.change(texts.updates, [language], texts.components, queue=False, **PRIVATE)
+        demo.load(lambda: status_line(pipeline), None, [status], queue=False, **PRIVATE)
+    # Gradio 6 takes theme/css in launch(); these become launch()'s defaults, so app.py need not repeat them.
+    demo._deprecated_theme, demo._deprecated_css = studio_theme(), CSS
+    return demo

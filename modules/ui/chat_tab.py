@@ -1,0 +1,210 @@
+"""The Chat tab: a streaming multimodal conversation with Stop, retry, undo, clear, notices and the route taken."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import gradio as gr
+
+from modules.contracts import ChatEvent
+from modules.ui import examples
+from modules.ui.checks import check_message, generation_settings
+from modules.ui.errors import as_gr_error, friendly_errors
+from modules.ui.history import api_history, pipeline_history, split_last_turn, turn_as_input, user_messages
+from modules.ui.pictures import caption, save_picture
+from modules.ui.session import StopSwitches
+from modules.ui.settings import SettingsPanel
+from modules.ui.texts import Relabeler, t
+
+PRIVATE: dict[str, Any] = {"api_visibility": "private"}
+FILE_TYPES = ["image", "audio"]
+STOPPED = "Stopped: the answer above is as far as it got."
+
+
+def route_line(route: str, reason: str = "") -> str:
+    return f"route: **{route}**" + (f" — {reason}" if reason else "")
+
+
+def notice_line(notices: list[str]) -> str:
+    return "\n".join(f"ℹ️ {n}" for n in notices)
+
+
+def _locked() -> dict:
+    """The input while an answer streams: no sending, the built-in stop button shown."""
+    return gr.update(value=None, interactive=False, submit_btn=False, stop_btn=True)
+
+
+def _unlocked() -> dict:
+    return gr.update(interactive=True, submit_btn=True, stop_btn=False)
+
+
+class ChatHandlers:
+    """The Chat tab's handlers, given only pipeline.chat and pipeline.last_trace."""
+
+    def __init__(self, chat: Callable[..., Iterator[ChatEvent]], last_trace: Callable[[], dict], limits: Any,
+                 stops: StopSwitches) -> None:
+        self.chat, self.last_trace, self.limits, self.stops = chat, last_trace, limits, stops
+
+    def check(self, message: dict | None, temperature: float, top_p: float, max_new_tokens: int, seed: float) -> None:
+        """Refuse an empty or too long message or bad settings before anything changes (no outputs: the
+        conversation is not touched, the error shows as a toast)."""
+        with friendly_errors():
+            check_message(message, self.limits)
+            generation_settings(temperature, top_p, max_new_tokens, seed, self.limits)
+
+    def accept(self, message: dict, chatbot: list[dict]):
+        """Show the user's turn at once and lock the input while the answer streams."""
+        text, files = check_message(message, self.limits)
+        return _locked(), list(chatbot or []) + user_messages(text, files), {"text": text, "files": files}
+
+    def respond(self, message: dict, chatbot: list[dict], temperature: float, top_p: float, max_new_tokens: int,
+                seed: float, request: gr.Request = None):
+        """Stream the answer below the last user turn. A failure is handed to `report` (4th output) instead of
+        being raised here, so the chatbot never shows an error overlay and keeps the whole conversation."""
+        try:
+            yield from self._stream(message, chatbot, (temperature, top_p, max_new_tokens, seed), request)
+        except Exception as exc:  # noqa: BLE001 - reported by `report`, the app keeps serving
+            yield gr.skip(), gr.skip(), gr.skip(), as_gr_error(exc).message
+
+    def _stream(self, message: dict, chatbot: list[dict], values: tuple, request: gr.Request | None):
+        settings = generation_settings(*values, self.limits)
+        text, files = check_message(message, self.limits)
+        earlier, turn = split_last_turn(chatbot)
+        shown, pictures, notices, event = earlier + turn, [], [], None
+        with self.stops.running(request, "chat") as stop:
+            for event in self.chat(text, files, pipeline_history(earlier), settings, stop=stop):
+                pictures = pictures or [(save_picture(p), caption(p)) for p in event.pictures]
+                self._announce(event.notices, notices)
+                yield shown + self._answer(event, pictures), route_line(event.route), notice_line(notices), None
+            stopped = stop.is_set() and not (event and event.done)
+        if stopped:
+            notices.append(STOPPED)
+        reason = (self.last_trace() or {}).get("reason", "") if event and not stopped else ""
+        route = event.route if event else "chat"
+        yield shown + self._answer(event, pictures), route_line(route, reason), notice_line(notices), None
+
+    @staticmethod
+    def report(failure: str | None) -> None:
+        """Raise the failure `respond` caught, as a gr.Error toast on an event with no outputs."""
+        if failure:
+            raise gr.Error(failure, print_exception=False)
+
+    @staticmethod
+    def _announce(new: list[str], shown: list[str]) -> None:
+        for notice in new:
+            if notice not in shown:
+                shown.append(notice)
+                gr.Info(notice)
+
+    @staticmethod
+    def _answer(event: ChatEvent | None, pictures: list[tuple[str, str]]) -> list[dict]:
+        messages = [{"role": "assistant", "content": event.text}] if event and event.text else []
+        return messages + [{"role": "assistant", "content": {"path": path, "alt_text": alt}} for path, alt in pictures]
+
+    def api_chat(self, message: dict, history: list, temperature: float, top_p: float, max_new_tokens: int,
+                 seed: float, request: gr.Request = None) -> Iterator[str]:
+        """Answer a message {"text": str, "files": [paths]} (pictures, sounds) after an optional history of
+        {"role", "content"} turns; streams the whole answer text so far."""
+        with friendly_errors():
+            text, files = check_message(message, self.limits)
+            settings = generation_settings(temperature, top_p, max_new_tokens, seed, self.limits)
+            answer = ""
+            with self.stops.running(request, "api-chat") as stop:
+                for event in self.chat(text, files, api_history(history), settings, stop=stop):
+                    answer = event.text
+                    yield answer
+            if not answer:
+                yield answer
+
+    @staticmethod
+    def retry(chatbot: list[dict]):
+        """Drop the last answer and send the last user turn again."""
+        earlier, turn = split_last_turn(chatbot)
+        if not turn:
+            raise gr.Error("There is no message to retry yet.")
+        return _locked(), earlier + turn, turn_as_input(turn)
+
+    @staticmethod
+    def undo(chatbot: list[dict]):
+        """Remove the last turn and its answer, putting the user's message back in the input."""
+        earlier, turn = split_last_turn(chatbot)
+        return earlier, turn_as_input(turn) if turn else None, "", ""
+
+    def stop(self, request: gr.Request = None):
+        """Set this session's stop flag (the model halts at its next token); the event itself is cancelled too."""
+        stopped = self.stops.stop(request, "chat")
+        return _unlocked(), notice_line([STOPPED]) if stopped else gr.skip()
+
+    def clear(self, request: gr.Request = None):
+        """New chat: stop whatever runs, empty the conversation and the lines under it."""
+        self.stops.stop(request, "chat")
+        return _unlocked(), [], "", ""
+
+
+def pick_example(example: gr.SelectData) -> dict:
+    """An example card clicked in the empty chat → the input, ready to send (or edit first)."""
+    value = example.value or {}
+    files = [f["path"] if isinstance(f, dict) else str(f) for f in value.get("files") or []]
+    return {"text": value.get("text", ""), "files": files}
+
+
+def _chat_area(texts: Relabeler):
+    chatbot = gr.Chatbot(label=t("chatbot"), show_label=False, height="56vh", min_height=340, elem_id="chatbot",
+                         placeholder=t("chat_welcome"), buttons=["copy", "copy_all"], feedback_options=None,
+                         examples=examples.chat_examples())
+    route = gr.Markdown("", elem_classes=["route-line"], elem_id="chat-route")
+    notices = gr.Markdown("", elem_classes=["notice-line"], elem_id="chat-notices")
+    textbox = gr.MultimodalTextbox(placeholder=t("chat_input"), show_label=False, file_types=FILE_TYPES,
+                                   file_count="multiple", sources=["upload", "microphone"], submit_btn=True,
+                                   stop_btn=False, elem_id="chat-input", autofocus=True)
+    with gr.Row(elem_classes=["chat-tools"]):
+        stop = gr.Button(t("stop"), variant="stop", size="sm", elem_id="chat-stop", scale=0, min_width=110)
+        clear = gr.Button(t("new_chat"), variant="secondary", size="sm", elem_id="chat-clear", scale=0,
+                          min_width=130)
+    texts.add(chatbot, placeholder="chat_welcome")
+    texts.add(textbox, placeholder="chat_input")
+    texts.add(stop, value="stop")
+    texts.add(clear, value="new_chat")
+    return chatbot, route, notices, textbox, stop, clear
+
+
+def _api_endpoint(handlers: ChatHandlers, settings: SettingsPanel) -> None:
+    """/chat for gradio_client: hidden components, so the endpoint's first parameter is the message dict."""
+    with gr.Group(visible=False):
+        message = gr.MultimodalTextbox(label="Message", file_types=FILE_TYPES, file_count="multiple", visible=False)
+        history = gr.JSON(value=[], label="History", visible=False)
+        answer = gr.Textbox(label="Answer", visible=False)
+        trigger = gr.Button(visible=False)
+    trigger.click(handlers.api_chat, [message, history, *settings.inputs], [answer], api_name="chat",
+                  api_description=handlers.api_chat.__doc__)
+
+
+def build_chat_tab(chat: Callable[..., Iterator[ChatEvent]], last_trace: Callable[[], dict], limits: Any,
+                   settings: SettingsPanel, texts: Relabeler, stops: StopSwitches) -> list:
+    """Build the tab's contents (inside an open gr.Tab); returns the events after which an answer is complete."""
+    handlers = ChatHandlers(chat, last_trace, limits, stops)
+    chatbot, route, notices, textbox, stop, clear = _chat_area(texts)
+    saved, failure = gr.State(None), gr.State(None)
+    answer_io = dict(inputs=[saved, chatbot, *settings.inputs], outputs=[chatbot, route, notices, failure], **PRIVATE)
+    quick: dict[str, Any] = dict(queue=False, **PRIVATE)
+
+    # check and report raise gr.Error: queued, because only queued events show their error as a toast
+    checked = textbox.submit(handlers.check, [textbox, *settings.inputs], None, **PRIVATE)
+    sent = checked.success(handlers.accept, [textbox, chatbot], [textbox, chatbot, saved], **quick)
+    answered = sent.success(handlers.respond, **answer_io)
+    retried = chatbot.retry(handlers.retry, [chatbot], [textbox, chatbot, saved], **quick)
+    reanswered = retried.success(handlers.respond, **answer_io)
+    for done in (answered, reanswered):
+        done.then(_unlocked, None, [textbox], **quick)
+        done.then(handlers.report, [failure], None, **PRIVATE)
+
+    running = [answered, reanswered]
+    stop.click(handlers.stop, None, [textbox, notices], cancels=running, **quick)
+    textbox.stop(handlers.stop, None, [textbox, notices], cancels=running, **quick)
+    clear.click(handlers.clear, None, [textbox, chatbot, route, notices], cancels=running, **quick)
+    chatbot.undo(handlers.undo, [chatbot], [chatbot, textbox, route, notices], **quick)
+    chatbot.clear(lambda: ("", ""), None, [route, notices], **quick)
+
+    chatbot.example_select(pick_example, None, [textbox], **quick)
+    _api_endpoint(handlers, settings)
+    return running

@@ -1,0 +1,56 @@
+"""The Inspector tab: which routed experts fired per token and layer, expert load, timings and the router's decision."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import gradio as gr
+
+from modules.ui.charts import expert_heatmap, expert_load_table, stats_markdown
+from modules.ui.errors import friendly_errors
+from modules.ui.texts import Relabeler, t
+
+PRIVATE: dict[str, Any] = {"api_visibility": "private"}
+
+
+def render_views(trace: dict | None):
+    """trace → (heatmap picture or None, load table, stats Markdown)."""
+    trace = trace or {}
+    return expert_heatmap(trace), expert_load_table(trace), stats_markdown(trace, t("no_trace"))
+
+
+def _views(texts: Relabeler):
+    refresh = gr.Button(t("refresh"), size="sm", scale=0, min_width=120, elem_id="inspector-refresh")
+    stats = gr.Markdown(t("no_trace"), elem_id="inspector-stats")
+    heatmap = gr.Image(label=t("heatmap"), type="pil", format="png", interactive=False, height=460,
+                       buttons=["download", "fullscreen"], elem_id="inspector-heatmap")
+    load = gr.BarPlot(x="expert", y="tokens", color="layer", label=t("load"), height=280, x_title="routed expert",
+                      y_title="tokens served", elem_id="inspector-load")
+    with gr.Accordion(t("raw_trace"), open=False) as raw_box:
+        raw = gr.JSON(label=t("raw_trace"), show_label=False, elem_id="inspector-raw")
+    texts.add(refresh, value="refresh")
+    texts.add(heatmap, label="heatmap")
+    texts.add(load, label="load")
+    texts.add(raw_box, label="raw_trace")
+    return refresh, stats, heatmap, load, raw
+
+
+def build_inspector_tab(last_trace: Callable[[], dict], texts: Relabeler) -> Callable[[list], None]:
+    """Build the tab; /inspect() → the last answer's trace dict. Returns `follow(events)`, which refreshes the
+    Inspector after each of those events."""
+    refresh, stats, heatmap, load, raw = _views(texts)
+
+    def inspect() -> dict:
+        """The trace of the last answer: route, reason, language, experts per token and layer, expert load,
+        parameters total/active, time to first token, ms per token, token counts, notices ({} before any answer)."""
+        with friendly_errors():
+            return last_trace() or {}
+
+    refresh.click(inspect, None, [raw], api_name="inspect", api_description=inspect.__doc__).then(
+        render_views, [raw], [heatmap, load, stats], **PRIVATE)
+
+    def follow(events: list) -> None:
+        for event in events:
+            event.then(inspect, None, [raw], **PRIVATE).then(render_views, [raw], [heatmap, load, stats], **PRIVATE)
+
+    return follow
