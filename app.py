@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 
 from modules.config import ConfigError, StudioConfig, load_config
@@ -48,7 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         ssr_mode=False,
         allowed_paths=[str(EXAMPLES)],
         show_error=False,
+        prevent_thread_lock=True,
     )
+    threading.Thread(target=pipeline.preload, name="preload", daemon=True).start()   # the page serves meanwhile
+    demo.block_thread()
     return 0
 
 

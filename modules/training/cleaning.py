@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import random
 import re
 from dataclasses import dataclass, field
@@ -24,6 +25,15 @@ class CaptionedPicture:
     scene: Scene                  # the labels the picture was drawn from
     caption: str
     language: str
+    recompressed: bool = False    # the same picture saved again as JPEG (a near duplicate)
+
+    def picture(self) -> Image.Image:
+        image = render_scene(self.scene)
+        if self.recompressed:
+            buffer = io.BytesIO()
+            image.save(buffer, format="JPEG", quality=60)
+            image = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+        return image
 
 
 @dataclass
@@ -53,8 +63,11 @@ def raw_captioned_pictures(scenes: list[Scene], seed: int) -> list[CaptionedPict
         elif roll < 0.04:                            # mojibake / truncated text
             caption = caption[: rng.randint(0, 3)] + "\ufffd\x00" * rng.randint(0, 2)
         items.append(CaptionedPicture(scene, caption, lang))
-        if rng.random() < 0.05:                      # the same picture again, re-encoded with a slight shade change
-            items.append(CaptionedPicture(Scene(scene.background, scene.objects, scene.shade_seed), caption, lang))
+        repeat = rng.random()
+        if repeat < 0.03:                            # the very same item again
+            items.append(CaptionedPicture(scene, caption, lang))
+        elif repeat < 0.06:                          # re-encoded as JPEG, caption punctuated differently
+            items.append(CaptionedPicture(scene, caption + ("." if lang == "en" else "。"), lang, recompressed=True))
     return items
 
 
@@ -79,10 +92,11 @@ def picture_hash(image: Image.Image) -> bytes:
 def caption_matches_labels(item: CaptionedPicture) -> bool:
     """A caption is kept only if it names exactly the objects the picture was drawn with."""
     truth = caption_en(item.scene) if item.language == "en" else caption_zh(item.scene)
+    caption = item.caption.rstrip(".。")
     if item.language == "en":
-        parts = sorted(p.strip() for p in re.split(r",| and ", item.caption))
+        parts = sorted(p.strip() for p in re.split(r",| and ", caption))
         return parts == sorted(p.strip() for p in re.split(r",| and ", truth))
-    return sorted(item.caption.split("，")) == sorted(truth.split("，"))
+    return sorted(caption.split("，")) == sorted(truth.split("，"))
 
 
 def passes_quality(text: str, min_chars: int = 4, max_chars: int = 400) -> bool:
@@ -100,15 +114,28 @@ def dedupe_exact(items: list[CaptionedPicture]) -> list[CaptionedPicture]:
     return kept
 
 
-def dedupe_near_pictures(items: list[CaptionedPicture]) -> list[CaptionedPicture]:
-    """Drop pictures whose perceptual hash and caption signature both match an earlier item."""
-    seen: set[tuple[bytes, bytes]] = set()
+def hash_distance(a: bytes, b: bytes) -> int:
+    """Hamming distance between two perceptual hashes (bits that differ)."""
+    return int(np.unpackbits(np.frombuffer(a, np.uint8) ^ np.frombuffer(b, np.uint8)).sum())
+
+
+def dedupe_near_pictures(items: list[CaptionedPicture], text_threshold: float = 0.85, max_bits: int = 12
+                         ) -> list[CaptionedPicture]:
+    """Drop an item whose caption is MinHash-similar and whose picture hash is within max_bits of an earlier one.
+
+    Candidates are found through four MinHash bands (locality-sensitive hashing), so the cost stays linear."""
+    bands: dict[tuple[int, bytes], list[tuple[np.ndarray, bytes]]] = {}
     kept = []
     for item in items:
-        key = (picture_hash(render_scene(item.scene)), text_minhash(item.caption)[:16].tobytes())
-        if key not in seen:
-            seen.add(key)
-            kept.append(item)
+        signature, picture = text_minhash(item.caption), picture_hash(item.picture())
+        keys = [(b, signature[4 * b: 4 * b + 4].tobytes()) for b in range(4)]
+        candidates = [c for key in keys for c in bands.get(key, [])]
+        if any((signature == s).mean() >= text_threshold and hash_distance(picture, p) <= max_bits
+               for s, p in candidates):
+            continue
+        for key in keys:
+            bands.setdefault(key, []).append((signature, picture))
+        kept.append(item)
     return kept
 
 

@@ -9,6 +9,7 @@ import gradio as gr
 from modules.ui import examples
 from modules.ui.checks import check_file, check_text, generation_settings
 from modules.ui.errors import friendly_errors
+from modules.ui.fields import PictureFile
 from modules.ui.session import StopSwitches
 from modules.ui.settings import SettingsPanel
 from modules.ui.texts import Relabeler, t
@@ -57,8 +58,8 @@ def _examples(rows: list[list[str]], media, question, fallback: list[str], texts
 def build_describe_tab(describe_image: Ask, limits: Any, settings: SettingsPanel, texts: Relabeler,
                        stops: StopSwitches) -> list:
     """Build the Describe tab; /describe_image(image, question="", ...) → text, streamed."""
-    image = gr.Image(type="filepath", label=t("picture"), sources=["upload", "clipboard", "webcam"], height=340,
-                     buttons=["fullscreen"], render=False)
+    image = PictureFile(label=t("picture"), sources=["upload", "clipboard", "webcam"], height=340,
+                        buttons=["fullscreen"], render=False)
     texts.add(image, label="picture")
     question, button, answer = _layout(image, texts, "question_picture", "describe_btn")
 

@@ -23,3 +23,19 @@ def SettingSlider(*args: Any, **kwargs: Any) -> gr.Slider:  # noqa: N802 - reads
 
 def SettingNumber(*args: Any, **kwargs: Any) -> gr.Number:  # noqa: N802
     return unchecked(gr.Number(*args, **kwargs))
+
+
+def PictureFile(*args: Any, **kwargs: Any) -> gr.Image:  # noqa: N802
+    """gr.Image(type="filepath") whose upload reaches the handler as the uploaded file, undecoded, so the
+    pipeline's media checks judge it: gradio's own preprocessing opens it with PIL first, so a damaged, empty or
+    oversized picture failed there with an anonymous error, and grey / 16-bit / transparent pictures were
+    converted to RGB (transparency on black) before the studio saw them."""
+    image = gr.Image(*args, type="filepath", **kwargs)
+    decode = image.preprocess
+
+    def preprocess(payload: Any) -> Any:
+        path = getattr(payload, "path", None)
+        return str(path) if path else decode(payload)     # base64 data (no file) still goes through gradio
+
+    image.preprocess = preprocess    # type: ignore[method-assign]
+    return image

@@ -1,0 +1,27 @@
+"""Encoder outputs -> language-model inputs: prefix embeddings from trained projectors."""
+from __future__ import annotations
+
+import torch
+
+from .bridge_model import PrefixBridge
+
+
+class Bridge:
+    def __init__(self, model: PrefixBridge, device: torch.device, dtype: torch.dtype):
+        self.model, self.device, self.dtype = model, device, dtype
+
+    @classmethod
+    def load(cls, source: str, device: torch.device, dtype: torch.dtype) -> "Bridge":
+        model = PrefixBridge.from_pretrained(source, use_safetensors=True)
+        return cls(model.to(device, dtype).eval(), device, dtype)
+
+    @property
+    def prefix_lengths(self) -> dict[str, int]:
+        return {"image": self.model.config.image_tokens, "audio": self.model.config.audio_tokens}
+
+    @torch.inference_mode()
+    def prefix(self, kind: str, tokens: torch.Tensor) -> torch.Tensor:
+        """(tokens, width) from an encoder -> (prefix_tokens, lm_hidden)."""
+        tokens = tokens.to(self.device, self.dtype)[None]
+        projected = self.model.project_image(tokens) if kind == "image" else self.model.project_audio(tokens)
+        return projected[0]

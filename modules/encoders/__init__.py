@@ -1,0 +1,1 @@
+"""Encoders that bring pictures and sounds into a shared text space."""

@@ -1,0 +1,157 @@
+"""The mixture-of-experts language model: chat prompts with media prefixes, streamed decoding, expert traces."""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
+
+from .contracts import GenerationSettings
+from .moe_trace import ExpertRecorder
+
+MEDIA_MARKERS = {"image": "<|image|>", "audio": "<|audio|>"}
+
+
+@dataclass
+class GenerationStats:
+    """What the Inspector shows about one answer."""
+
+    prompt_tokens: int = 0
+    answer_tokens: int = 0
+    ttft_s: float = 0.0
+    ms_per_token: float = 0.0
+    tokens: list[str] = field(default_factory=list)          # each generated token's text
+    experts: list[list[list[int]]] = field(default_factory=list)  # [token][moe layer] -> expert ids
+    stopped: bool = False
+
+
+def sample_next(logits: torch.Tensor, settings: GenerationSettings, generator: torch.Generator | None) -> int:
+    """logits (vocab,) -> a token id: greedy at temperature 0, else nucleus sampling."""
+    if settings.temperature <= 0:
+        return int(logits.argmax())
+    probs = (logits.float() / settings.temperature).softmax(-1)
+    sorted_probs, order = probs.sort(descending=True)
+    keep = sorted_probs.cumsum(-1) - sorted_probs < settings.top_p                 # always keeps the top token
+    sorted_probs = torch.where(keep, sorted_probs, torch.zeros_like(sorted_probs))
+    choice = torch.multinomial(sorted_probs / sorted_probs.sum(), 1, generator=generator)
+    return int(order[choice])
+
+
+class LanguageModel:
+    def __init__(self, model, tokenizer, device: torch.device):
+        self.model, self.tokenizer, self.device = model, tokenizer, device
+        self.recorder = ExpertRecorder(model)
+        self.moe_layers = sorted(self.recorder.gates)
+        self.num_experts = int(getattr(model.config, "n_routed_experts", 0) or 0)
+        self.lock = threading.Lock()            # one generation at a time per model (caches are per call)
+
+    @classmethod
+    def load(cls, source: str, device: torch.device, dtype: torch.dtype, trust_remote_code: bool = False,
+             experts_implementation: str | None = None) -> "LanguageModel":
+        kwargs = {"dtype": dtype, "trust_remote_code": trust_remote_code, "use_safetensors": True}
+        if experts_implementation:
+            kwargs["experts_implementation"] = experts_implementation
+        model = AutoModelForCausalLM.from_pretrained(source, **kwargs).to(device).eval()
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+        return cls(model, tokenizer, device)
+
+    @property
+    def context_length(self) -> int:
+        return int(getattr(self.model.config, "max_position_embeddings", 2048))
+
+    def parameter_counts(self) -> tuple[int, int]:
+        """(total, active per token): routed experts count only top-k of n toward the active share."""
+        total = sum(p.numel() for p in self.model.parameters())
+        k = int(getattr(self.model.config, "num_experts_per_tok", 0) or 0)
+        idle = 0
+        for index in self.moe_layers:
+            experts = self.model.model.layers[index].mlp.experts
+            routed = sum(p.numel() for p in experts.parameters())
+            idle += routed * (self.num_experts - k) // max(1, self.num_experts)
+        return total, total - idle
+
+    def supports_media(self, kind: str) -> bool:
+        token_id = self.tokenizer.convert_tokens_to_ids(MEDIA_MARKERS[kind])
+        return token_id is not None and token_id != self.tokenizer.unk_token_id
+
+    def prompt_ids(self, messages: list[dict], prefix_kind: str | None, prefix_length: int) -> list[int]:
+        """Chat template -> ids; the last user turn's media marker repeated once per prefix embedding."""
+        text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        ids = self.tokenizer.encode(text, add_special_tokens=False)
+        if prefix_kind is None:
+            return ids
+        marker = self.tokenizer.convert_tokens_to_ids(MEDIA_MARKERS[prefix_kind])
+        at = max(i for i, t in enumerate(ids) if t == marker)
+        return ids[:at] + [marker] * prefix_length + ids[at + 1:]
+
+    def count_tokens(self, messages: list[dict]) -> int:
+        text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return len(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def _embed(self, ids: list[int], prefix_kind: str | None, prefix: torch.Tensor | None) -> torch.Tensor:
+        """ids -> (1, T, hidden) with the prefix (n, hidden) placed at the marker positions."""
+        input_ids = torch.tensor([ids], device=self.device)
+        embeds = self.model.get_input_embeddings()(input_ids)
+        if prefix_kind is not None and prefix is not None:
+            marker = self.tokenizer.convert_tokens_to_ids(MEDIA_MARKERS[prefix_kind])
+            embeds[0, (input_ids[0] == marker)] = prefix.to(embeds.dtype)
+        return embeds
+
+    @torch.inference_mode()
+    def stream(self, messages: list[dict], settings: GenerationSettings, stats: GenerationStats,
+               prefix_kind: str | None = None, prefix: torch.Tensor | None = None,
+               stop: threading.Event | None = None) -> Iterator[str]:
+        """Yields the whole answer so far after each token; fills `stats` as it goes."""
+        ids = self.prompt_ids(messages, prefix_kind, 0 if prefix is None else prefix.shape[0])
+        stats.prompt_tokens = len(ids)
+        generator = None
+        if settings.seed is not None:
+            generator = torch.Generator(device="cpu").manual_seed(int(settings.seed))
+        with self.lock, self.recorder:
+            yield from self._decode(ids, prefix_kind, prefix, settings, stats, generator, stop)
+
+    def _decode(self, ids, prefix_kind, prefix, settings, stats, generator, stop) -> Iterator[str]:
+        started = time.perf_counter()
+        cache = DynamicCache(config=self.model.config)
+        self.recorder.clear()
+        logits = self.model(inputs_embeds=self._embed(ids, prefix_kind, prefix), cache=cache,
+                            use_cache=True).logits[0, -1]
+        answer: list[int] = []
+        first_token_at = None
+        eos = set(self._eos_ids())
+        for _ in range(settings.max_new_tokens):
+            if stop is not None and stop.is_set():
+                stats.stopped = True
+                break
+            token = sample_next(logits.cpu(), settings, generator)
+            stats.experts.append(self._experts_of_last_position())
+            if token in eos:
+                break
+            answer.append(token)
+            stats.tokens.append(self.tokenizer.decode([token]))
+            first_token_at = first_token_at or time.perf_counter()
+            text = self.tokenizer.decode(answer, skip_special_tokens=True)
+            if not text.endswith("\ufffd"):
+                yield text
+            self.recorder.clear()
+            logits = self.model(input_ids=torch.tensor([[token]], device=self.device), cache=cache,
+                                use_cache=True).logits[0, -1]
+        self._finish(stats, answer, started, first_token_at)
+
+    def _finish(self, stats: GenerationStats, answer: list[int], started: float, first_at: float | None) -> None:
+        ended = time.perf_counter()
+        stats.answer_tokens = len(answer)
+        stats.experts = stats.experts[: len(answer)]
+        stats.ttft_s = (first_at or ended) - started
+        stats.ms_per_token = 1000 * (ended - (first_at or ended)) / max(1, len(answer) - 1)
+
+    def _experts_of_last_position(self) -> list[list[int]]:
+        """[moe layer] -> expert ids chosen at the position that produced the next token."""
+        return [self.recorder.calls[i][-1][-1].tolist() if self.recorder.calls[i] else [] for i in self.moe_layers]
+
+    def _eos_ids(self) -> list[int]:
+        eos = self.model.generation_config.eos_token_id or self.tokenizer.eos_token_id
+        return list(eos) if isinstance(eos, (list, tuple)) else [eos]

@@ -1,0 +1,236 @@
+"""The only thing the UI and the API call: check inputs -> route -> encode -> bridge -> generate -> respond."""
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from .components import Components
+from .contracts import ChatEvent, DrawnPicture, DrawSettings, FeatureUnavailable, GenerationSettings, InputError
+from .media import MediaLimits, display_name, load_audio, load_image
+from .router import Route, route
+from .trace import build_trace
+
+log = logging.getLogger(__name__)
+PICTURE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+SOUND_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".oga", ".opus"}
+DEFAULT_QUESTION = {"image": "", "audio": "Describe this sound."}
+
+
+class Pipeline:
+    def __init__(self, config):
+        self.config = config
+        self.components = Components(config)
+        limits = config.limits
+        self.media_limits = MediaLimits(max_file_bytes=limits.max_file_bytes(), max_image_pixels=limits.max_image_pixels,
+                                        max_audio_seconds=limits.max_audio_seconds)
+        self._trace: dict[str, Any] = {}
+        self._trace_lock = threading.Lock()
+
+    # ---- status -------------------------------------------------------------------------------------------
+
+    def preload(self) -> None:
+        """Load every role now (start-up), so the first request does not wait; failures are kept, not raised."""
+        self.components.load_all()
+
+    def status(self) -> dict[str, str]:
+        return self.components.status()
+
+    def info(self) -> dict[str, str]:
+        return {"profile": self.config.profile, "device": str(self.components.device),
+                **{role: source.source for role, source in self.config.roles.items()}}
+
+    def last_trace(self) -> dict[str, Any]:
+        with self._trace_lock:
+            return dict(self._trace)
+
+    # ---- checks -------------------------------------------------------------------------------------------
+
+    def check_text(self, text: Any, what: str = "message") -> str:
+        if text is None:
+            return ""
+        if not isinstance(text, str):
+            raise InputError(f"The {what} must be text, not {type(text).__name__}.")
+        limit = self.config.limits.max_text_chars
+        if len(text) > limit:
+            raise InputError(f"The {what} is {len(text):,} characters long; the limit is {limit:,}. "
+                             "Shorten it and send again.")
+        return text.strip()
+
+    def check_settings(self, settings: GenerationSettings) -> GenerationSettings:
+        cap = self.config.limits.max_new_tokens
+        _check_range("temperature", settings.temperature, 0.0, 2.0)
+        _check_range("top_p", settings.top_p, 0.01, 1.0)
+        _check_range("max_new_tokens", settings.max_new_tokens, 1, cap, integer=True)
+        if settings.seed is not None:
+            _check_range("seed", settings.seed, 0, 2**32 - 1, integer=True)
+        return settings
+
+    def check_draw_settings(self, settings: DrawSettings) -> DrawSettings:
+        limits = self.config.limits
+        _check_range("steps", settings.steps, 1, limits.max_draw_steps, integer=True)
+        _check_range("guidance", settings.guidance, 0.0, 20.0)
+        _check_range("count", settings.count, 1, limits.max_draw_count, integer=True)
+        if settings.seed is not None:
+            _check_range("seed", settings.seed, 0, 2**32 - 1, integer=True)
+        return settings
+
+    def split_files(self, files: list[str] | None) -> tuple[list[str], list[str]]:
+        pictures, sounds = [], []
+        for path in files or []:
+            suffix = Path(str(path)).suffix.lower()
+            if suffix in PICTURE_SUFFIXES:
+                pictures.append(str(path))
+            elif suffix in SOUND_SUFFIXES:
+                sounds.append(str(path))
+            else:
+                raise InputError(f"'{display_name(path)}' is neither a picture nor a sound we accept. Pictures: "
+                                 f"{', '.join(sorted(PICTURE_SUFFIXES))}; sounds: {', '.join(sorted(SOUND_SUFFIXES))}.")
+        return pictures, sounds
+
+    # ---- public calls -------------------------------------------------------------------------------------
+
+    def chat(self, text: str, files: list[str] | None, history: list[dict] | None, settings: GenerationSettings,
+             stop: threading.Event | None = None) -> Iterator[ChatEvent]:
+        text = self.check_text(text)
+        settings = self.check_settings(settings)
+        pictures, sounds = self.split_files(files)
+        if not text and not pictures and not sounds:
+            raise InputError("The message is empty: type something, or attach a picture or a sound.")
+        chosen = route(text, len(pictures), len(sounds))
+        notices = []
+        if len(pictures) + len(sounds) > 1:
+            notices.append("Only the first attachment is used; send the others one at a time.")
+        if chosen.name == "draw":
+            yield from self._chat_draw(text, history, settings, chosen, notices, stop)
+            return
+        media = None
+        if chosen.name == "describe_image":
+            media = ("image", pictures[0])
+        elif chosen.name == "describe_audio":
+            media = ("audio", sounds[0])
+        answer = ""
+        for answer, notices in self._answer(text, media, history, settings, chosen, notices, stop):
+            yield ChatEvent(text=answer, route=chosen.name, notices=notices)
+        yield ChatEvent(text=answer, route=chosen.name, notices=notices, done=True)
+
+    def describe_image(self, image_path: str, question: str, settings: GenerationSettings,
+                       stop: threading.Event | None = None) -> Iterator[str]:
+        question, settings = self.check_text(question, "question"), self.check_settings(settings)
+        if not image_path:
+            raise InputError("No picture was given: upload a picture first.")
+        chosen = Route("describe_image", "the Describe tab always reads the picture")
+        for answer, _ in self._answer(question, ("image", image_path), [], settings, chosen, [], stop):
+            yield answer
+
+    def describe_audio(self, audio_path: str, question: str, settings: GenerationSettings,
+                       stop: threading.Event | None = None) -> Iterator[str]:
+        question, settings = self.check_text(question, "question"), self.check_settings(settings)
+        if not audio_path:
+            raise InputError("No sound was given: upload or record a sound first.")
+        chosen = Route("describe_audio", "the Listen tab always hears the sound")
+        for answer, _ in self._answer(question, ("audio", audio_path), [], settings, chosen, [], stop):
+            yield answer
+
+    def draw(self, prompt: str, settings: DrawSettings, on_step: Callable[[int, int], None] | None = None,
+             stop: threading.Event | None = None) -> list[DrawnPicture]:
+        prompt = self.check_text(prompt, "prompt")
+        settings = self.check_draw_settings(settings)
+        if not prompt:
+            raise InputError("The prompt is empty: say what to draw, e.g. 'a red circle'.")
+        decoder = self.components.get("image_decoder")
+        first_seed = settings.seed if settings.seed is not None else random.randrange(2**31)
+        pictures, started = [], time.perf_counter()
+        total = settings.steps * settings.count
+        for k in range(settings.count):
+            def progress(step: int, _steps: int, k: int = k) -> None:
+                if on_step is not None:
+                    on_step(k * settings.steps + step, total)
+            seed = (first_seed + k) % 2**32
+            image = decoder.draw(prompt, settings.steps, settings.guidance, seed, progress, stop)
+            if image is None:
+                break
+            pictures.append(DrawnPicture(image, prompt, seed, settings.steps, settings.guidance))
+        self._set_trace({"route": "draw", "reason": "a drawing was requested", "prompt": prompt,
+                         "pictures": len(pictures), "seconds": round(time.perf_counter() - started, 3),
+                         "stopped": bool(stop is not None and stop.is_set())})
+        return pictures
+
+    # ---- internals ----------------------------------------------------------------------------------------
+
+    def _encode_media(self, kind: str, path: str):
+        """A picture or sound file -> prefix embeddings for the language model."""
+        bridge = self.components.get("bridge")
+        if kind == "image":
+            encoded = self.components.get("image_encoder").encode(load_image(path, self.media_limits))
+        else:
+            encoded = self.components.get("audio_encoder").encode(load_audio(path, self.media_limits))
+        return bridge.prefix(kind, encoded.tokens)
+
+    def _answer(self, text: str, media: tuple[str, str] | None, history: list[dict] | None,
+                settings: GenerationSettings, chosen: Route, notices: list[str],
+                stop: threading.Event | None) -> Iterator[tuple[str, list[str]]]:
+        lm = self.components.get("language_model")
+        prefix, kind = None, None
+        if media is not None:
+            kind, path = media
+            prefix = self._encode_media(kind, path)
+        content = (f"<|{kind}|>" if kind else "") + (text or DEFAULT_QUESTION.get(kind or "", ""))
+        messages, trimmed = self._fit_history(lm, history or [], {"role": "user", "content": content}, settings)
+        if trimmed:
+            notices = notices + [f"The {trimmed} oldest message(s) were left out to fit the model's context."]
+        from .language_model import GenerationStats
+        stats, answer = GenerationStats(), ""
+        for answer in lm.stream(messages, settings, stats, kind, prefix, stop):
+            yield answer, notices
+        if stats.stopped:
+            notices = notices + ["Stopped."]
+        self._set_trace(build_trace(lm, stats, chosen, text, answer, notices))
+        yield answer, notices
+
+    def _chat_draw(self, text: str, history, settings: GenerationSettings, chosen: Route, notices: list[str],
+                   stop: threading.Event | None) -> Iterator[ChatEvent]:
+        reply = ""
+        for reply, notices in self._answer(text, None, history, settings, chosen, notices, stop):
+            yield ChatEvent(text=reply, route="draw", notices=notices)
+        if stop is not None and stop.is_set():
+            yield ChatEvent(text=reply, route="draw", notices=notices, done=True)
+            return
+        trace = self.last_trace()
+        pictures = self.draw(text, DrawSettings(seed=settings.seed), stop=stop)
+        trace["pictures"] = [{"prompt": p.prompt, "seed": p.seed} for p in pictures]
+        self._set_trace(trace)
+        yield ChatEvent(text=reply, route="draw", pictures=pictures, notices=notices, done=True)
+
+    def _fit_history(self, lm, history: list[dict], turn: dict, settings: GenerationSettings
+                     ) -> tuple[list[dict], int]:
+        """Earlier turns, oldest dropped first, so that prompt + answer fit the context. Returns (messages, dropped)."""
+        earlier = [{"role": m["role"], "content": str(m.get("content") or "")} for m in history
+                   if isinstance(m, dict) and m.get("role") in ("user", "assistant")]
+        budget = lm.context_length - settings.max_new_tokens - 32      # room for a media prefix's extra tokens
+        dropped = 0
+        while earlier and lm.count_tokens(earlier + [turn]) > budget:
+            earlier = earlier[2:] if len(earlier) > 1 else []
+            dropped += 2
+        if lm.count_tokens([turn]) > budget:
+            raise InputError(f"The message is too long for the model's context ({lm.context_length} tokens, "
+                             f"{settings.max_new_tokens} of them kept for the answer). Shorten it.")
+        return earlier + [turn], min(dropped, len(history))
+
+    def _set_trace(self, trace: dict[str, Any]) -> None:
+        with self._trace_lock:
+            self._trace = trace
+
+
+def _check_range(name: str, value: Any, low: float, high: float, integer: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and int(value) != value):
+        kind = "a whole number" if integer else "a number"
+        raise InputError(f"{name} must be {kind} between {low} and {high}; got {value!r}.")
+    if not low <= value <= high:
+        raise InputError(f"{name} must be between {low} and {high}; got {value}.")
+
+
+__all__ = ["Pipeline", "InputError", "FeatureUnavailable"]

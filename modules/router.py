@@ -1,0 +1,36 @@
+"""Which path a chat request takes (describe a picture, describe a sound, draw, or chat), and why."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .contracts import RouteName
+
+_DRAW_EN = re.compile(
+    r"^\s*(please\s+|can you\s+|could you\s+|i would like you to\s+)?(draw|paint|sketch|illustrate)\b"
+    r"|\b(make|generate|create|render)\s+(me\s+)?(a|an)\s+(picture|image|drawing|painting)\b"
+    r"|\b(i would like|i want|give me)\s+(a|an)\s+(picture|image|drawing)\s+of\b",
+    re.IGNORECASE)
+_DRAW_ZH = re.compile(r"画|生成.*(图片|图像|一张图)|绘制")
+
+
+@dataclass(frozen=True)
+class Route:
+    name: RouteName
+    reason: str
+
+
+def route(text: str, picture_count: int, sound_count: int) -> Route:
+    """Attachments decide first; otherwise a request to draw goes to the image decoder; everything else is chat."""
+    if picture_count:
+        return Route("describe_image", f"{picture_count} picture(s) attached: the image encoder reads it")
+    if sound_count:
+        return Route("describe_audio", f"{sound_count} sound(s) attached: the audio encoder listens to it")
+    if _DRAW_EN.search(text) or _DRAW_ZH.search(text):
+        return Route("draw", "the message asks for a drawing: the image decoder draws it")
+    return Route("chat", "text only: the language model answers")
+
+
+def drawing_subject(text: str) -> str:
+    """The prompt for the image decoder: the request as written (the decoder was trained on such phrasings)."""
+    return text.strip()

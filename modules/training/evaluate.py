@@ -1,0 +1,289 @@
+"""Evaluation of the shipped mini suite on the held-out test split: prints a table, writes assets/mini/metrics.json."""
+from __future__ import annotations
+
+import json
+import random
+import re
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from scipy.signal import resample_poly
+
+from ..contracts import GenerationSettings
+from ..language_model import GenerationStats
+from .corpus import scenes_for, single_object_scenes_for, sounds_for
+from .suite_config import SuiteConfig
+from .world_pictures import (COLORS, POSITION_PHRASES_EN, POSITIONS, SHAPES, SIZES, RenderStyle, Scene, SceneObject,
+                             caption_en, caption_zh, render_scene)
+from .world_sounds import Sound, all_sound_contents, describe_en, describe_zh, synthesize
+from .world_talk import DRAW_TEMPLATES, draw_object_phrase, language_of, picture_question, sound_exchange
+
+BARS = {"picture_retrieval_r1": 0.95, "sound_retrieval_r1": 0.90, "caption_exact": 0.90, "picture_qa": 0.90,
+        "sound_description_exact": 0.90, "drawing_color_shape": 0.80, "answer_language": 0.99,
+        "moe_busiest_over_mean": 2.0}
+GREEDY = GenerationSettings(temperature=0.0, max_new_tokens=96)
+DESCRIBE = {"en": "Describe this picture.", "zh": "描述这张图片。"}
+DESCRIBE_SOUND = {"en": "Describe this sound.", "zh": "描述这段声音。"}
+
+
+@dataclass
+class Suite:
+    """The shipped models, loaded through the same classes the studio uses."""
+
+    image_encoder: object
+    audio_encoder: object
+    bridge: object
+    language_model: object
+    image_decoder: object
+
+    @classmethod
+    def load(cls, folder: Path) -> "Suite":
+        from ..bridge import Bridge
+        from ..encoders.audio import AudioEncoder
+        from ..encoders.image import ImageEncoder
+        from ..image_decoder import ImageDecoder
+        from ..language_model import LanguageModel
+        cpu, f32 = torch.device("cpu"), torch.float32
+        return cls(ImageEncoder.load(f"local-dir:{folder / 'image_encoder'}", cpu, f32),
+                   AudioEncoder.load(str(folder / "audio_encoder"), cpu, f32),
+                   Bridge.load(str(folder / "bridge"), cpu, f32),
+                   LanguageModel.load(str(folder / "language_model"), cpu, f32, experts_implementation="grouped_mm"),
+                   ImageDecoder.load(str(folder / "image_decoder"), cpu, f32))
+
+    def answer(self, question: str, kind: str | None = None, tokens: torch.Tensor | None = None) -> str:
+        prefix = None if kind is None else self.bridge.prefix(kind, tokens)
+        content = (f"<|{kind}|>" if kind else "") + question
+        text = ""
+        for text in self.language_model.stream([{"role": "user", "content": content}], GREEDY, GenerationStats(),
+                                               kind, prefix):
+            pass
+        return text
+
+
+# ---- parsing answers back into labels ---------------------------------------------------------------------
+
+_EN_OBJECT = re.compile(r"a (small|large) (\w+) (\w+) (on the left|on the right|at the top|at the bottom|in the center)")
+_ZH_OBJECT = re.compile(r"(左边|右边|上边|下边|中间)有一个(大|小)的(.{2})(圆形|正方形|三角形|星形)")
+_EN_POS = {v: k for k, v in POSITION_PHRASES_EN.items()}
+_ZH = {**{v: k for k, v in POSITIONS.items()}, **{v: k for k, v in SIZES.items()},
+       **{v[1]: k for k, v in COLORS.items()}, **{v: k for k, v in SHAPES.items()}}
+
+
+def parse_caption(text: str, lang: str) -> set[tuple[str, str, str, str]]:
+    """The objects a caption names, as (size, color, shape, position)."""
+    if lang == "en":
+        return {(s, c, sh, _EN_POS[p]) for s, c, sh, p in _EN_OBJECT.findall(text.lower())}
+    return {(_ZH[s], _ZH.get(c, c), _ZH[sh], _ZH[p]) for p, s, c, sh in _ZH_OBJECT.findall(text)}
+
+
+def scene_labels(scene: Scene) -> set[tuple[str, str, str, str]]:
+    return {(o.size, o.color, o.shape, o.position) for o in scene.objects}
+
+
+def normalise(text: str) -> str:
+    return re.sub(r"[\s。.!！]+$", "", text.strip().lower())
+
+
+# ---- measures ---------------------------------------------------------------------------------------------
+
+def picture_retrieval(suite: Suite, scenes: list[Scene], pictures: list[Image.Image], lang: str) -> float:
+    texts = [caption_en(s) if lang == "en" else caption_zh(s) for s in scenes]
+    keys = [s.content_key().split("|", 1)[1] for s in scenes]
+    text_emb = suite.image_encoder.encode_texts(texts)
+    hits = 0
+    for key, picture in zip(keys, pictures):
+        best = int((text_emb @ suite.image_encoder.encode(picture).embedding).argmax())
+        hits += keys[best] == key
+    return hits / len(scenes)
+
+
+def sound_retrieval(suite: Suite, sounds: list[Sound], waves: list[np.ndarray], lang: str) -> float:
+    contents = all_sound_contents()
+    texts = [describe_en(c) if lang == "en" else describe_zh(c) for c in contents]
+    text_emb = suite.image_encoder.encode_texts(texts)
+    hits = 0
+    for sound, wave in zip(sounds, waves):
+        best = int((text_emb @ suite.audio_encoder.encode(wave).embedding).argmax())
+        hits += contents[best].content_key() == sound.content_key()
+    return hits / len(sounds)
+
+
+def caption_accuracy(suite: Suite, scenes, pictures, lang: str, answers: list) -> float:
+    hits = 0
+    for scene, picture in zip(scenes, pictures):
+        text = suite.answer(DESCRIBE[lang], "image", suite.image_encoder.encode(picture).tokens)
+        answers.append((lang, text))
+        hits += parse_caption(text, lang) == scene_labels(scene)
+    return hits / len(scenes)
+
+
+def picture_qa(suite: Suite, scenes, pictures, lang: str, answers: list, seed: int) -> float:
+    rng = random.Random(f"qa-{lang}-{seed}")
+    hits = 0
+    for scene, picture in zip(scenes, pictures):
+        exchange = picture_question(scene, lang, rng)
+        text = suite.answer(exchange.question, "image", suite.image_encoder.encode(picture).tokens)
+        answers.append((lang, text))
+        hits += normalise(text) == normalise(exchange.answer)
+    return hits / len(scenes)
+
+
+def sound_descriptions(suite: Suite, sounds, waves, lang: str, answers: list) -> float:
+    hits = 0
+    for sound, wave in zip(sounds, waves):
+        text = suite.answer(DESCRIBE_SOUND[lang], "audio", suite.audio_encoder.encode(wave).tokens)
+        answers.append((lang, text))
+        expected = describe_en(sound) if lang == "en" else describe_zh(sound)
+        hits += expected.lower() in text.lower()
+    return hits / len(sounds)
+
+
+def color_present(image: Image.Image, color: str, share: float = 0.01) -> bool:
+    """Pixel check: enough pixels close to the named colour."""
+    pixels = np.asarray(image.convert("RGB").resize((64, 64)), dtype=np.float32).reshape(-1, 3)
+    target = np.array(COLORS[color][0], dtype=np.float32)
+    return float((np.linalg.norm(pixels - target, axis=1) < 70).mean()) >= share
+
+
+def drawings(suite: Suite, scenes: list[Scene], seed: int) -> dict[str, float]:
+    """Requested colour and shape present: judged by the image encoder (best single-object caption) and pixels."""
+    candidates = [SceneObject(c, sh, si, p) for c in COLORS for sh in SHAPES for si in SIZES for p in POSITIONS]
+    texts = [caption_en(Scene("white", (o,))) for o in candidates]
+    text_emb = suite.image_encoder.encode_texts(texts)
+    rng = random.Random(f"draw-eval-{seed}")
+    judged = pixels = both = 0
+    for k, scene in enumerate(scenes):
+        lang = "en" if k % 2 == 0 else "zh"
+        obj = scene.objects[0]
+        prompt = rng.choice(DRAW_TEMPLATES[lang]).format(
+            x=draw_object_phrase(obj, lang, rng, rng.random() < 0.5, rng.random() < 0.4))
+        image = suite.image_decoder.draw(prompt, 12, 3.0, seed + k)
+        best = candidates[int((text_emb @ suite.image_encoder.encode(image).embedding).argmax())]
+        by_encoder = (best.color, best.shape) == (obj.color, obj.shape)
+        by_pixels = color_present(image, obj.color)
+        judged, pixels, both = judged + by_encoder, pixels + by_pixels, both + (by_encoder and by_pixels)
+    n = len(scenes)
+    return {"drawing_color_shape": both / n, "drawing_by_encoder": judged / n, "drawing_by_pixels": pixels / n}
+
+
+def moe_balance(suite: Suite, scenes: list[Scene], sounds: list[Sound], seed: int) -> float:
+    """Busiest routed expert's load over the mean load, worst layer, on held-out text (teacher-forced)."""
+    lm = suite.language_model
+    rng = random.Random(f"moe-{seed}")
+    texts = []
+    for scene, sound in zip(scenes, sounds):
+        for lang in ("en", "zh"):
+            texts.append(picture_question(scene, lang, rng).answer + " " + sound_exchange(sound, lang, rng).answer)
+            texts.append(caption_en(scene) if lang == "en" else caption_zh(scene))
+    with torch.inference_mode(), lm.recorder:
+        lm.recorder.clear()
+        for text in texts:
+            lm.model(input_ids=torch.tensor([lm.tokenizer.encode(text, add_special_tokens=False)]))
+        load = lm.recorder.load(lm.num_experts).float()
+    return float((load.max(dim=1).values / load.mean(dim=1)).max())
+
+
+# ---- robustness variants ----------------------------------------------------------------------------------
+
+PICTURE_VARIANTS = {
+    "32px": lambda s: render_scene(s, RenderStyle(size=32)),
+    "512px": lambda s: render_scene(s, RenderStyle(size=512)),
+    "jpeg q30": lambda s: _jpeg(render_scene(s), 30),
+    "shades+positions": lambda s: render_scene(s, RenderStyle(shade_jitter=30, position_jitter=0.06)),
+    "no anti-aliasing": lambda s: render_scene(s, RenderStyle(antialias=False)),
+}
+SOUND_VARIANTS = {
+    "8 kHz": lambda w: _through_rate(w, 8000),
+    "44.1 kHz": lambda w: _through_rate(w, 44100),
+    "stereo": lambda w: np.stack([w, w * 0.5], axis=1).mean(axis=1).astype(np.float32),
+}
+
+
+def _jpeg(image: Image.Image, quality: int) -> Image.Image:
+    import io
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+
+
+def _through_rate(wave: np.ndarray, rate: int) -> np.ndarray:
+    """Recorded at another rate, then converted back to 16 kHz as the studio's media decoding does."""
+    from math import gcd
+    g = gcd(16000, rate)
+    there = resample_poly(wave, rate // g, 16000 // g)
+    return resample_poly(there, 16000 // g, rate // g).astype(np.float32)
+
+
+def run_evaluation(out: Path | None, limit: int) -> int:
+    suite_cfg = SuiteConfig()
+    folder = Path(out or suite_cfg.out_dir)
+    n = limit or 150
+    started = time.time()
+    suite = Suite.load(folder)
+    seed = 7
+    scenes = scenes_for("test", n, seed)
+    pictures = [render_scene(s) for s in scenes]
+    sounds = sounds_for("test", n, seed)
+    waves = [synthesize(s) for s in sounds]
+    answers: list[tuple[str, str]] = []
+    metrics: dict[str, float] = {}
+    for lang in ("en", "zh"):
+        metrics[f"picture_retrieval_r1_{lang}"] = picture_retrieval(suite, scenes, pictures, lang)
+        metrics[f"sound_retrieval_r1_{lang}"] = sound_retrieval(suite, sounds, waves, lang)
+        metrics[f"caption_exact_{lang}"] = caption_accuracy(suite, scenes, pictures, lang, answers)
+        metrics[f"picture_qa_{lang}"] = picture_qa(suite, scenes, pictures, lang, answers, seed)
+        metrics[f"sound_description_exact_{lang}"] = sound_descriptions(suite, sounds, waves, lang, answers)
+    metrics.update(drawings(suite, single_object_scenes_for("test", min(n, 60), seed), seed))
+    metrics["answer_language"] = sum(language_of(a) == lang for lang, a in answers) / len(answers)
+    metrics["moe_busiest_over_mean"] = moe_balance(suite, scenes[:60], sounds[:60], seed)
+    robustness = evaluate_robustness(suite, scenes[: n // 2], sounds[: n // 2], seed, metrics)
+    report = {"test_items": n, "bars": BARS, "metrics": metrics, "robustness": robustness,
+              "seconds": round(time.time() - started, 1)}
+    (folder / "metrics.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    print(format_table(metrics, robustness))
+    return 0 if all_bars_met(metrics) else 1
+
+
+def evaluate_robustness(suite: Suite, scenes, sounds, seed: int, clean: dict[str, float]) -> dict[str, dict]:
+    """Same measures on changed inputs; each entry gives the value and its drop in points from the clean run."""
+    out: dict[str, dict] = {}
+    for name, make in PICTURE_VARIANTS.items():
+        pictures = [make(s) for s in scenes]
+        values = {"picture_retrieval_r1_en": picture_retrieval(suite, scenes, pictures, "en"),
+                  "caption_exact_en": caption_accuracy(suite, scenes, pictures, "en", []),
+                  "picture_qa_en": picture_qa(suite, scenes, pictures, "en", [], seed)}
+        out[name] = {k: {"value": v, "drop_points": round(100 * (clean[k] - v), 1)} for k, v in values.items()}
+    base_waves = [synthesize(s) for s in sounds]
+    for name, make in SOUND_VARIANTS.items():
+        waves = [make(w) for w in base_waves]
+        values = {"sound_retrieval_r1_en": sound_retrieval(suite, sounds, waves, "en"),
+                  "sound_description_exact_en": sound_descriptions(suite, sounds, waves, "en", [])}
+        out[name] = {k: {"value": v, "drop_points": round(100 * (clean[k] - v), 1)} for k, v in values.items()}
+    return out
+
+
+def all_bars_met(metrics: dict[str, float]) -> bool:
+    for key, value in metrics.items():
+        base = re.sub(r"_(en|zh)$", "", key)
+        if base in BARS and (value > BARS[base] if base == "moe_busiest_over_mean" else value < BARS[base]):
+            return False
+    return True
+
+
+def format_table(metrics: dict[str, float], robustness: dict[str, dict]) -> str:
+    lines = [f"{'measure':<32}{'value':>8}{'bar':>8}  ok", "-" * 52]
+    for key, value in metrics.items():
+        base = re.sub(r"_(en|zh)$", "", key)
+        bar = BARS.get(base)
+        ok = "" if bar is None else ("yes" if (value <= bar if base == "moe_busiest_over_mean" else value >= bar)
+                                     else "NO")
+        lines.append(f"{key:<32}{value:>8.3f}{'' if bar is None else f'{bar:>8.2f}':>8}  {ok}")
+    lines += ["", f"{'robustness (drop in points)':<32}{'value':>8}{'drop':>8}", "-" * 52]
+    for variant, values in robustness.items():
+        for key, entry in values.items():
+            lines.append(f"{variant + ': ' + key:<44}{entry['value']:>8.3f}{entry['drop_points']:>8.1f}")
+    return "\n".join(lines)

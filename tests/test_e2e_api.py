@@ -1,0 +1,136 @@
+"""End to end through gradio_client: the launched studio (python app.py, default profile) answers each named
+endpoint the way a user would expect from the trained built-in models."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from PIL import Image
+
+from tests.e2e_server import has_chinese, studio_client, studio_url, world_picture, world_sound  # noqa: F401
+
+# endpoint -> the parameter names, in order, as the README documents them
+PARAMETERS = {
+    "/chat": ["message", "history", "temperature", "top_p", "max_new_tokens", "seed"],
+    "/describe_image": ["image", "question", "temperature", "top_p", "max_new_tokens", "seed"],
+    "/generate_image": ["prompt", "steps", "guidance", "seed", "count"],
+    "/describe_audio": ["audio", "question", "temperature", "top_p", "max_new_tokens", "seed"],
+    "/inspect": [],
+}
+
+
+@pytest.fixture(scope="module")
+def client(studio_url) -> Client:  # noqa: F811
+    return studio_client(studio_url)
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("media")
+    return {"picture": world_picture(folder / "red-circle-left.png"),
+            "sound": world_sound(folder / "three-high-beeps.wav", count=3)}
+
+
+def chat(client: Client, text: str, files: tuple = (), **settings) -> str:
+    return client.predict(message={"text": text, "files": [handle_file(str(f)) for f in files]},
+                          api_name="/chat", **settings)
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[a-z]+", text.lower())
+
+
+def test_the_five_endpoints_take_the_documented_parameters(client):
+    api = client.view_api(return_format="dict", print_info=False)
+    named = {name: [p["parameter_name"] for p in spec["parameters"]] for name, spec in api["named_endpoints"].items()}
+    assert named == PARAMETERS
+    assert not api["unnamed_endpoints"]
+
+
+def test_a_world_picture_is_described_by_colour_shape_and_place(client, media):
+    answer = client.predict(image=handle_file(str(media["picture"])), question="", api_name="/describe_image")
+    assert {"red", "circle", "left"} <= set(words(answer)), answer
+
+
+def test_a_question_in_chinese_about_a_picture_is_answered_in_chinese(client, media):
+    answer = client.predict(image=handle_file(str(media["picture"])), question="图片里有什么？",
+                            api_name="/describe_image")
+    assert has_chinese(answer) and "红色" in answer and "圆形" in answer, answer
+
+
+def test_a_picture_attached_in_the_chat_is_read(client, media):
+    answer = chat(client, "what color is the circle?", [media["picture"]])
+    assert "red" in words(answer), answer
+    trace = client.predict(api_name="/inspect")
+    assert trace["route"] == "describe_image", trace.get("reason")
+
+
+def test_a_world_sound_is_described_by_count_and_kind(client, media):
+    answer = client.predict(audio=handle_file(str(media["sound"])), question="", api_name="/describe_audio")
+    assert "three" in words(answer) and "beeps" in words(answer), answer
+
+
+def test_hello_is_answered_in_english(client):
+    answer = chat(client, "hello")
+    assert len(words(answer)) >= 2 and not has_chinese(answer), answer
+
+
+def test_nihao_is_answered_in_chinese(client):
+    answer = chat(client, "你好")
+    assert has_chinese(answer), answer
+
+
+def test_a_drawing_request_in_the_chat_goes_to_the_image_decoder(client):
+    answer = chat(client, "draw a red circle")
+    trace = client.predict(api_name="/inspect")
+    assert trace["route"] == "draw", trace
+    assert trace.get("pictures"), f"the chat said {answer!r} but drew nothing: {trace}"
+
+
+def red_region_cells(path: str, grid: int = 16) -> int:
+    """Cells of a grid×grid box-averaged copy that are clearly red (R > 150, G < 100, B < 100): a red shape
+    fills several, while scattered reddish noise pixels average out to grey and fill none."""
+    with Image.open(path) as picture:
+        cells = np.asarray(picture.convert("RGB").resize((grid, grid), Image.Resampling.BOX), dtype=np.int32)
+    r, g, b = cells[..., 0], cells[..., 1], cells[..., 2]                 # (grid, grid) each
+    return int(((r > 150) & (g < 100) & (b < 100)).sum())
+
+
+def test_generate_image_returns_pngs_with_prompt_seed_and_a_red_shape(client):
+    gallery = client.predict(prompt="draw a red circle", steps=12, guidance=3.0, seed=1234, count=2,
+                             api_name="/generate_image")
+    assert len(gallery) == 2, gallery
+    seeds = []
+    for item in gallery:
+        path = item["image"]
+        assert Path(path).is_file(), path
+        with Image.open(path) as picture:
+            assert picture.format == "PNG", picture.format
+            text = dict(picture.text)                          # tEXt / iTXt chunks
+        assert text.get("prompt") == "draw a red circle", text
+        seeds.append(int(text["seed"]))
+        assert str(text["seed"]) in (item.get("caption") or ""), item
+        red = red_region_cells(path)
+        assert red >= 3, f"{path}: no red region (only {red} of 256 cells are red)"
+    assert seeds == [1234, 1235]
+
+
+def test_inspect_shows_the_last_answers_route_experts_and_timings(client):
+    answer = chat(client, "hello")
+    trace = client.predict(api_name="/inspect")
+    assert trace["route"] == "chat" and trace["reason"], trace
+    assert trace["question"] == "hello" and trace["answer"] == answer
+    assert trace["prompt_tokens"] > 0 and trace["answer_tokens"] > 0
+    assert trace["params_total"] > trace["params_active"] > 0
+    assert trace["ttft_s"] > 0 and trace["ms_per_token"] >= 0
+    experts, load = trace["experts"], trace["expert_load"]
+    assert len(experts) == trace["answer_tokens"]                # one entry per generated token
+    layers, num_experts = len(trace["moe_layers"]), trace["num_experts"]
+    assert layers > 0 and all(len(per_token) == layers for per_token in experts)
+    assert all(ids and all(0 <= e < num_experts for e in ids) for per_token in experts for ids in per_token)
+    assert len(load) == layers and all(len(row) == num_experts for row in load)
+    for layer in range(layers):                                  # the load counts exactly the recorded choices
+        assert sum(load[layer]) == sum(len(per_token[layer]) for per_token in experts)

@@ -1,0 +1,24 @@
+"""The router: attachments first, then requests to draw, then chat; each decision says why."""
+import pytest
+
+from modules.router import route
+
+
+@pytest.mark.parametrize("text", ["draw a red circle", "Please draw a small blue star on the left",
+                                  "can you paint a green square?", "make a picture of a red star",
+                                  "画一个红色的圆形", "请帮我画一个蓝色的星形", "生成一张红色圆形的图片"])
+def test_requests_to_draw_go_to_the_image_decoder(text):
+    decision = route(text, 0, 0)
+    assert decision.name == "draw" and "draw" in decision.reason
+
+
+@pytest.mark.parametrize("text", ["hello", "what is a mixture of experts?", "你好", "what did you draw last time",
+                                  "tell me about drawings"])
+def test_other_text_is_chat(text):
+    assert route(text, 0, 0).name == "chat"
+
+
+def test_attachments_decide_first():
+    assert route("draw a red circle", 1, 0).name == "describe_image"
+    assert route("what is this?", 0, 1).name == "describe_audio"
+    assert "picture" in route("", 2, 0).reason

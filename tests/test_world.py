@@ -1,0 +1,89 @@
+"""The built-in world: deterministic generation, disjoint splits, true captions and answers, label-keeping flips."""
+import random
+
+import numpy as np
+
+from modules.training.augment import mirror, picture_to_tensor
+from modules.training.corpus import scenes_for, sounds_for, split_of, sound_split_of
+from modules.training.world_pictures import Scene, SceneObject, caption_en, caption_zh, render_scene
+from modules.training.world_sounds import Sound, all_sound_contents, describe_en, describe_zh, synthesize
+from modules.training.world_talk import language_of, picture_question, sound_exchange
+
+RED_LEFT = SceneObject("red", "circle", "large", "left")
+BLUE_TOP = SceneObject("blue", "square", "small", "top")
+
+
+def test_captions_name_every_object_with_all_four_attributes_in_both_languages():
+    scene = Scene("white", (RED_LEFT, BLUE_TOP))
+    assert caption_en(scene) == "a large red circle on the left and a small blue square at the top"
+    assert caption_zh(scene) == "左边有一个大的红色圆形，上边有一个小的蓝色正方形"
+
+
+def test_generation_is_deterministic_from_the_seed():
+    assert scenes_for("train", 50, seed=3) == scenes_for("train", 50, seed=3)
+    assert scenes_for("train", 50, seed=3) != scenes_for("train", 50, seed=4)
+    a, b = render_scene(scenes_for("test", 1, 1)[0]), render_scene(scenes_for("test", 1, 1)[0])
+    assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_splits_share_no_item():
+    train = {s.content_key() for s in scenes_for("train", 2000, 0)}
+    test = {s.content_key() for s in scenes_for("test", 300, 0)}
+    validation = {s.content_key() for s in scenes_for("validation", 300, 0)}
+    assert not train & test and not train & validation and not test & validation
+    assert all(split_of(k) == "test" for k in test)
+    sounds = sounds_for("test", 100, 0)
+    assert all(sound_split_of(s) == "test" for s in sounds)
+
+
+def test_rendered_picture_shows_the_named_colour_where_the_object_is():
+    picture = np.asarray(render_scene(Scene("white", (RED_LEFT,), 1)), dtype=int)   # (64, 64, 3)
+    left, right = picture[:, :24], picture[:, 40:]
+    is_red = lambda region: ((region[..., 0] > 150) & (region[..., 1] < 100) & (region[..., 2] < 100)).sum()
+    assert is_red(left) > 100 and is_red(right) == 0
+
+
+def test_mirroring_swaps_left_and_right_in_picture_and_text():
+    scene = Scene("white", (RED_LEFT, BLUE_TOP), 2)
+    pictures, scenes = mirror(picture_to_tensor(render_scene(scene))[None], [scene], [True])
+    assert caption_en(scenes[0]) == "a large red circle on the right and a small blue square at the top"
+    red = (pictures[0, 0] > 0.2) & (pictures[0, 1] < -0.2)                        # normalised channels
+    assert red[:, 40:].sum() > 100 and red[:, :24].sum() == 0
+
+
+def test_answers_to_questions_are_true_for_the_scene():
+    scene = Scene("black", (RED_LEFT, BLUE_TOP))
+    rng = random.Random(0)
+    answers = {e.question: e.answer for e in (picture_question(scene, "en", rng) for _ in range(200))}
+    assert answers["How many objects are there?"] == "There are two objects."
+    assert answers["What color is the background?"] == "The background is black."
+    assert answers["Is there a star?"] == "No, there is no star."
+    assert answers["What color is the circle?"] == "The circle is red."
+    zh = {e.question: e.answer for e in (picture_question(scene, "zh", rng) for _ in range(200))}
+    assert zh["红色圆形在哪里？"] == "红色圆形在左边。"
+
+
+def test_sounds_have_the_described_pitch_and_count():
+    sound = Sound("beeps", "high", "pure", 3, variation_seed=9)
+    wave = synthesize(sound)
+    spectrum = np.abs(np.fft.rfft(wave))
+    peak_hz = np.argmax(spectrum) * 16_000 / len(wave)
+    assert 830 < peak_hz < 930
+    loud = np.abs(wave) > 0.1
+    onsets = np.flatnonzero(loud[1:] & ~loud[:-1])
+    bursts = 1 + np.sum(np.diff(onsets) > 800)                                        # gaps of over 50 ms
+    assert bursts == 3
+    assert describe_en(sound) == "three high pure beeps" and describe_zh(sound) == "三声纯净的高音蜂鸣"
+
+
+def test_world_has_35_sound_descriptions_and_questions_answer_truthfully():
+    assert len({describe_en(s) for s in all_sound_contents()}) == 35
+    rng = random.Random(1)
+    tone = Sound("tone", "low", "buzzy")
+    answers = {e.question: e.answer for e in (sound_exchange(tone, "en", rng) for _ in range(100))}
+    assert answers["Is the pitch high or low?"] == "The pitch is low."
+    assert answers["Is it pure or buzzy?"] == "It is buzzy."
+
+
+def test_language_detection():
+    assert language_of("画一个红色的圆形") == "zh" and language_of("draw a red circle") == "en"
