@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 from modules.config import ConfigError, StudioConfig, load_config
+from modules.offline import StartupError, preflight
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = ROOT / "assets" / "examples"     # the only project folder the server may hand out as files
@@ -28,16 +29,22 @@ def share_warning(config: StudioConfig) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(argv)
-    except ConfigError as e:
+        preflight(config)        # checkpoints missing offline, or a quantization this machine lacks: stop now
+    except (ConfigError, StartupError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if warning := share_warning(config):
         print(warning, file=sys.stderr)
 
+    from modules import spaces_gpu
+    config = spaces_gpu.prepare(config)        # ZeroGPU: `spaces` before torch, models on cuda
+
+    from modules.api import mount_api
     from modules.pipeline import Pipeline      # heavy imports only once the config is known good
     from modules.ui import build_studio
 
     pipeline = Pipeline(config)
+    zero_gpu = spaces_gpu.adopt(pipeline)      # ZeroGPU: loaded now; chat/describe/draw inside @spaces.GPU
     demo = build_studio(pipeline, config)
     demo.queue(max_size=config.server.queue_size, default_concurrency_limit=config.server.concurrency)
     demo.launch(
@@ -51,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         show_error=False,
         prevent_thread_lock=True,
     )
-    threading.Thread(target=pipeline.preload, name="preload", daemon=True).start()   # the page serves meanwhile
+    mount_api(demo.app, pipeline, config)     # OpenAI-compatible /v1/models and /v1/chat/completions
+    if not zero_gpu:
+        threading.Thread(target=pipeline.preload, name="preload", daemon=True).start()   # the page serves meanwhile
     demo.block_thread()
     return 0
 

@@ -68,20 +68,56 @@ class Components:
             self._failed[role] = (f"{NEEDED_FOR[role].capitalize()} is off: the {role} from '{source.source}' "
                                   f"did not load ({type(error).__name__}: {str(error)[:300]}).")
 
+    def memory(self) -> dict[str, int]:
+        """role -> bytes its loaded weights and buffers take (0 for a remote language model or the text bridge)."""
+        return {role: component_bytes(component) for role, component in self._loaded.items()}
+
     def _loader(self, role: str):
         device, dtype = self.device, self.dtype
         if role == "language_model":
-            from .language_model import LanguageModel
-            return lambda s: LanguageModel.load(s.source, device, dtype, s.trust_remote_code,
-                                                s.options.get("experts_implementation", "grouped_mm"))
+            def load_lm(s):
+                if s.kind == "openai":                    # another server generates: vLLM, SGLang, another studio
+                    from .remote_lm import RemoteLanguageModel
+                    return RemoteLanguageModel.load(s)
+                if self.config.quantize or s.options.get("device_map"):
+                    from .quantize import load_language_model
+                    return load_language_model(s, device, dtype, self.config.quantize)
+                from .language_model import LanguageModel
+                return LanguageModel.load(s.source, device, dtype, s.trust_remote_code,
+                                          s.options.get("experts_implementation", "grouped_mm"))
+            return load_lm
         if role == "image_encoder":
             from .encoders.image import ImageEncoder
             return lambda s: ImageEncoder.load(s.source, device, dtype)
-        if role == "audio_encoder":
-            from .encoders.audio import AudioEncoder
-            return lambda s: AudioEncoder.load(s.source, device, dtype)
+        if role == "audio_encoder":                       # CLAP when the checkpoint says so, else the built-in kind
+            from .encoders.audio import load_audio_encoder
+            return lambda s: load_audio_encoder(s.source, device, dtype)
         if role == "bridge":
-            from .bridge import Bridge
-            return lambda s: Bridge.load(s.source, device, dtype)
+            def load_bridge(s):
+                if s.kind == "text":                      # captions and tags as words: no weights
+                    from pathlib import Path
+
+                    from .text_bridge import TextBridge
+                    return TextBridge.from_options(s.options, Path(self.config.config_path).parent)
+                from .bridge import Bridge
+                return Bridge.load(s.source, device, dtype)
+            return load_bridge
         from .image_decoder import ImageDecoder
         return lambda s: ImageDecoder.load(s.source, device, dtype)
+
+
+def component_bytes(component: Any) -> int:
+    """Bytes of every torch module the component holds (parameters and buffers, each tensor counted once)."""
+    import torch
+
+    seen, total = set(), 0
+    modules = [v for v in vars(component).values() if isinstance(v, torch.nn.Module)]
+    pipeline = getattr(component, "pipeline", None)             # a diffusers pipeline holds its own modules
+    if pipeline is not None and hasattr(pipeline, "components"):
+        modules += [m for m in pipeline.components.values() if isinstance(m, torch.nn.Module)]
+    for module in modules:
+        for tensor in list(module.parameters()) + list(module.buffers()):
+            if tensor.data_ptr() not in seen:
+                seen.add(tensor.data_ptr())
+                total += tensor.numel() * tensor.element_size()
+    return total

@@ -19,6 +19,9 @@ import yaml
 ROLES = ("language_model", "image_encoder", "audio_encoder", "bridge", "image_decoder")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+QUANTIZE = ("none", "int8", "int4", "fp8")             # weight quantization of the language model
+LM_BACKENDS = ("transformers", "openai")               # in-process weights, or an OpenAI-compatible server
+BRIDGE_KINDS = ("prefix", "text")                      # trained projector, or captions and tags as words
 PROFILE_SETTINGS = ("device", "dtype", "limits")      # profile keys that are not roles
 TOP_LEVEL_KEYS = ("default_profile", "profiles")
 
@@ -101,6 +104,7 @@ class StudioConfig:
     dtype: str                       # one of DTYPES
     limits: Limits
     server: ServerConfig
+    quantize: str | None = None      # int8 | int4 | fp8 weights for the language model; None = as stored
 
 
 def on_spaces(environ: Mapping[str, str] | None = None) -> bool:
@@ -131,6 +135,8 @@ def build_arg_parser() -> argparse.ArgumentParser:
         "ignored (env OMNIMOE_AUTH_FILE, or OMNIMOE_AUTH='user:pass,user2:pass2'; default: no login)")
     add("--device", help=f"where models run: {_choices(DEVICES)} (env OMNIMOE_DEVICE; default: the profile's, else auto)")
     add("--dtype", help=f"weight precision: {_choices(DTYPES)} (env OMNIMOE_DTYPE; default: the profile's, else auto)")
+    add("--quantize", help=f"quantize the language model's weights: {_choices(QUANTIZE)} (env OMNIMOE_QUANTIZE; "
+        "default: the profile's language_model.quantize, else none); needs a library that supports it on the device")
     add("--max-file-size", metavar="SIZE", help="largest upload, e.g. 20mb, 512kb, 1gb or bytes "
         f"(env OMNIMOE_MAX_FILE_SIZE; default: the profile's limit, else {Limits.max_file_size})")
     add("--queue-size", metavar="N", help="requests that may wait, at least 1 "
@@ -210,16 +216,38 @@ def _resolve_source(source: str, base: Path) -> str:
     return source if _HUB_ID.match(source) and not os.path.exists(local) else local
 
 
-def _role_source(where: str, spec: Any, base: Path) -> RoleSource:
+def _role_source(where: str, spec: Any, base: Path, role: str = "") -> RoleSource:
     if not isinstance(spec, dict):
         raise ConfigError(f"{where}: expected a mapping such as {{source: org/name}}, got {spec!r}")
     rest = dict(spec)
     source, kind, trust = rest.pop("source", None), rest.pop("kind", None), rest.pop("trust_remote_code", False)
+    if "backend" in rest:                                  # language_model: {backend: openai, base_url: …}
+        backend = rest.pop("backend")
+        if kind is not None and kind != backend:
+            raise ConfigError(f"{where}: 'backend' {backend!r} and 'kind' {kind!r} disagree; give one of them")
+        kind = _choice(f"{where}.backend", backend, LM_BACKENDS)
+    if kind is not None and not isinstance(kind, str):
+        raise ConfigError(f"{where}.kind: {kind!r} is not valid; expected a name such as prefix or text")
+    if role == "bridge" and kind is not None:
+        kind = _choice(f"{where}.kind", kind, BRIDGE_KINDS)
+    if role == "language_model" and kind == "openai":
+        base_url = rest.get("base_url")
+        if not isinstance(base_url, str) or not re.match(r"^https?://\S+$", base_url.strip()):
+            raise ConfigError(f"{where}.base_url: {base_url!r} is not valid; the openai backend needs the server's "
+                              "address, e.g. http://localhost:8000/v1")
+        if "model" in rest and not isinstance(rest["model"], str):
+            raise ConfigError(f"{where}.model: {rest['model']!r} is not valid; expected a model name (or leave it "
+                              "out to use the first model the server lists)")
+        rest["base_url"] = base_url.strip().rstrip("/")
+        return RoleSource(source.strip() if isinstance(source, str) and source.strip() else rest["base_url"],
+                          kind, False, rest)
+    if role == "language_model" and rest.get("quantize") is not None:
+        rest["quantize"] = _choice(f"{where}.quantize", rest["quantize"], QUANTIZE)
+    if role == "bridge" and kind == "text" and source is None:
+        return RoleSource("text", kind, False, rest)       # captions and tags need no weights of their own
     if not isinstance(source, str) or source.strip() in ("", "hf-hub:", "local-dir:"):
         raise ConfigError(f"{where}.source: {source!r} is not valid; expected a hub id (org/name), "
                           "hf-hub:org/name, local-dir:PATH or a path")
-    if kind is not None and not isinstance(kind, str):
-        raise ConfigError(f"{where}.kind: {kind!r} is not valid; expected a name such as prefix or text")
     if not isinstance(trust, bool):
         raise ConfigError(f"{where}.trust_remote_code: {trust!r} is not valid; valid choices: true, false")
     return RoleSource(_resolve_source(source.strip(), base), kind, trust, rest)
@@ -312,11 +340,16 @@ def load_config(argv: list[str] | None = None, environ: Mapping[str, str] | None
                               f"valid settings: {_choices(PROFILE_SETTINGS)}")
 
     # 2. roles, device, dtype, limits
-    roles = {role: _role_source(f"{at}.{role}", profile[role], config_path.parent) for role in ROLES if role in profile}
+    roles = {role: _role_source(f"{at}.{role}", profile[role], config_path.parent, role)
+             for role in ROLES if role in profile}
     device = _choice(*_first(("--device", args.device), ("OMNIMOE_DEVICE", env.get("OMNIMOE_DEVICE")),
                              (f"{at}.device", profile.get("device")), ("default", "auto")), DEVICES)
     dtype = _choice(*_first(("--dtype", args.dtype), ("OMNIMOE_DTYPE", env.get("OMNIMOE_DTYPE")),
                             (f"{at}.dtype", profile.get("dtype")), ("default", "auto")), DTYPES)
+    lm = roles.get("language_model")
+    quantize = _choice(*_first(("--quantize", args.quantize), ("OMNIMOE_QUANTIZE", env.get("OMNIMOE_QUANTIZE")),
+                               (f"{at}.language_model.quantize", lm.options.get("quantize") if lm else None),
+                               ("default", "none")), QUANTIZE)
     limits = _limits(f"{at}.limits", profile.get("limits"),
                      _first(("--max-file-size", args.max_file_size),
                             ("OMNIMOE_MAX_FILE_SIZE", env.get("OMNIMOE_MAX_FILE_SIZE"))))
@@ -343,4 +376,5 @@ def load_config(argv: list[str] | None = None, environ: Mapping[str, str] | None
         queue_size=_int(*queue, 1) if queue else ServerConfig.queue_size,
         concurrency=_int(*concurrency, 1) if concurrency else ServerConfig.concurrency,
     )
-    return StudioConfig(str(config_path), profile_name, roles, device, dtype, limits, server)
+    return StudioConfig(str(config_path), profile_name, roles, device, dtype, limits, server,
+                        None if quantize == "none" else quantize)

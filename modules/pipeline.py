@@ -12,12 +12,16 @@ from .components import Components
 from .contracts import ChatEvent, DrawnPicture, DrawSettings, FeatureUnavailable, GenerationSettings, InputError
 from .media import MediaLimits, display_name, load_audio, load_image
 from .router import Route, route
+from .text_bridge import media_turn, uses_text_bridge
 from .trace import build_trace
 
 log = logging.getLogger(__name__)
 PICTURE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 SOUND_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".oga", ".opus"}
 DEFAULT_QUESTION = {"image": "", "audio": "Describe this sound."}
+MEDIA_NOUN = {"image": "picture", "audio": "sound"}
+MISSING_MEDIA = {"image": "No picture was given: upload a picture first.",
+                 "audio": "No sound was given: upload or record a sound first."}
 
 
 class Pipeline:
@@ -41,7 +45,16 @@ class Pipeline:
 
     def info(self) -> dict[str, str]:
         return {"profile": self.config.profile, "device": str(self.components.device),
-                **{role: source.source for role, source in self.config.roles.items()}}
+                **{role: self._shown_source(source.source) for role, source in self.config.roles.items()}}
+
+    def _shown_source(self, source: str) -> str:
+        """A source as a person should see it: folders beside the config file relative to it, hub ids as they are."""
+        prefix = "local-dir:" if source.startswith("local-dir:") else ""
+        path = Path(source[len(prefix):])
+        base = Path(self.config.config_path).resolve().parent
+        if path.is_absolute() and path.is_relative_to(base):
+            return prefix + str(path.relative_to(base))
+        return source
 
     def last_trace(self) -> dict[str, Any]:
         with self._trace_lock:
@@ -119,21 +132,13 @@ class Pipeline:
 
     def describe_image(self, image_path: str, question: str, settings: GenerationSettings,
                        stop: threading.Event | None = None) -> Iterator[str]:
-        question, settings = self.check_text(question, "question"), self.check_settings(settings)
-        if not image_path:
-            raise InputError("No picture was given: upload a picture first.")
-        chosen = Route("describe_image", "the Describe tab always reads the picture")
-        for answer, _ in self._answer(question, ("image", image_path), [], settings, chosen, [], stop):
-            yield answer
+        """The Describe tab: a picture and an optional question; streams the whole answer so far."""
+        yield from self._describe("image", image_path, question, settings, stop)
 
     def describe_audio(self, audio_path: str, question: str, settings: GenerationSettings,
                        stop: threading.Event | None = None) -> Iterator[str]:
-        question, settings = self.check_text(question, "question"), self.check_settings(settings)
-        if not audio_path:
-            raise InputError("No sound was given: upload or record a sound first.")
-        chosen = Route("describe_audio", "the Listen tab always hears the sound")
-        for answer, _ in self._answer(question, ("audio", audio_path), [], settings, chosen, [], stop):
-            yield answer
+        """The Listen tab: a sound and an optional question; streams the whole answer so far."""
+        yield from self._describe("audio", audio_path, question, settings, stop)
 
     def draw(self, prompt: str, settings: DrawSettings, on_step: Callable[[int, int], None] | None = None,
              stop: threading.Event | None = None) -> list[DrawnPicture]:
@@ -161,6 +166,15 @@ class Pipeline:
 
     # ---- internals ----------------------------------------------------------------------------------------
 
+    def _describe(self, kind: str, path: str, question: str, settings: GenerationSettings,
+                  stop: threading.Event | None) -> Iterator[str]:
+        question, settings = self.check_text(question, "question"), self.check_settings(settings)
+        if not path:
+            raise InputError(MISSING_MEDIA[kind])
+        chosen = Route(f"describe_{kind}", f"a {MEDIA_NOUN[kind]} was given in its own tab")
+        for answer, _ in self._answer(question, (kind, path), [], settings, chosen, [], stop):
+            yield answer
+
     def _encode_media(self, kind: str, path: str):
         """A picture or sound file -> prefix embeddings for the language model."""
         bridge = self.components.get("bridge")
@@ -174,11 +188,14 @@ class Pipeline:
                 settings: GenerationSettings, chosen: Route, notices: list[str],
                 stop: threading.Event | None) -> Iterator[tuple[str, list[str]]]:
         lm = self.components.get("language_model")
-        prefix, kind = None, None
+        prefix, kind, turn = None, None, text
         if media is not None:
             kind, path = media
-            prefix = self._encode_media(kind, path)
-        content = (f"<|{kind}|>" if kind else "") + (text or DEFAULT_QUESTION.get(kind or "", ""))
+            if uses_text_bridge(self.components, lm, kind):   # no projector for this LM: the media as words
+                turn, kind = media_turn(self.components, kind, path, text, self.media_limits), None
+            else:
+                prefix = self._encode_media(kind, path)
+        content = (f"<|{kind}|>" if kind else "") + (turn or DEFAULT_QUESTION.get(kind or "", ""))
         messages, trimmed = self._fit_history(lm, history or [], {"role": "user", "content": content}, settings)
         if trimmed:
             notices = notices + [f"The {trimmed} oldest message(s) were left out to fit the model's context."]

@@ -30,7 +30,3 @@ def route(text: str, picture_count: int, sound_count: int) -> Route:
         return Route("draw", "the message asks for a drawing: the image decoder draws it")
     return Route("chat", "text only: the language model answers")
 
-
-def drawing_subject(text: str) -> str:
-    """The prompt for the image decoder: the request as written (the decoder was trained on such phrasings)."""
-    return text.strip()

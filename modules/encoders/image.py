@@ -1,6 +1,8 @@
-"""The picture encoder: an open_clip model from "local-dir:" or "hf-hub:", giving embeddings, patch tokens and tags."""
+"""The picture encoder: an open_clip model from "local-dir:" or "hf-hub:", giving embeddings, patch tokens, zero-shot
+tags and, for a CoCa model (contrastive captioner), a caption."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,16 +49,32 @@ class EncodedPicture:
     tokens: torch.Tensor | None    # (patches, width): what the prefix bridge reads
 
 
+TAG_TEMPLATE = "a photo of {}."       # how a label is put to the text tower for zero-shot tags (CLIP's own prompt)
+CAPTION_TOKENS = 30                   # longest caption, in the caption decoder's tokens
+
+
+def square_tokens(tokens: torch.Tensor) -> torch.Tensor:
+    """(n, width) -> the last g*g of them, g = floor(sqrt(n)), so a prefix bridge can lay them out as a g x g grid.
+    ViT patch tokens (7x7, 8x8, 16x16) are kept whole; CoCa's attention-pooled queries (255) lose the first few."""
+    side = math.isqrt(tokens.shape[0])
+    return tokens[tokens.shape[0] - side * side:]
+
+
 class ImageEncoder:
     def __init__(self, model, preprocess, tokenizer, device: torch.device, dtype: torch.dtype):
         self.model, self.preprocess, self.tokenizer = model, preprocess, tokenizer
         self.device, self.dtype = device, dtype
         self.model.visual.output_tokens = True
+        self.can_caption = hasattr(model, "text_decoder")     # open_clip's CoCa has a multimodal text decoder
+        self._label_embeddings: dict[tuple, torch.Tensor] = {}
 
     @classmethod
     def load(cls, source: str, device: torch.device, dtype: torch.dtype) -> "ImageEncoder":
         import open_clip
         name = open_clip_name(source)
+        if name.startswith("hf-hub:"):           # only the config and safetensors: open_clip would fetch a pickle
+            from ..offline import hub_folder
+            name = "local-dir:" + hub_folder(name[len("hf-hub:"):], "image_encoder")
         if name.startswith("local-dir:"):
             require_safetensors(Path(name[len("local-dir:"):]))
         model, _, preprocess = open_clip.create_model_and_transforms(name, device=device)
@@ -70,7 +88,56 @@ class ImageEncoder:
     def encode(self, image: Image.Image) -> EncodedPicture:
         output = self.model.visual(self._pixels(image))
         pooled, tokens = output if isinstance(output, tuple) else (output, None)
-        return EncodedPicture(F.normalize(pooled.float(), dim=-1)[0], None if tokens is None else tokens[0])
+        return EncodedPicture(F.normalize(pooled.float(), dim=-1)[0], None if tokens is None else square_tokens(tokens[0]))
+
+    @torch.inference_mode()
+    def caption(self, image: Image.Image, max_tokens: int = CAPTION_TOKENS) -> str | None:
+        """A greedy caption from CoCa's text decoder; None for a model that cannot caption (plain CLIP).
+        (open_clip's own CoCa.generate needs transformers' BeamSearchScorer, which transformers 5 no longer has.)"""
+        if not self.can_caption:
+            return None
+        pixels = self._pixels(image)
+        latent, image_embs = self.model._encode_image(pixels)
+        start, end = self._caption_ids()
+        ids = torch.tensor([[start]], device=self.device)                              # (1, t)
+        for _ in range(max_tokens):
+            logits = self.model(pixels, ids, image_latent=latent, image_embs=image_embs,
+                                output_labels=False)["logits"][0, -1]                    # (vocab,)
+            token = int(logits.float().argmax())
+            if token == end:
+                break
+            ids = torch.cat([ids, torch.tensor([[token]], device=self.device)], dim=1)
+        return self._decode(ids[0, 1:].tolist())
+
+    @torch.inference_mode()
+    def tags(self, image: Image.Image | EncodedPicture, labels: list[str], k: int = 5,
+             template: str = TAG_TEMPLATE) -> list[tuple[str, float]]:
+        """The k labels the picture matches best (zero-shot), with softmax probabilities over all labels."""
+        encoded = image if isinstance(image, EncodedPicture) else self.encode(image)
+        key = (tuple(labels), template)
+        if key not in self._label_embeddings:          # a label list is embedded once, in batches
+            prompts = [template.format(label) for label in labels]
+            self._label_embeddings[key] = torch.cat([self.encode_texts(prompts[i:i + 64])
+                                                     for i in range(0, len(prompts), 64)])
+        return self.rank_texts(encoded.embedding, list(labels), self._label_embeddings[key])[:k]
+
+    def _caption_ids(self) -> tuple[int, int]:
+        """(start, end) token ids of the caption decoder's tokenizer."""
+        if hasattr(self.tokenizer, "sot_token_id"):
+            return self.tokenizer.sot_token_id, self.tokenizer.eot_token_id
+        inner = self.tokenizer.tokenizer                                   # open_clip's HFTokenizer
+        start = inner.cls_token_id if inner.cls_token_id is not None else inner.bos_token_id
+        end = inner.sep_token_id if inner.sep_token_id is not None else inner.eos_token_id
+        return start, end
+
+    def _decode(self, ids: list[int]) -> str:
+        if hasattr(self.tokenizer, "sot_token_id"):
+            text = self.tokenizer.decode(ids)
+        else:
+            text = self.tokenizer.tokenizer.decode(ids, skip_special_tokens=True)
+        for special in ("<start_of_text>", "<end_of_text>"):
+            text = text.replace(special, " ")
+        return " ".join(text.split()).strip(" .")
 
     @torch.inference_mode()
     def encode_texts(self, texts: list[str]) -> torch.Tensor:

@@ -1,0 +1,383 @@
+"""OpenAI-compatible routes beside the Gradio app: GET /v1/models and POST /v1/chat/completions (streamed or not),
+served by the same Pipeline as the UI, so vLLM-style clients, the official openai package, and other studios can
+use a studio as their language model.
+
+    mount_api(demo.app, pipeline, config)      # app.py, once the server runs
+
+Content may be a string or a list of parts: {"type": "text"}, {"type": "image_url", "image_url": {"url": …}}
+(data: URLs or http(s) URLs) and {"type": "input_audio", "input_audio": {"data": base64, "format": "wav"}}. A picture
+or sound in the last user message routes the request as the chat does (describe it); "draw …" draws and returns
+the pictures as Markdown data: URLs. System messages and media in earlier turns are not used. temperature defaults
+to 0 (greedy, as the studio's own default); max_tokens is capped at the profile's max_new_tokens. With a login
+configured (--auth-file / OMNIMOE_AUTH), send `Authorization: Bearer user:password`.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import io
+import json
+import logging
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+import anyio
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from .contracts import FeatureUnavailable, GenerationSettings, InputError
+
+log = logging.getLogger("omnimoe.api")
+MIME_SUFFIX = {"image/png": ".png", "image/jpeg": ".jpg", "image/jpg": ".jpg", "image/webp": ".webp",
+               "image/gif": ".gif", "image/bmp": ".bmp", "image/tiff": ".tiff", "audio/wav": ".wav",
+               "audio/x-wav": ".wav", "audio/wave": ".wav", "audio/flac": ".flac", "audio/ogg": ".ogg",
+               "audio/mpeg": ".mp3", "audio/mp3": ".mp3"}
+AUDIO_FORMATS = {"wav": ".wav", "mp3": ".mp3", "flac": ".flac", "ogg": ".ogg"}
+FETCH_TIMEOUT_S = 15
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, kind: str = "invalid_request_error", param: str | None = None,
+                 code: str | None = None):
+        super().__init__(message)
+        self.status, self.kind, self.param, self.code = status, kind, param, code
+
+    def body(self) -> dict:
+        return {"error": {"message": str(self), "type": self.kind, "param": self.param, "code": self.code}}
+
+
+def model_id(config) -> str:
+    return f"omnimoe/{config.profile}"
+
+
+# ---- the request -------------------------------------------------------------------------------------------
+
+def _settings(body: dict, cap: int) -> GenerationSettings:
+    def number(name: str, default):
+        value = body.get(name)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ApiError(400, f"{name} must be a number; got {value!r}", param=name)
+        return value
+
+    if body.get("n") not in (None, 1):
+        raise ApiError(400, "n must be 1: one answer per request", param="n")
+    wanted = body.get("max_completion_tokens", body.get("max_tokens"))
+    if wanted is not None and (isinstance(wanted, bool) or not isinstance(wanted, int) or wanted < 1):
+        raise ApiError(400, f"max_tokens must be a whole number of at least 1; got {wanted!r}", param="max_tokens")
+    seed = body.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ApiError(400, f"seed must be a whole number; got {seed!r}", param="seed")
+    return GenerationSettings(temperature=float(number("temperature", 0.0)),
+                              top_p=max(0.01, float(number("top_p", GenerationSettings.top_p))),
+                              max_new_tokens=min(cap, wanted or cap),
+                              seed=None if seed is None else seed % 2**32)
+
+
+def _stops(body: dict) -> list[str]:
+    stop = body.get("stop")
+    stops = [stop] if isinstance(stop, str) else stop or []
+    if not isinstance(stops, list) or len(stops) > 4 or not all(isinstance(s, str) and s for s in stops):
+        raise ApiError(400, "stop must be a string or a list of up to 4 non-empty strings", param="stop")
+    return stops
+
+
+def _text_of(content: Any, where: str) -> tuple[str, list[dict]]:
+    """(text, media parts) of a message's content (a string or a list of parts)."""
+    if content is None:
+        return "", []
+    if isinstance(content, str):
+        return content, []
+    if not isinstance(content, list):
+        raise ApiError(400, f"{where}.content must be a string or a list of parts", param=f"{where}.content")
+    texts, media = [], []
+    for k, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text" and isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        elif kind in ("image_url", "input_audio"):
+            media.append(part)
+        else:
+            raise ApiError(400, f"{where}.content[{k}]: unsupported part {kind!r}; valid types: text, image_url, "
+                           "input_audio", param=f"{where}.content")
+    return "\n".join(texts), media
+
+
+def _conversation(body: dict) -> tuple[str, list[dict], list[dict]]:
+    """messages -> (the last user turn's text, its media parts, earlier user/assistant turns as text)."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise ApiError(400, "messages must be a non-empty list", param="messages")
+    for k, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in ("system", "developer", "user", "assistant",
+                                                                           "tool"):
+            raise ApiError(400, f"messages[{k}] must have a role: system, developer, user, assistant or tool",
+                           param=f"messages[{k}].role")
+    if messages[-1]["role"] != "user":
+        raise ApiError(400, "the last message must come from the user", param="messages")
+    history = []
+    for k, message in enumerate(messages[:-1]):
+        if message["role"] in ("user", "assistant"):
+            history.append({"role": message["role"], "content": _text_of(message.get("content"),
+                                                                          f"messages[{k}]")[0]})
+    text, media = _text_of(messages[-1].get("content"), f"messages[{len(messages) - 1}]")
+    return text, media, history
+
+
+def _write_media(part: dict, folder: Path, index: int, max_bytes: int) -> str:
+    """A media part -> a file in `folder` with the suffix the pipeline sorts by."""
+    if part["type"] == "input_audio":
+        audio = part.get("input_audio") or {}
+        suffix = AUDIO_FORMATS.get(str(audio.get("format", "")).lower())
+        if suffix is None:
+            raise ApiError(400, f"input_audio.format must be one of {', '.join(AUDIO_FORMATS)}", param="input_audio")
+        data = _b64(str(audio.get("data") or ""), max_bytes)
+    else:
+        image_url = part.get("image_url")
+        url = image_url.get("url") if isinstance(image_url, dict) else image_url
+        if not isinstance(url, str) or not url:
+            raise ApiError(400, "image_url.url is missing", param="image_url")
+        suffix, data = _fetch(url, max_bytes)
+    path = folder / f"attachment-{index}{suffix}"
+    path.write_bytes(data)
+    return str(path)
+
+
+def _b64(text: str, max_bytes: int) -> bytes:
+    if len(text) * 3 // 4 > max_bytes:
+        raise ApiError(413, f"the attachment is larger than the limit of {max_bytes:,} bytes")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(400, "the attachment is not valid base64") from None
+
+
+def _fetch(url: str, max_bytes: int) -> tuple[str, bytes]:
+    """(suffix, bytes) of a data: URL or an http(s) URL."""
+    if url.startswith("data:"):
+        header, _, payload = url.partition(",")
+        mime = header[len("data:"):].split(";")[0].strip().lower()
+        if ";base64" not in header or mime not in MIME_SUFFIX:
+            raise ApiError(400, f"a data: URL must be base64 with a picture or sound type ({', '.join(MIME_SUFFIX)}); "
+                           f"got {header[:60]!r}", param="image_url")
+        return MIME_SUFFIX[mime], _b64(payload, max_bytes)
+    if not url.startswith(("http://", "https://")):
+        raise ApiError(400, "image_url.url must be a data: URL or an http(s) URL", param="image_url")
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers={"User-Agent": "omnimoe-studio"}),
+                                    timeout=FETCH_TIMEOUT_S) as response:
+            mime = (response.headers.get_content_type() or "").lower()
+            data = response.read(max_bytes + 1)
+    except OSError as error:
+        raise ApiError(400, f"could not fetch the picture at {url[:200]} ({error})", param="image_url") from None
+    if len(data) > max_bytes:
+        raise ApiError(413, f"the picture at {url[:200]} is larger than the limit of {max_bytes:,} bytes")
+    suffix = MIME_SUFFIX.get(mime) or Path(url.split("?")[0]).suffix.lower() or ".png"
+    return suffix, data
+
+
+# ---- the answer --------------------------------------------------------------------------------------------
+
+def _with_pictures(text: str, pictures) -> str:
+    shown = []
+    for k, picture in enumerate(pictures, 1):
+        buffer = io.BytesIO()
+        picture.image.save(buffer, format="PNG")
+        shown.append(f"![picture {k}, seed {picture.seed}](data:image/png;base64,"
+                     f"{base64.b64encode(buffer.getvalue()).decode()})")
+    return "\n\n".join([text] + shown) if shown else text
+
+
+class StopCut:
+    """Cuts the answer at the first stop string; while streaming, holds back a tail that could begin one."""
+
+    def __init__(self, stops: list[str]):
+        self.stops, self.hold = stops, max((len(s) for s in stops), default=1) - 1
+        self.hit = False
+
+    def visible(self, text: str, final: bool) -> str:
+        cuts = [text.find(s) for s in self.stops if s in text]
+        if cuts:
+            self.hit = True
+            return text[:min(cuts)]
+        return text if final or not self.hold else text[:max(0, len(text) - self.hold)]
+
+
+class Answer:
+    """One request's run through pipeline.chat, stepped from a worker thread; the Stop flag ends it early."""
+
+    def __init__(self, pipeline, text: str, files: list[str], history: list[dict], settings: GenerationSettings,
+                 stops: list[str]):
+        self.stop, self.cut, self.settings = threading.Event(), StopCut(stops), settings
+        self.events = pipeline.chat(text, files, history, settings, self.stop)
+        self.last = None
+
+    def step(self):
+        """The next ChatEvent, or None at the end (runs the model: call it from a worker thread)."""
+        event = next(self.events, None)
+        if event is not None:
+            self.last = event
+            shown = self.cut.visible(event.text, event.done)
+            if self.cut.hit:
+                self.stop.set()
+            event = (shown, event)
+        return event
+
+    def close(self) -> None:
+        self.stop.set()
+        self.events.close()                 # releases the model's lock held by an unfinished generator
+
+    def finish_reason(self, trace: dict) -> str:
+        if self.cut.hit or (self.last is not None and self.last.route == "draw"):
+            return "stop"
+        return "length" if trace.get("answer_tokens", 0) >= self.settings.max_new_tokens else "stop"
+
+
+def _usage(trace: dict) -> dict:
+    prompt, answer = int(trace.get("prompt_tokens") or 0), int(trace.get("answer_tokens") or 0)
+    return {"prompt_tokens": prompt, "completion_tokens": answer, "total_tokens": prompt + answer}
+
+
+# ---- the routes --------------------------------------------------------------------------------------------
+
+def build_router(pipeline, config) -> APIRouter:
+    router = APIRouter(prefix="/v1")
+    name, created = model_id(config), int(time.time())
+    logins = [f"{user}:{password}" for user, password in config.server.auth]
+
+    def check_login(request: Request) -> None:
+        if not logins:
+            return
+        header = request.headers.get("authorization", "")
+        given = header[len("Bearer "):] if header.startswith("Bearer ") else ""
+        if not any(hmac.compare_digest(given.encode(), login.encode()) for login in logins):
+            raise ApiError(401, "this studio needs a login: send 'Authorization: Bearer user:password'",
+                           kind="authentication_error", code="invalid_api_key")
+
+    def error_response(error: ApiError) -> JSONResponse:
+        return JSONResponse(error.body(), status_code=error.status)
+
+    def as_api_error(error: Exception) -> ApiError:
+        if isinstance(error, ApiError):
+            return error
+        if isinstance(error, InputError):
+            return ApiError(400, str(error))
+        if isinstance(error, FeatureUnavailable):
+            return ApiError(503, str(error), kind="service_unavailable")
+        log.error("unexpected error in /v1/chat/completions", exc_info=error)
+        return ApiError(500, f"Something went wrong: {type(error).__name__}; the studio keeps running",
+                        kind="internal_error")
+
+    @router.get("/models")
+    async def models(request: Request):
+        try:
+            check_login(request)
+        except ApiError as error:
+            return error_response(error)
+        entry = {"id": name, "object": "model", "created": created, "owned_by": "omnimoe-studio"}
+        try:                                  # vLLM reports the context length this way; RemoteLanguageModel reads it
+            lm = await anyio.to_thread.run_sync(pipeline.components.get, "language_model")
+            entry["max_model_len"] = int(lm.context_length)
+        except FeatureUnavailable:
+            pass
+        return {"object": "list", "data": [entry]}
+
+    @router.post("/chat/completions")
+    async def chat_completions(request: Request):
+        folder = tempfile.TemporaryDirectory(prefix="omnimoe-api-")
+        answer = None
+        try:
+            check_login(request)
+            try:
+                body = json.loads(await request.body())
+            except ValueError:
+                raise ApiError(400, "the request body is not valid JSON") from None
+            if not isinstance(body, dict):
+                raise ApiError(400, "the request body must be a JSON object")
+            if body.get("model") not in (name, None, ""):
+                raise ApiError(404, f"the model {body.get('model')!r} does not exist; this studio serves {name!r}",
+                               param="model", code="model_not_found")
+            settings = _settings(body, config.limits.max_new_tokens)
+            stops = _stops(body)
+            text, media, history = _conversation(body)
+            files = [_write_media(part, Path(folder.name), k, config.limits.max_file_bytes())
+                     for k, part in enumerate(media)]
+            answer = Answer(pipeline, text, files, history, settings, stops)
+            first = await anyio.to_thread.run_sync(answer.step)     # checks the input: errors are still JSON
+        except Exception as error:  # noqa: BLE001 - every failure becomes an OpenAI-style error body
+            if answer is not None:
+                await anyio.to_thread.run_sync(answer.close)
+            folder.cleanup()
+            return error_response(as_api_error(error))
+        completion = f"chatcmpl-{uuid.uuid4().hex}"
+
+        if not body.get("stream"):
+            try:
+                shown, event = first if first is not None else ("", None)
+                while (step := await anyio.to_thread.run_sync(answer.step)) is not None:
+                    shown, event = step
+            except Exception as error:  # noqa: BLE001
+                return error_response(as_api_error(error))
+            finally:
+                await anyio.to_thread.run_sync(answer.close)
+                folder.cleanup()
+            trace = pipeline.last_trace()
+            content = _with_pictures(shown, event.pictures if event is not None else [])
+            return {"id": completion, "object": "chat.completion", "created": int(time.time()), "model": name,
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                                 "finish_reason": answer.finish_reason(trace)}],
+                    "usage": _usage(trace)}
+
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+
+        def chunk(delta: dict, finish: str | None = None, **extra) -> str:
+            payload = {"id": completion, "object": "chat.completion.chunk", "created": int(time.time()),
+                       "model": name, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+            return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+
+        async def events() -> Iterator[str]:
+            sent = ""
+            try:
+                yield chunk({"role": "assistant", "content": ""})
+                step, pictures = first, []
+                while step is not None:
+                    shown, event = step
+                    pictures = event.pictures or pictures
+                    if shown.startswith(sent) and len(shown) > len(sent):
+                        yield chunk({"content": shown[len(sent):]})
+                        sent = shown
+                    if await request.is_disconnected():
+                        return
+                    step = await anyio.to_thread.run_sync(answer.step)
+                if pictures:
+                    yield chunk({"content": _with_pictures(sent, pictures)[len(sent):]})
+                trace = pipeline.last_trace()
+                yield chunk({}, answer.finish_reason(trace))
+                if include_usage:
+                    usage = {"id": completion, "object": "chat.completion.chunk", "created": int(time.time()),
+                             "model": name, "choices": [], "usage": _usage(trace)}
+                    yield f"data: {json.dumps(usage)}\n\n"
+                yield "data: [DONE]\n\n"
+            except Exception as error:  # noqa: BLE001 - after the headers, an error is one more event
+                yield f"data: {json.dumps(as_api_error(error).body())}\n\n"
+            finally:
+                with anyio.CancelScope(shield=True):      # a client that hung up still frees the model
+                    await anyio.to_thread.run_sync(answer.close)
+                folder.cleanup()
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    return router
+
+
+def mount_api(app, pipeline, config) -> None:
+    """Add the /v1 routes to the running Gradio server's FastAPI app (gradio's Blocks.app after launch())."""
+    app.include_router(build_router(pipeline, config))

@@ -1,0 +1,124 @@
+"""A language model behind an OpenAI-compatible server (vLLM, SGLang, another studio), with the same streaming
+interface as modules.language_model.LanguageModel, so the pipeline and the trace use it unchanged.
+
+Profile: `language_model: {backend: openai, base_url: http://host:8000/v1, model: NAME}` (model optional: the
+first one the server lists; api_key_env: the environment variable holding the key, default OPENAI_API_KEY;
+context_length: when the server does not report max_model_len). Pictures and sounds reach it as words (the text
+bridge): it takes no prefix embeddings.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Iterator
+
+from .contracts import FeatureUnavailable, GenerationSettings, InputError
+
+DEFAULT_CONTEXT = 4096        # when neither the server nor the profile says
+LIST_TIMEOUT_S = 15.0         # start-up: listing the server's models
+READ_TIMEOUT_S = 600.0        # one answer, streamed
+
+
+def _estimate_tokens(text: str) -> int:
+    """A cautious count without the server's tokenizer: one token per 3 bytes of UTF-8 (a CJK character is one)."""
+    return len(text.encode("utf-8")) // 3 + 1
+
+
+class RemoteLanguageModel:
+    moe_layers: list[int] = []     # the experts run elsewhere: nothing to trace
+    num_experts = 0
+
+    def __init__(self, client, model: str, base_url: str, context_length: int):
+        self.client, self.model, self.base_url = client, model, base_url
+        self._context_length = context_length
+        self.lock = threading.Lock()
+
+    @classmethod
+    def load(cls, source) -> "RemoteLanguageModel":
+        """Connects, lists the server's models and picks one; an unreachable server fails here (the role is off)."""
+        import openai
+
+        options = source.options
+        base_url = options["base_url"]
+        key = os.environ.get(options.get("api_key_env") or "OPENAI_API_KEY") or "none"
+        client = openai.OpenAI(base_url=base_url, api_key=key, timeout=READ_TIMEOUT_S, max_retries=1)
+        try:
+            listed = list(client.with_options(timeout=LIST_TIMEOUT_S).models.list())
+        except openai.APIError as error:
+            raise ConnectionError(f"the OpenAI-compatible server at {base_url} did not list its models "
+                                  f"({type(error).__name__}: {error})") from None
+        names = [m.id for m in listed]
+        wanted = options.get("model")
+        if not names:
+            raise ValueError(f"the server at {base_url} lists no models")
+        if wanted and wanted not in names:
+            raise ValueError(f"the server at {base_url} has no model {wanted!r}; it lists: {', '.join(names)}")
+        entry = listed[names.index(wanted or names[0])]
+        context = options.get("context_length") or getattr(entry, "max_model_len", None) or DEFAULT_CONTEXT
+        return cls(client, entry.id, base_url, int(context))
+
+    @property
+    def context_length(self) -> int:
+        return self._context_length
+
+    def parameter_counts(self) -> tuple[int, int]:
+        """Unknown here: (0, 0)."""
+        return 0, 0
+
+    def supports_media(self, kind: str) -> bool:
+        return False
+
+    def count_tokens(self, messages: list[dict]) -> int:
+        return sum(_estimate_tokens(str(m.get("content") or "")) + 4 for m in messages) + 2
+
+    def stream(self, messages: list[dict], settings: GenerationSettings, stats, prefix_kind: str | None = None,
+               prefix=None, stop: threading.Event | None = None) -> Iterator[str]:
+        """Yields the whole answer so far after each streamed piece; fills `stats` as it goes."""
+        import openai
+
+        if prefix is not None:
+            raise ValueError("a remote language model takes no prefix embeddings; pictures and sounds go as text")
+        started, first_at, text = time.perf_counter(), None, ""
+        request = dict(model=self.model, messages=[{"role": m["role"], "content": m["content"]} for m in messages],
+                       temperature=settings.temperature, top_p=settings.top_p, max_tokens=settings.max_new_tokens,
+                       stream=True, stream_options={"include_usage": True})
+        if settings.seed is not None:
+            request["seed"] = int(settings.seed)
+        try:
+            response = self.client.chat.completions.create(**request)
+            with response:
+                for chunk in response:
+                    if stop is not None and stop.is_set():
+                        stats.stopped = True
+                        break                          # leaving `with` closes the stream: the server stops too
+                    if chunk.usage is not None:
+                        stats.prompt_tokens = chunk.usage.prompt_tokens
+                        stats.answer_tokens = chunk.usage.completion_tokens
+                    for choice in chunk.choices:
+                        piece = choice.delta.content or ""
+                        if piece:
+                            text += piece
+                            stats.tokens.append(piece)
+                            first_at = first_at or time.perf_counter()
+                            yield text
+        except openai.BadRequestError as error:
+            raise InputError(_message(error)) from None
+        except openai.APIStatusError as error:
+            raise FeatureUnavailable(f"The language model at {self.base_url} answered with an error "
+                                     f"({error.status_code}: {_message(error)}).") from None
+        except openai.APIError as error:
+            raise FeatureUnavailable(f"The language model at {self.base_url} cannot be reached "
+                                     f"({type(error).__name__}).") from None
+        ended = time.perf_counter()
+        stats.prompt_tokens = stats.prompt_tokens or self.count_tokens(messages)
+        stats.answer_tokens = stats.answer_tokens or len(stats.tokens)
+        stats.ttft_s = (first_at or ended) - started
+        stats.ms_per_token = 1000 * (ended - (first_at or ended)) / max(1, stats.answer_tokens - 1)
+
+
+def _message(error) -> str:
+    body = getattr(error, "body", None)
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return body["message"]
+    return str(getattr(error, "message", error))

@@ -1,0 +1,87 @@
+"""The MoE language model wrapper on a tiny random DeepSeek-V3: streaming, Stop, expert traces, balancing bias."""
+import threading
+
+import pytest
+import torch
+from transformers import DeepseekV3Config, DeepseekV3ForCausalLM
+
+from modules.contracts import GenerationSettings
+from modules.language_model import GenerationStats, LanguageModel, sample_next
+from modules.moe_trace import ExpertRecorder, update_balancing_bias
+from modules.training.corpus import tokenizer_corpus
+from modules.training.tokenizer import train_tokenizer
+
+
+@pytest.fixture(scope="module")
+def tiny_lm():
+    tokenizer = train_tokenizer(tokenizer_corpus(0, 200), 400, 128)
+    config = DeepseekV3Config(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
+                              moe_intermediate_size=32, num_hidden_layers=3, num_attention_heads=2,
+                              num_key_value_heads=2, n_routed_experts=4, num_experts_per_tok=2, n_group=1,
+                              topk_group=1, first_k_dense_replace=1, kv_lora_rank=16, q_lora_rank=None,
+                              qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=8, max_position_embeddings=128,
+                              bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    torch.manual_seed(0)
+    model = DeepseekV3ForCausalLM(config).eval()
+    with torch.no_grad():
+        model.lm_head.weight[2] = 0.0           # <eos> scores 0, below the best token: answers run to the cap
+    return LanguageModel(model, tokenizer, torch.device("cpu"))
+
+
+def test_stream_yields_a_growing_answer_and_records_experts_per_token(tiny_lm):
+    stats = GenerationStats()
+    texts = list(tiny_lm.stream([{"role": "user", "content": "hello"}], GenerationSettings(max_new_tokens=12), stats))
+    assert len(texts) >= 2 and all(texts[i + 1].startswith(texts[i]) for i in range(len(texts) - 1))
+    assert stats.answer_tokens == 12 and len(stats.experts) == 12
+    assert tiny_lm.moe_layers == [1, 2]
+    for per_token in stats.experts:
+        assert len(per_token) == 2 and all(len(ids) == 2 and set(ids) <= {0, 1, 2, 3} for ids in per_token)
+    assert stats.prompt_tokens > 2 and stats.ttft_s > 0 and stats.ms_per_token > 0
+
+
+def test_stop_halts_generation_at_once(tiny_lm):
+    stop, stats = threading.Event(), GenerationStats()
+    for k, _ in enumerate(tiny_lm.stream([{"role": "user", "content": "hello"}],
+                                         GenerationSettings(max_new_tokens=50), stats, stop=stop)):
+        if k == 2:
+            stop.set()
+    assert stats.stopped and stats.answer_tokens <= 4
+
+
+def test_media_prefix_changes_the_answer(tiny_lm):
+    hidden = tiny_lm.model.config.hidden_size
+    answers = []
+    for seed in (0, 1):
+        prefix = torch.randn(4, hidden, generator=torch.Generator().manual_seed(seed)) * 5
+        answers.append(list(tiny_lm.stream([{"role": "user", "content": "<|image|>describe"}],
+                                           GenerationSettings(max_new_tokens=8), GenerationStats(), "image",
+                                           prefix))[-1])
+    assert answers[0] != answers[1]
+
+
+def test_seeded_sampling_repeats_and_greedy_takes_the_top_token():
+    logits = torch.tensor([0.1, 3.0, 0.2, 2.9])
+    assert sample_next(logits, GenerationSettings(temperature=0), None) == 1
+    draw = lambda: [sample_next(logits, GenerationSettings(temperature=1.0, top_p=1.0),
+                                torch.Generator().manual_seed(5)) for _ in range(3)]
+    assert draw() == draw()
+    assert sample_next(logits, GenerationSettings(temperature=1.0, top_p=0.01), torch.Generator()) == 1
+
+
+def test_parameter_counts_separate_total_and_active(tiny_lm):
+    total, active = tiny_lm.parameter_counts()
+    experts = sum(p.numel() for i in tiny_lm.moe_layers for p in tiny_lm.model.model.layers[i].mlp.experts.parameters())
+    assert total == sum(p.numel() for p in tiny_lm.model.parameters())
+    assert active == total - experts // 2                     # 2 of 4 routed experts active
+
+
+def test_balancing_bias_rises_for_idle_experts_and_falls_for_busy_ones(tiny_lm):
+    recorder = ExpertRecorder(tiny_lm.model)
+    gate = recorder.gates[1]
+    before = gate.e_score_correction_bias.clone()
+    recorder.calls[1] = [torch.tensor([[0, 1]] * 10)]         # experts 0 and 1 took every token
+    recorder.calls[2] = [torch.tensor([[2, 3]] * 10)]
+    update_balancing_bias(recorder, 4, rate=0.01)
+    change = gate.e_score_correction_bias - before
+    assert change[0] < 0 and change[1] < 0 and change[2] > 0 and change[3] > 0
+    gate.e_score_correction_bias.copy_(before)
