@@ -34,6 +34,9 @@ class Batch:
     attention_mask: torch.Tensor           # (B, T)
     media: list[str | None] = field(default_factory=list)
 
+    def to(self, device) -> "Batch":
+        return Batch(self.input_ids.to(device), self.labels.to(device), self.attention_mask.to(device), self.media)
+
 
 def _text_turn(rng: random.Random, lang: str) -> tuple[str, str]:
     pick = rng.random()

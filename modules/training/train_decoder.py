@@ -76,7 +76,8 @@ class DrawingPool:
         self.pictures = torch.stack([picture_to_tensor(render_scene(s, style)) for s in self.scenes])  # (N,3,32,32)
 
 
-def train_vae(vae: AutoencoderKL, pool: DrawingPool, stage: DecoderStage, work: Path, rng: random.Random) -> None:
+def train_vae(vae: AutoencoderKL, pool: DrawingPool, stage: DecoderStage, work: Path, rng: random.Random,
+              is_main: bool = True) -> None:
     optimizer = torch.optim.AdamW(vae.parameters(), lr=stage.lr)
     checkpoint, start = work / "vae.safetensors", 0
     if checkpoint.exists():
@@ -84,14 +85,14 @@ def train_vae(vae: AutoencoderKL, pool: DrawingPool, stage: DecoderStage, work: 
     for step in tqdm(range(start, stage.vae_steps), desc="vae", initial=start, total=stage.vae_steps):
         for group in optimizer.param_groups:
             group["lr"] = cosine_lr(step, stage.vae_steps, stage.lr, 50)
-        pictures = pool.pictures[rng.sample(range(len(pool.scenes)), stage.vae_batch)]   # (B, 3, 32, 32)
+        pictures = pool.pictures[rng.sample(range(len(pool.scenes)), stage.vae_batch)].to(vae.device)  # (B,3,32,32)
         posterior = vae.encode(pictures).latent_dist
         recon = vae.decode(posterior.sample()).sample
         loss = F.mse_loss(recon, pictures) + 1e-6 * posterior.kl().mean()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        if (step + 1) % 200 == 0 or step + 1 == stage.vae_steps:
+        if is_main and ((step + 1) % 200 == 0 or step + 1 == stage.vae_steps):
             save_checkpoint(checkpoint, {"vae": vae}, optimizer, step + 1)
     vae.eval().requires_grad_(False)
 
@@ -99,7 +100,7 @@ def train_vae(vae: AutoencoderKL, pool: DrawingPool, stage: DecoderStage, work: 
 @torch.no_grad()
 def pool_latents(vae: AutoencoderKL, pictures: torch.Tensor) -> torch.Tensor:
     """(N, 3, 32, 32) -> latent means (N, 4, 8, 8), in chunks."""
-    return torch.cat([vae.encode(chunk).latent_dist.mean for chunk in pictures.split(256)])
+    return torch.cat([vae.encode(chunk.to(vae.device)).latent_dist.mean for chunk in pictures.split(256)])
 
 
 def train_unet(unet, vae, text_encoder, tokenizer, pool: DrawingPool, stage: DecoderStage, work: Path,
@@ -123,17 +124,17 @@ def train_unet(unet, vae, text_encoder, tokenizer, pool: DrawingPool, stage: Dec
         scenes = [pool.scenes[i].mirrored() if f else pool.scenes[i] for i, f in zip(idx, flips)]
         prompts = ["" if rng.random() < 0.1 else draw_prompt(s, rng.choice(["en", "zh"]), rng)[0] for s in scenes]
         ids = tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
-                        return_tensors="pt").input_ids
+                        return_tensors="pt").input_ids.to(accelerator.device)
         with torch.no_grad():
             context = text_encoder(ids)[0]                                                  # (B, T, width)
         noise = torch.randn_like(x0)
-        t = torch.randint(0, scheduler.config.num_train_timesteps, (len(idx),))
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (len(idx),), device=x0.device)
         predicted = unet(scheduler.add_noise(x0, noise, t), t, encoder_hidden_states=context).sample
         loss = F.mse_loss(predicted, noise)
         optimizer.zero_grad()
         accelerator.backward(loss)
         optimizer.step()
-        if (step + 1) % 250 == 0 or step + 1 == stage.unet_steps:
+        if accelerator.is_main_process and ((step + 1) % 250 == 0 or step + 1 == stage.unet_steps):
             save_checkpoint(checkpoint, {"unet": accelerator.unwrap_model(unet)}, optimizer, step + 1)
 
 
@@ -141,12 +142,12 @@ def train_decoder(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> No
     stage, work = suite.decoder, Path(suite.work_dir)
     work.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(suite.seed)
-    rng = random.Random(f"decoder-{suite.seed}")
-    text_encoder = text_encoder_from_open_clip(Path(suite.out_dir) / "image_encoder")
+    rng = random.Random(f"decoder-{suite.seed}-{accelerator.process_index}")
+    text_encoder = text_encoder_from_open_clip(Path(suite.out_dir) / "image_encoder").to(accelerator.device)
     tokenizer.model_max_length = text_encoder.config.max_position_embeddings
     pool = DrawingPool(stage, suite.seed)
-    vae = build_vae(stage)
-    train_vae(vae, pool, stage, work, rng)
+    vae = build_vae(stage).to(accelerator.device)
+    train_vae(vae, pool, stage, work, rng, accelerator.is_main_process)
     unet = build_unet(stage, text_encoder.config.hidden_size)
     train_unet(unet, vae, text_encoder, tokenizer, pool, stage, work, rng, accelerator)
     ddpm = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2")
@@ -154,4 +155,5 @@ def train_decoder(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> No
         vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=accelerator.unwrap_model(unet).eval(),
         scheduler=DPMSolverMultistepScheduler.from_config(ddpm.config), safety_checker=None,
         feature_extractor=None, requires_safety_checker=False)
-    pipeline.save_pretrained(str(Path(suite.out_dir) / "image_decoder"), safe_serialization=True)
+    if accelerator.is_main_process:
+        pipeline.to("cpu").save_pretrained(str(Path(suite.out_dir) / "image_decoder"), safe_serialization=True)

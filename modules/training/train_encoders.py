@@ -92,7 +92,7 @@ def picture_batch(pool: PicturePool, stage: EncoderStage, rng: random.Random) ->
 def train_encoders(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> None:
     stage, work = suite.encoders, Path(suite.work_dir)
     torch.manual_seed(suite.seed)
-    rng = random.Random(f"encoders-{suite.seed}")
+    rng = random.Random(f"encoders-{suite.seed}-{accelerator.process_index}")
     clip = build_clip(stage, len(tokenizer))
     audio = MiniAudioEncoder(MiniAudioConfig(embed_dim=stage.embed_dim))
     params = list(clip.parameters()) + list(audio.parameters())
@@ -111,13 +111,14 @@ def train_encoders(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
 
     def tokens(texts: list[str]) -> torch.Tensor:
         return tokenizer(texts, padding="max_length", max_length=stage.context_length, truncation=True,
-                         return_tensors="pt").input_ids
+                         return_tensors="pt").input_ids.to(accelerator.device)
 
     bar = tqdm(range(start, stage.steps), desc="encoders", initial=start, total=stage.steps)
     for step in bar:
         for group in optimizer.param_groups:
             group["lr"] = cosine_lr(step, stage.steps, stage.lr, 100)
         pictures, scenes = picture_batch(pool, stage, rng)
+        pictures = pictures.to(accelerator.device)
         langs = [rng.choice(["en", "zh"]) for _ in scenes]
         texts = [caption_in(shuffled_objects(s, rng), lang) for s, lang in zip(scenes, langs)]
         image_emb = F.normalize(clip.encode_image(pictures), dim=-1)
@@ -127,7 +128,7 @@ def train_encoders(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
 
         pick = rng.sample(range(len(sounds)), stage.sound_batch)
         sound_langs = [rng.choice(["en", "zh"]) for _ in pick]
-        audio_emb = F.normalize(audio(batch_sounds([augment_sound(waves[i], rng) for i in pick]))[0], dim=-1)
+        audio_emb = F.normalize(audio(batch_sounds([augment_sound(waves[i], rng) for i in pick]).to(accelerator.device))[0], dim=-1)
         desc_emb = F.normalize(clip.encode_text(tokens([describe_in(sounds[i], l) for i, l in
                                                         zip(pick, sound_langs)])), dim=-1)
         sound_keys = [sounds[i].content_key() + l for i, l in zip(pick, sound_langs)]
@@ -137,11 +138,13 @@ def train_encoders(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
         accelerator.backward(picture_loss + sound_loss)
         optimizer.step()
         bar.set_postfix(picture=f"{picture_loss.item():.3f}", sound=f"{sound_loss.item():.3f}")
-        if (step + 1) % 250 == 0 or step + 1 == stage.steps:
+        if accelerator.is_main_process and ((step + 1) % 250 == 0 or step + 1 == stage.steps):
             work.mkdir(parents=True, exist_ok=True)
             save_checkpoint(checkpoint, {"clip": accelerator.unwrap_model(clip),
                                          "audio": accelerator.unwrap_model(audio)}, optimizer, step + 1)
-    save_encoders(accelerator.unwrap_model(clip), accelerator.unwrap_model(audio), stage, tokenizer, suite.out_dir)
+    if accelerator.is_main_process:
+        save_encoders(accelerator.unwrap_model(clip), accelerator.unwrap_model(audio), stage, tokenizer,
+                      suite.out_dir)
 
 
 def save_encoders(clip: CLIP, audio: MiniAudioEncoder, stage: EncoderStage, tokenizer, out_dir: Path) -> None:

@@ -62,13 +62,13 @@ class MediaPools:
         return picture_to_tensor(with_jpeg_artefacts(image, rng) if rng.random() < 0.2 else image)
 
 
-def media_prefixes(examples: list[Example], pools: MediaPools, vision, audio, bridge, rng: random.Random
-                   ) -> dict[str, torch.Tensor]:
+def media_prefixes(examples: list[Example], pools: MediaPools, vision, audio, bridge, rng: random.Random,
+                   device: torch.device) -> dict[str, torch.Tensor]:
     """Encode this batch's pictures and sounds and project them: kind -> (n, tokens, hidden)."""
     out = {}
     pictured = [e for e in examples if e.media == "image"]
     if pictured:
-        pictures = pools.pictures[[e.picture_index for e in pictured]]
+        pictures = pools.pictures[[e.picture_index for e in pictured]].to(device)
         pictures, scenes = mirror(pictures, [e.scene for e in pictured], [rng.random() < 0.5 for _ in pictured])
         for example, scene in zip(pictured, scenes):
             example.turns = example.turns + [picture_turn(scene, rng)]
@@ -77,7 +77,7 @@ def media_prefixes(examples: list[Example], pools: MediaPools, vision, audio, br
         out["image"] = bridge.project_image(patch_tokens)
     heard = [e for e in examples if e.media == "audio"]
     if heard:
-        waves = batch_sounds([augment_sound(pools.waves[e.sound_index], rng) for e in heard])
+        waves = batch_sounds([augment_sound(pools.waves[e.sound_index], rng) for e in heard]).to(device)
         with torch.no_grad():
             _, audio_tokens = audio(waves)                                              # (n, 16, width)
         out["audio"] = bridge.project_audio(audio_tokens)
@@ -95,8 +95,8 @@ def splice(embeds: torch.Tensor, input_ids: torch.Tensor, marker_id: int, prefix
 def train_language(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> None:
     stage, work = suite.language, Path(suite.work_dir)
     torch.manual_seed(suite.seed)
-    rng = random.Random(f"language-{suite.seed}")
-    vision, audio = load_frozen_encoders(suite.out_dir)
+    rng = random.Random(f"language-{suite.seed}-{accelerator.process_index}")
+    vision, audio = (m.to(accelerator.device) for m in load_frozen_encoders(suite.out_dir))
     model = DeepseekV3ForCausalLM(language_model_config(stage, tokenizer))
     bridge = PrefixBridge(PrefixBridgeConfig(image_width=vision.proj.shape[0], audio_width=audio.config.width,
                                              audio_tokens=audio.config.tokens, lm_hidden=stage.hidden))
@@ -117,8 +117,9 @@ def train_language(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
             for group in optimizer.param_groups:
                 group["lr"] = cosine_lr(step, stage.steps, stage.lr, 150)
             examples = [sample_example(rng, pools.scenes, pools.sounds) for _ in range(stage.batch)]
-            prefixes = media_prefixes(examples, pools, vision, audio, bridge, rng)
-            batch = chat.collate(examples)
+            prefixes = media_prefixes(examples, pools, vision, audio, accelerator.unwrap_model(bridge), rng,
+                                      accelerator.device)
+            batch = chat.collate(examples).to(accelerator.device)
             embeds = accelerator.unwrap_model(model).get_input_embeddings()(batch.input_ids)
             for kind, prefix in prefixes.items():
                 embeds = splice(embeds, batch.input_ids, markers[kind], prefix)
@@ -130,11 +131,12 @@ def train_language(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
             optimizer.step()
             update_balancing_bias(recorder, stage.routed_experts, stage.bias_update_rate)
             bar.set_postfix(loss=f"{loss.item():.3f}")
-            if (step + 1) % 250 == 0 or step + 1 == stage.steps:
+            if accelerator.is_main_process and ((step + 1) % 250 == 0 or step + 1 == stage.steps):
                 work.mkdir(parents=True, exist_ok=True)
                 save_checkpoint(checkpoint, {"lm": accelerator.unwrap_model(model),
                                              "bridge": accelerator.unwrap_model(bridge)}, optimizer, step + 1)
-    save_language(accelerator.unwrap_model(model), accelerator.unwrap_model(bridge), tokenizer, suite.out_dir)
+    if accelerator.is_main_process:
+        save_language(accelerator.unwrap_model(model), accelerator.unwrap_model(bridge), tokenizer, suite.out_dir)
 
 
 def save_language(model: DeepseekV3ForCausalLM, bridge: PrefixBridge, tokenizer, out_dir: Path) -> None:
