@@ -5,6 +5,7 @@ import sys
 import threading
 from pathlib import Path
 
+from modules import spaces_gpu
 from modules.config import ConfigError, StudioConfig, load_config
 from modules.offline import StartupError, preflight
 
@@ -28,16 +29,13 @@ def share_warning(config: StudioConfig) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        config = load_config(argv)
-        preflight(config)        # checkpoints missing offline, or a quantization this machine lacks: stop now
+        config = spaces_gpu.prepare(load_config(argv))    # ZeroGPU: `spaces` before torch, models on cuda
+        preflight(config)        # checkpoints missing offline, an absent GPU, an unsupported quantization: stop now
     except (ConfigError, StartupError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if warning := share_warning(config):
         print(warning, file=sys.stderr)
-
-    from modules import spaces_gpu
-    config = spaces_gpu.prepare(config)        # ZeroGPU: `spaces` before torch, models on cuda
 
     from modules.api import mount_api
     from modules.pipeline import Pipeline      # heavy imports only once the config is known good

@@ -1,6 +1,7 @@
 """Lazy, thread-safe loading of the profile's roles; a role that fails disables only the features that need it."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from typing import Any
@@ -73,7 +74,12 @@ class Components:
         return {role: component_bytes(component) for role, component in self._loaded.items()}
 
     def _loader(self, role: str):
-        device, dtype = self.device, self.dtype
+        device = self.device
+        source = self.config.roles.get(role)
+        dtype = self.dtype          # a role may set its own, e.g. {source: …, dtype: bfloat16} to fit a CPU Space
+        if source is not None and source.options.get("dtype"):
+            dtype = resolve_dtype(source.options["dtype"], device)
+        plain = _plain_source
         if role == "language_model":
             def load_lm(s):
                 if s.kind == "openai":                    # another server generates: vLLM, SGLang, another studio
@@ -81,17 +87,18 @@ class Components:
                     return RemoteLanguageModel.load(s)
                 if self.config.quantize or s.options.get("device_map"):
                     from .quantize import load_language_model
-                    return load_language_model(s, device, dtype, self.config.quantize)
+                    return load_language_model(dataclasses.replace(s, source=plain(s.source)), device, dtype,
+                                               self.config.quantize)
                 from .language_model import LanguageModel
-                return LanguageModel.load(s.source, device, dtype, s.trust_remote_code,
+                return LanguageModel.load(plain(s.source), device, dtype, s.trust_remote_code,
                                           s.options.get("experts_implementation", "grouped_mm"))
             return load_lm
         if role == "image_encoder":
             from .encoders.image import ImageEncoder
-            return lambda s: ImageEncoder.load(s.source, device, dtype)
+            return lambda s: ImageEncoder.load(s.source, device, dtype, s.options.get("revision"))
         if role == "audio_encoder":                       # CLAP when the checkpoint says so, else the built-in kind
             from .encoders.audio import load_audio_encoder
-            return lambda s: load_audio_encoder(s.source, device, dtype)
+            return lambda s: load_audio_encoder(plain(s.source), device, dtype, s.options.get("revision"))
         if role == "bridge":
             def load_bridge(s):
                 if s.kind == "text":                      # captions and tags as words: no weights
@@ -100,10 +107,18 @@ class Components:
                     from .text_bridge import TextBridge
                     return TextBridge.from_options(s.options, Path(self.config.config_path).parent)
                 from .bridge import Bridge
-                return Bridge.load(s.source, device, dtype)
+                return Bridge.load(plain(s.source), device, dtype)
             return load_bridge
         from .image_decoder import ImageDecoder
-        return lambda s: ImageDecoder.load(s.source, device, dtype)
+        return lambda s: ImageDecoder.load(plain(s.source), device, dtype)
+
+
+def _plain_source(source: str) -> str:
+    """from_pretrained takes a hub id or a folder: open_clip's "hf-hub:" / "local-dir:" prefixes are dropped."""
+    for prefix in ("hf-hub:", "local-dir:"):
+        if source.startswith(prefix):
+            return source[len(prefix):]
+    return source
 
 
 def component_bytes(component: Any) -> int:

@@ -241,6 +241,8 @@ def _role_source(where: str, spec: Any, base: Path, role: str = "") -> RoleSourc
         rest["base_url"] = base_url.strip().rstrip("/")
         return RoleSource(source.strip() if isinstance(source, str) and source.strip() else rest["base_url"],
                           kind, False, rest)
+    if rest.get("dtype") is not None:
+        rest["dtype"] = _choice(f"{where}.dtype", rest["dtype"], DTYPES)
     if role == "language_model" and rest.get("quantize") is not None:
         rest["quantize"] = _choice(f"{where}.quantize", rest["quantize"], QUANTIZE)
     if role == "bridge" and kind == "text" and source is None:

@@ -46,10 +46,12 @@ class MissingSource:
     repo_id: str
     what: str            # what the cache lacks, e.g. "nothing cached" or "weights shard 2 of 4"
     trust_remote_code: bool = False
+    revision: str | None = None
 
     def command(self) -> str:
         patterns = INCLUDE[self.role] + (["*.py"] if self.trust_remote_code else [])
-        parts = ["hf download", self.repo_id] + [f'--include "{p}"' for p in patterns]
+        parts = ["hf download", self.repo_id] + ([f"--revision {self.revision}"] if self.revision else [])
+        parts += [f'--include "{p}"' for p in patterns]
         parts += [f'--exclude "{p}"' for p in EXCLUDE.get(self.role, [])]
         return " ".join(parts)
 
@@ -147,7 +149,7 @@ def missing_sources(config) -> list[MissingSource]:
             continue
         gap = cache_gap(role, repo, source.options.get("revision"))
         if gap is not None:
-            missing.append(MissingSource(role, repo, gap, source.trust_remote_code))
+            missing.append(MissingSource(role, repo, gap, source.trust_remote_code, source.options.get("revision")))
     return missing
 
 
@@ -172,7 +174,9 @@ def stop_message(config, missing: list[MissingSource]) -> str:
     lines += [f"  - {m.role}: {m.repo_id} (missing: {m.what})" for m in missing]
     lines += ["Download them ahead of time on a machine with network (the same HF_HOME / HF_HUB_CACHE as here):"]
     lines += [f"  {m.command()}" for m in missing]
-    config_flag = f" --config {config.config_path}"
+    from .config import DEFAULT_CONFIG
+
+    config_flag = "" if Path(config.config_path) == DEFAULT_CONFIG.resolve() else f" --config {config.config_path}"
     lines += ["or all at once:", f"  python -m modules.offline --profile {config.profile}{config_flag} --download",
               "or start another profile, e.g. --profile mini (the built-in models)."]
     return "\n".join(lines)
@@ -184,6 +188,13 @@ def preflight(config, environ: Mapping[str, str] | None = None) -> None:
     missing = missing_sources(config)
     if missing and hub_offline(environ):
         raise StartupError(stop_message(config, missing))
+    if config.device not in ("auto", "cpu"):             # an explicit GPU that is not there
+        from .devices import resolve_device
+
+        try:
+            resolve_device(config.device)
+        except RuntimeError as error:
+            raise StartupError(f"--device: {error}; use --device auto or cpu, or a machine with it") from None
     if config.quantize:
         from .quantize import QuantizeUnavailable, check_quantize
 

@@ -32,7 +32,6 @@ class RemoteLanguageModel:
     def __init__(self, client, model: str, base_url: str, context_length: int):
         self.client, self.model, self.base_url = client, model, base_url
         self._context_length = context_length
-        self.lock = threading.Lock()
 
     @classmethod
     def load(cls, source) -> "RemoteLanguageModel":

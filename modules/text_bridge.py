@@ -105,11 +105,14 @@ def text_bridge_for(components) -> TextBridge:
 
 
 def uses_text_bridge(components, lm, kind: str) -> bool:
-    """Words instead of a prefix: the bridge is `text` or absent, or the LM has no marker to hold a prefix."""
+    """Words instead of a prefix: the bridge is `text` or absent, the LM has no marker to hold a prefix, or the
+    projector was not trained for this kind (modules.training.projector trains pictures only)."""
     source = components.config.roles.get("bridge")
-    if source is None or source.kind == "text":
+    if source is None or source.kind == "text" or not lm.supports_media(kind):
         return True
-    return not lm.supports_media(kind)
+    bridge_config = getattr(getattr(components.get("bridge"), "model", None), "config", None)
+    trained = getattr(bridge_config, "trained_kinds", None)      # a projector trained for pictures only
+    return trained is not None and kind not in trained
 
 
 def media_turn(components, kind: str, path: str, question: str, limits) -> str:

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from modules.config import load_config
-from modules.contracts import DrawSettings, GenerationSettings
+from modules.contracts import GenerationSettings
 from tests.tiny_checkpoints import HUB_IDS, IMAGE_LABELS, SOUND_LABELS, put_in_hub_cache, tiny_suite, write_profiles
 
 REPO = Path(__file__).resolve().parent.parent
@@ -116,9 +116,10 @@ def test_hub_ids_load_offline_from_the_hugging_face_cache(suite, tmp_path):
     cache = tmp_path / "hub-cache"
     for role, repo_id in HUB_IDS.items():
         put_in_hub_cache(suite[role], repo_id, cache)
-    profiles = write_profiles(tmp_path / "spaces.yaml", {"hub": {
-        **{role: {"source": repo_id} for role, repo_id in HUB_IDS.items()}, "bridge": {"kind": "text"},
-        "device": "cpu"}})
+    roles = {role: {"source": repo_id} for role, repo_id in HUB_IDS.items()}
+    roles["language_model"]["source"] = "hf-hub:" + HUB_IDS["language_model"]     # either spelling of a hub id
+    profiles = write_profiles(tmp_path / "spaces.yaml", {"hub": {**roles, "bridge": {"kind": "text"},
+                                                                 "device": "cpu"}})
     picture = tmp_path / "red.png"
     Image.new("RGB", (40, 30), (220, 30, 30)).save(picture)
     env = {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),

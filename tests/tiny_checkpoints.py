@@ -61,6 +61,7 @@ def build_language_model(folder: Path) -> None:
                               num_key_value_heads=2, n_routed_experts=4, num_experts_per_tok=2, n_group=1,
                               topk_group=1, first_k_dense_replace=1, kv_lora_rank=16, q_lora_rank=None,
                               qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=8, max_position_embeddings=1024,
+                              initializer_range=0.2,     # large enough that every word of the prompt moves the answer
                               bos_token_id=ids(LM_SPECIALS[0]), eos_token_id=ids(LM_SPECIALS[1]),
                               pad_token_id=ids(LM_SPECIALS[4]))
     torch.manual_seed(0)
@@ -94,7 +95,8 @@ def build_image_encoder(folder: Path) -> None:
     (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": COCA_CONFIG, "preprocess_cfg": preprocess}))
     torch.manual_seed(1)
     model = CoCa(**{k: v for k, v in COCA_CONFIG.items() if k != "custom_text"})
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, folder / "open_clip_pytorch_model.safetensors")
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+              folder / "open_clip_pytorch_model.safetensors")
 
 
 def build_audio_encoder(folder: Path) -> None:

@@ -91,11 +91,12 @@ class ClapAudioEncoder:
         self._label_embeddings: dict[tuple, torch.Tensor] = {}
 
     @classmethod
-    def load(cls, source: str, device: torch.device, dtype: torch.dtype) -> "ClapAudioEncoder":
+    def load(cls, source: str, device: torch.device, dtype: torch.dtype, revision: str | None = None
+             ) -> "ClapAudioEncoder":
         from transformers import ClapModel, ClapProcessor
 
-        model = ClapModel.from_pretrained(source, dtype=dtype, use_safetensors=True)
-        processor = ClapProcessor.from_pretrained(source)
+        model = ClapModel.from_pretrained(source, dtype=dtype, use_safetensors=True, revision=revision)
+        processor = ClapProcessor.from_pretrained(source, revision=revision)
         return cls(model.to(device).eval(), processor, device, dtype)
 
     @torch.inference_mode()
@@ -135,7 +136,7 @@ class ClapAudioEncoder:
         return rank_labels(encoded.embedding, self._label_embeddings[key], list(labels), scale, k)
 
 
-def _model_type(source: str) -> str | None:
+def _model_type(source: str, revision: str | None = None) -> str | None:
     """config.json's model_type of a folder or hub repo (read from the cache when offline)."""
     folder = Path(source)
     if folder.is_dir():
@@ -143,15 +144,15 @@ def _model_type(source: str) -> str | None:
     else:
         from huggingface_hub import hf_hub_download
 
-        path = Path(hf_hub_download(source, "config.json"))
+        path = Path(hf_hub_download(source, "config.json", revision=revision))
     try:
         return json.loads(path.read_text(encoding="utf-8")).get("model_type")
     except (OSError, ValueError):
         return None
 
 
-def load_audio_encoder(source: str, device: torch.device, dtype: torch.dtype):
+def load_audio_encoder(source: str, device: torch.device, dtype: torch.dtype, revision: str | None = None):
     """A CLAP checkpoint (model_type "clap") -> ClapAudioEncoder; anything else -> the built-in AudioEncoder."""
-    if _model_type(source) == "clap":
-        return ClapAudioEncoder.load(source, device, dtype)
+    if _model_type(source, revision) == "clap":
+        return ClapAudioEncoder.load(source, device, dtype, revision)
     return AudioEncoder.load(source, device, dtype)

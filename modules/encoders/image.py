@@ -69,12 +69,13 @@ class ImageEncoder:
         self._label_embeddings: dict[tuple, torch.Tensor] = {}
 
     @classmethod
-    def load(cls, source: str, device: torch.device, dtype: torch.dtype) -> "ImageEncoder":
+    def load(cls, source: str, device: torch.device, dtype: torch.dtype, revision: str | None = None
+             ) -> "ImageEncoder":
         import open_clip
         name = open_clip_name(source)
         if name.startswith("hf-hub:"):           # only the config and safetensors: open_clip would fetch a pickle
             from ..offline import hub_folder
-            name = "local-dir:" + hub_folder(name[len("hf-hub:"):], "image_encoder")
+            name = "local-dir:" + hub_folder(name[len("hf-hub:"):], "image_encoder", revision)
         if name.startswith("local-dir:"):
             require_safetensors(Path(name[len("local-dir:"):]))
         model, _, preprocess = open_clip.create_model_and_transforms(name, device=device)
@@ -88,7 +89,8 @@ class ImageEncoder:
     def encode(self, image: Image.Image) -> EncodedPicture:
         output = self.model.visual(self._pixels(image))
         pooled, tokens = output if isinstance(output, tuple) else (output, None)
-        return EncodedPicture(F.normalize(pooled.float(), dim=-1)[0], None if tokens is None else square_tokens(tokens[0]))
+        return EncodedPicture(F.normalize(pooled.float(), dim=-1)[0],
+                              None if tokens is None else square_tokens(tokens[0]))
 
     @torch.inference_mode()
     def caption(self, image: Image.Image, max_tokens: int = CAPTION_TOKENS) -> str | None:
