@@ -20,8 +20,10 @@ class Bridge:
         return {"image": self.model.config.image_tokens, "audio": self.model.config.audio_tokens}
 
     @torch.inference_mode()
-    def prefix(self, kind: str, tokens: torch.Tensor) -> torch.Tensor:
-        """(tokens, width) from an encoder -> (prefix_tokens, lm_hidden)."""
+    def prefix(self, kind: str, tokens: torch.Tensor, embedding: torch.Tensor | None = None) -> torch.Tensor:
+        """(tokens, width) and the pooled embedding (embed_dim,) from an encoder -> (prefix_tokens, lm_hidden)."""
         tokens = tokens.to(self.device, self.dtype)[None]
-        projected = self.model.project_image(tokens) if kind == "image" else self.model.project_audio(tokens)
-        return projected[0]
+        if kind == "audio":
+            return self.model.project_audio(tokens)[0]
+        embedding = None if embedding is None else embedding.to(self.device, self.dtype)[None]
+        return self.model.project_image(tokens, embedding)[0]

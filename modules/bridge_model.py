@@ -12,14 +12,18 @@ class PrefixBridgeConfig(PretrainedConfig):
 
     def __init__(self, image_width: int = 128, image_grid: int = 8,
                  image_pool: int = 2,          # average-pool the patch grid by this factor (8x8 -> 4x4 = 16 tokens)
-                 audio_width: int = 192, audio_tokens: int = 16, lm_hidden: int = 256, **kwargs):
+                 audio_width: int = 192, audio_tokens: int = 16, lm_hidden: int = 256,
+                 image_embed_dim: int = 0,      # >0: the picture's pooled embedding also becomes prefix tokens
+                 image_global_tokens: int = 0,  # how many (ClipCap-style: the whole caption lives in that vector)
+                 **kwargs):
         self.image_width, self.image_grid, self.image_pool = image_width, image_grid, image_pool
+        self.image_embed_dim, self.image_global_tokens = image_embed_dim, image_global_tokens
         self.audio_width, self.audio_tokens, self.lm_hidden = audio_width, audio_tokens, lm_hidden
         super().__init__(**kwargs)
 
     @property
     def image_tokens(self) -> int:
-        return (self.image_grid // self.image_pool) ** 2
+        return self.image_global_tokens + (self.image_grid // self.image_pool) ** 2
 
 
 def _projector(width: int, hidden: int) -> nn.Sequential:
@@ -34,17 +38,25 @@ class PrefixBridge(PreTrainedModel):
         super().__init__(config)
         self.image_projector = _projector(config.image_width, config.lm_hidden)
         self.audio_projector = _projector(config.audio_width, config.lm_hidden)
+        if config.image_global_tokens:
+            self.image_global = nn.Sequential(nn.LayerNorm(config.image_embed_dim),
+                                              nn.Linear(config.image_embed_dim, config.lm_hidden), nn.GELU(),
+                                              nn.Linear(config.lm_hidden, config.lm_hidden * config.image_global_tokens))
         self.image_positions = nn.Parameter(torch.zeros(config.image_tokens, config.lm_hidden))
         self.audio_positions = nn.Parameter(torch.zeros(config.audio_tokens, config.lm_hidden))
         self.post_init()
 
-    def project_image(self, patch_tokens: torch.Tensor) -> torch.Tensor:
-        """(B, grid*grid, image_width) -> (B, image_tokens, lm_hidden)."""
+    def project_image(self, patch_tokens: torch.Tensor, embedding: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, grid*grid, image_width) and the pooled embedding (B, image_embed_dim) -> (B, image_tokens, lm_hidden)."""
         b, n, w = patch_tokens.shape
         g = self.config.image_grid
         grid = patch_tokens.transpose(1, 2).reshape(b, w, g, g)                # (B, W, g, g)
-        pooled = F.avg_pool2d(grid, self.config.image_pool).flatten(2).transpose(1, 2)  # (B, image_tokens, W)
-        return self.image_projector(pooled) + self.image_positions
+        pooled = F.avg_pool2d(grid, self.config.image_pool).flatten(2).transpose(1, 2)  # (B, (g/pool)^2, W)
+        prefix = self.image_projector(pooled)
+        if self.config.image_global_tokens:
+            glob = self.image_global(embedding).reshape(b, self.config.image_global_tokens, -1)  # (B, G, hidden)
+            prefix = torch.cat([glob, prefix], dim=1)
+        return prefix + self.image_positions
 
     def project_audio(self, audio_tokens: torch.Tensor) -> torch.Tensor:
         """(B, audio_tokens, audio_width) -> (B, audio_tokens, lm_hidden)."""

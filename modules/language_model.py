@@ -10,7 +10,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
 from .contracts import GenerationSettings
-from .moe_trace import ExpertRecorder
+from .moe_trace import ExpertRecorder, experts_per_token, routed_experts
 
 MEDIA_MARKERS = {"image": "<|image|>", "audio": "<|audio|>"}
 
@@ -45,7 +45,7 @@ class LanguageModel:
         self.model, self.tokenizer, self.device = model, tokenizer, device
         self.recorder = ExpertRecorder(model)
         self.moe_layers = sorted(self.recorder.gates)
-        self.num_experts = int(getattr(model.config, "n_routed_experts", 0) or 0)
+        self.num_experts = routed_experts(model.config)      # n_routed_experts | num_local_experts | num_experts
         self.lock = threading.Lock()            # one generation at a time per model (caches are per call)
 
     @classmethod
@@ -65,11 +65,10 @@ class LanguageModel:
     def parameter_counts(self) -> tuple[int, int]:
         """(total, active per token): routed experts count only top-k of n toward the active share."""
         total = sum(p.numel() for p in self.model.parameters())
-        k = int(getattr(self.model.config, "num_experts_per_tok", 0) or 0)
+        k = experts_per_token(self.model.config)
         idle = 0
         for index in self.moe_layers:
-            experts = self.model.model.layers[index].mlp.experts
-            routed = sum(p.numel() for p in experts.parameters())
+            routed = sum(p.numel() for p in self.recorder.experts[index].parameters())
             idle += routed * (self.num_experts - k) // max(1, self.num_experts)
         return total, total - idle
 

@@ -1,27 +1,95 @@
-"""Records which routed experts fire in each MoE layer (router hooks) and nudges the balancing bias."""
+"""Records which routed experts fire in each MoE layer (router hooks) and nudges the balancing bias.
+
+Where the routed experts chosen per token become visible, per family (transformers 5.24; no model code changed):
+
+    family         MoE block of layer i               router           router output               experts config key
+    DeepSeek-V3    layers[i].mlp (after dense layers)  mlp.gate         (logits, weights, ids)      n_routed_experts
+    DeepSeek-V2    layers[i].mlp (after dense layers)  mlp.gate         (logits, weights, ids)      n_routed_experts
+    Qwen2-MoE      layers[i].mlp (sparse steps)        mlp.gate         (logits, weights, ids)      num_experts
+    Mixtral        layers[i].mlp                       mlp.gate         (logits, weights, ids)      num_local_experts
+    GraniteMoE     layers[i].block_sparse_moe          .router          (logits, weights, ids)      num_local_experts
+    DeepSeek-V2 remote code (trust_remote_code): mlp.gate = MoEGate -> (ids, weights, aux_loss)
+
+A layer's MoE block is the one holding `experts` beside its router; the ids are the router output's integer
+tensor, (tokens, k) with tokens = batch × sequence flattened. Every family takes `num_experts_per_tok` as k.
+Only DeepSeek-V3 routers carry `e_score_correction_bias` (auxiliary-loss-free balancing); the others balance
+through an auxiliary loss in training and have no bias to nudge.
+"""
 from __future__ import annotations
+
+import logging
 
 import torch
 from torch import nn
 
+log = logging.getLogger(__name__)
+BLOCK_NAMES = ("mlp", "block_sparse_moe")            # DeepSeek, Qwen2-MoE, Mixtral | GraniteMoE
+ROUTER_NAMES = ("gate", "router")                    # DeepSeek, Qwen2-MoE, Mixtral | GraniteMoE
+EXPERTS_KEYS = ("n_routed_experts", "num_local_experts", "num_experts")   # DeepSeek | Mixtral, Granite | Qwen2-MoE
+
+
+def routed_experts(config) -> int:
+    """Routed experts per MoE layer, read from whichever key the family's config uses (0 for a dense model)."""
+    for key in EXPERTS_KEYS:
+        value = getattr(config, key, None)
+        if value:
+            return int(value)
+    return 0
+
+
+def experts_per_token(config) -> int:
+    """k: routed experts each token goes to (`num_experts_per_tok` in every family above)."""
+    return int(getattr(config, "num_experts_per_tok", 0) or 0)
+
+
+def _router(block: nn.Module) -> nn.Module | None:
+    for name in ROUTER_NAMES:
+        router = getattr(block, name, None)
+        if isinstance(router, nn.Module):
+            return router
+    return None
+
+
+def moe_blocks(model: nn.Module) -> dict[int, nn.Module]:
+    """layer index -> the MoE block of every MoE layer (a module holding `experts` and a `gate`/`router`)."""
+    blocks = {}
+    for index, layer in enumerate(model.model.layers):
+        for name in BLOCK_NAMES:
+            block = getattr(layer, name, None)
+            if block is not None and hasattr(block, "experts") and _router(block) is not None:
+                blocks[index] = block
+                break
+    return blocks
+
 
 def moe_gates(model: nn.Module) -> dict[int, nn.Module]:
-    """layer index -> the router module of every MoE layer (DeepSeek-V3 style: `mlp.gate` with a correction bias)."""
-    gates = {}
-    for index, layer in enumerate(model.model.layers):
-        gate = getattr(getattr(layer, "mlp", None), "gate", None)
-        if gate is not None and hasattr(gate, "e_score_correction_bias"):
-            gates[index] = gate
-    return gates
+    """layer index -> the router module of every MoE layer."""
+    return {index: _router(block) for index, block in moe_blocks(model).items()}
+
+
+def topk_ids(output) -> torch.Tensor | None:
+    """A router's output -> its top-k expert ids (tokens, k): the integer tensor among the outputs; None if none."""
+    for value in output if isinstance(output, (tuple, list)) else (output,):
+        if isinstance(value, torch.Tensor) and value.dim() == 2 and value.dtype in (torch.int64, torch.int32):
+            return value
+    return None
 
 
 class ExpertRecorder:
     """While attached, keeps the top-k expert ids chosen for every token that passes each MoE layer."""
 
     def __init__(self, model: nn.Module):
-        self.gates = moe_gates(model)
-        self.calls: dict[int, list[torch.Tensor]] = {i: [] for i in self.gates}   # each (tokens, k)
+        blocks = moe_blocks(model)
+        self.gates = {index: _router(block) for index, block in blocks.items()}       # the hooked routers
+        self.experts = {index: block.experts for index, block in blocks.items()}      # their routed experts
+        self.calls: dict[int, list[torch.Tensor]] = {i: [] for i in self.gates}       # each (tokens, k)
         self._handles = []
+        self._warned = False
+
+    @property
+    def has_balancing_bias(self) -> bool:
+        """True when every router carries DeepSeek-V3's e_score_correction_bias (update_balancing_bias applies)."""
+        return bool(self.gates) and all(hasattr(g, "e_score_correction_bias") for g in self.gates.values())
 
     def __enter__(self) -> "ExpertRecorder":
         for index, gate in self.gates.items():
@@ -34,9 +102,14 @@ class ExpertRecorder:
         self._handles.clear()
 
     def _hook(self, index: int):
-        def record(_module, _inputs, output):
-            _logits, _weights, topk_indices = output
-            self.calls[index].append(topk_indices.detach().cpu())
+        def record(module, _inputs, output):
+            ids = topk_ids(output)
+            if ids is not None:
+                self.calls[index].append(ids.detach().cpu())
+            elif not self._warned:                # an unknown router: no trace, but the answer goes on
+                self._warned = True
+                log.warning("router %s of layer %d returned no (tokens, k) integer ids; experts are not traced",
+                            type(module).__name__, index)
         return record
 
     def clear(self) -> None:
@@ -48,13 +121,19 @@ class ExpertRecorder:
         rows = []
         for index in sorted(self.calls):
             ids = torch.cat(self.calls[index]).flatten() if self.calls[index] else torch.zeros(0, dtype=torch.long)
-            rows.append(torch.bincount(ids, minlength=num_experts))
+            rows.append(torch.bincount(ids.long(), minlength=num_experts))
         return torch.stack(rows) if rows else torch.zeros(0, num_experts, dtype=torch.long)
 
 
 @torch.no_grad()
 def update_balancing_bias(recorder: ExpertRecorder, num_experts: int, rate: float) -> None:
-    """Auxiliary-loss-free balancing: raise the bias of under-used experts, lower it for busy ones."""
+    """Auxiliary-loss-free balancing: raise the bias of under-used experts, lower it for busy ones.
+    Only DeepSeek-V3-style routers have the bias; for any other family this raises ValueError saying so."""
+    if not recorder.has_balancing_bias:
+        kinds = sorted({type(g).__name__ for g in recorder.gates.values()}) or ["no MoE layers"]
+        raise ValueError(f"Bias-based expert balancing needs DeepSeek-V3-style routers with an "
+                         f"e_score_correction_bias; this model's routers ({', '.join(kinds)}) have none. Such "
+                         f"families balance their experts with an auxiliary loss (router_aux_loss_coef) instead.")
     load = recorder.load(num_experts).float()                                  # (layers, experts)
     for row, index in enumerate(sorted(recorder.gates)):
         gate = recorder.gates[index]

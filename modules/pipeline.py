@@ -43,6 +43,23 @@ class Pipeline:
     def status(self) -> dict[str, str]:
         return self.components.status()
 
+    def memory(self) -> dict[str, dict[str, Any]]:
+        """role -> {"parameters", "bytes", "device"} of every loaded role, for the Inspector. Bytes: its weights and
+        buffers (components.memory(); 0 for a remote language model or the text bridge, whose device is "—")."""
+        import torch
+
+        table = {}
+        for role, size in self.components.memory().items():
+            component = self.components.get(role)
+            modules = [v for v in vars(component).values() if isinstance(v, torch.nn.Module)]
+            pipe = getattr(component, "pipeline", None)              # a diffusers pipeline holds its own modules
+            modules += [m for m in getattr(pipe, "components", {}).values() if isinstance(m, torch.nn.Module)]
+            parameters = {id(p): p.numel() for module in modules for p in module.parameters()}   # shared once
+            device = getattr(component, "device", None)
+            table[role] = {"parameters": sum(parameters.values()), "bytes": size,
+                           "device": str(device) if device is not None and size else "—"}
+        return table
+
     def info(self) -> dict[str, str]:
         return {"profile": self.config.profile, "device": str(self.components.device),
                 **{role: self._shown_source(source.source) for role, source in self.config.roles.items()}}
@@ -182,7 +199,7 @@ class Pipeline:
             encoded = self.components.get("image_encoder").encode(load_image(path, self.media_limits))
         else:
             encoded = self.components.get("audio_encoder").encode(load_audio(path, self.media_limits))
-        return bridge.prefix(kind, encoded.tokens)
+        return bridge.prefix(kind, encoded.tokens, encoded.embedding)
 
     def _answer(self, text: str, media: tuple[str, str] | None, history: list[dict] | None,
                 settings: GenerationSettings, chosen: Route, notices: list[str],

@@ -54,8 +54,8 @@ class Suite:
                    LanguageModel.load(str(folder / "language_model"), cpu, f32, experts_implementation="grouped_mm"),
                    ImageDecoder.load(str(folder / "image_decoder"), cpu, f32))
 
-    def answer(self, question: str, kind: str | None = None, tokens: torch.Tensor | None = None) -> str:
-        prefix = None if kind is None else self.bridge.prefix(kind, tokens)
+    def answer(self, question: str, kind: str | None = None, encoded=None) -> str:
+        prefix = None if kind is None else self.bridge.prefix(kind, encoded.tokens, encoded.embedding)
         content = (f"<|{kind}|>" if kind else "") + question
         text = ""
         for text in self.language_model.stream([{"role": "user", "content": content}], GREEDY, GenerationStats(),
@@ -115,7 +115,7 @@ def sound_retrieval(suite: Suite, sounds: list[Sound], waves: list[np.ndarray], 
 def caption_accuracy(suite: Suite, scenes, pictures, lang: str, answers: list) -> float:
     hits = 0
     for scene, picture in zip(scenes, pictures):
-        text = suite.answer(DESCRIBE[lang], "image", suite.image_encoder.encode(picture).tokens)
+        text = suite.answer(DESCRIBE[lang], "image", suite.image_encoder.encode(picture))
         answers.append((lang, text))
         hits += parse_caption(text, lang) == scene_labels(scene)
     return hits / len(scenes)
@@ -126,7 +126,7 @@ def picture_qa(suite: Suite, scenes, pictures, lang: str, answers: list, seed: i
     hits = 0
     for scene, picture in zip(scenes, pictures):
         exchange = picture_question(scene, lang, rng)
-        text = suite.answer(exchange.question, "image", suite.image_encoder.encode(picture).tokens)
+        text = suite.answer(exchange.question, "image", suite.image_encoder.encode(picture))
         answers.append((lang, text))
         hits += normalise(text) == normalise(exchange.answer)
     return hits / len(scenes)
@@ -135,7 +135,7 @@ def picture_qa(suite: Suite, scenes, pictures, lang: str, answers: list, seed: i
 def sound_descriptions(suite: Suite, sounds, waves, lang: str, answers: list) -> float:
     hits = 0
     for sound, wave in zip(sounds, waves):
-        text = suite.answer(DESCRIBE_SOUND[lang], "audio", suite.audio_encoder.encode(wave).tokens)
+        text = suite.answer(DESCRIBE_SOUND[lang], "audio", suite.audio_encoder.encode(wave))
         answers.append((lang, text))
         expected = describe_en(sound) if lang == "en" else describe_zh(sound)
         hits += expected.lower() in text.lower()

@@ -33,7 +33,7 @@ class LanguageStage:
 
     scenes: int = 12000
     sounds: int = 4000
-    steps: int = 1800
+    steps: int = 1400
     batch: int = 24
     lr: float = 2e-3
     hidden: int = 256
@@ -51,6 +51,7 @@ class LanguageStage:
     nope_dim: int = 32
     value_dim: int = 32
     context: int = 512
+    image_global_tokens: int = 8    # prefix tokens made from the picture's pooled embedding (beside 16 patch tokens)
     bias_update_rate: float = 1e-3  # auxiliary-loss-free balancing: how fast each expert's bias moves per step
 
 

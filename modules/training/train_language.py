@@ -6,6 +6,7 @@ from pathlib import Path
 
 import open_clip
 import torch
+import torch.nn.functional as F
 from accelerate import Accelerator
 from tqdm import tqdm
 from transformers import DeepseekV3Config, DeepseekV3ForCausalLM
@@ -73,8 +74,8 @@ def media_prefixes(examples: list[Example], pools: MediaPools, vision, audio, br
         for example, scene in zip(pictured, scenes):
             example.turns = example.turns + [picture_turn(scene, rng)]
         with torch.no_grad():
-            _, patch_tokens = vision(resample_blur(pictures, rng))                      # (n, 64, width)
-        out["image"] = bridge.project_image(patch_tokens)
+            pooled, patch_tokens = vision(resample_blur(pictures, rng))                 # (n, D), (n, 64, width)
+        out["image"] = bridge.project_image(patch_tokens, F.normalize(pooled, dim=-1))
     heard = [e for e in examples if e.media == "audio"]
     if heard:
         waves = batch_sounds([augment_sound(pools.waves[e.sound_index], rng) for e in heard]).to(device)
@@ -99,7 +100,9 @@ def train_language(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
     vision, audio = (m.to(accelerator.device) for m in load_frozen_encoders(suite.out_dir))
     model = DeepseekV3ForCausalLM(language_model_config(stage, tokenizer))
     bridge = PrefixBridge(PrefixBridgeConfig(image_width=vision.proj.shape[0], audio_width=audio.config.width,
-                                             audio_tokens=audio.config.tokens, lm_hidden=stage.hidden))
+                                             audio_tokens=audio.config.tokens, lm_hidden=stage.hidden,
+                                             image_embed_dim=vision.proj.shape[1],
+                                             image_global_tokens=stage.image_global_tokens))
     optimizer = torch.optim.AdamW(list(model.parameters()) + list(bridge.parameters()), lr=stage.lr,
                                   weight_decay=0.05, betas=(0.9, 0.95))
     checkpoint, start = work / "language.safetensors", 0

@@ -74,7 +74,7 @@ def build_studio(pipeline: Any, config: Any) -> gr.Blocks:
                     answers += build()
                 texts.add(tab, label=f"tab_{name}")
             with gr.Tab(t("tab_inspector"), id="inspector", elem_id="tab-inspector") as tab:
-                follow = build_inspector_tab(pipeline.last_trace, texts)
+                follow = build_inspector_tab(pipeline.last_trace, texts, pipeline.memory)
             texts.add(tab, label="tab_inspector")
         render_settings(settings, texts)
         follow(answers)

@@ -130,3 +130,32 @@ def stats_markdown(trace: dict, empty_text: str) -> str:
     cells = [f"| {key} | {str(value).replace('|', '/')} |" for key, value in rows]
     lines = ["| Last answer | |", "| --- | --- |"] + cells
     return "\n".join(lines)
+
+
+def _megabytes(size: Any) -> str:
+    try:
+        mb = float(size) / 1e6
+    except (TypeError, ValueError):
+        return "—"
+    return "<0.1 MB" if 0 < mb < 0.05 else f"{mb:,.1f} MB"
+
+
+def _parameters(n: Any) -> str:
+    try:
+        n = float(n)
+    except (TypeError, ValueError):
+        return "—"
+    return f"{n / 1e9:,.2f} B" if n >= 1e9 else _millions(n)
+
+
+def memory_markdown(memory: dict, empty_text: str) -> str:
+    """pipeline.memory() -> each loaded role's parameters, memory (MB = 10^6 bytes) and device, with a total."""
+    if not memory:
+        return empty_text
+    rows = [(str(role).replace("_", " "), _parameters(m.get("parameters")), _megabytes(m.get("bytes")),
+             str(m.get("device") or "—")) for role, m in memory.items()]
+    total_params = sum(int(m.get("parameters") or 0) for m in memory.values())
+    total_bytes = sum(int(m.get("bytes") or 0) for m in memory.values())
+    rows.append(("**all loaded roles**", _parameters(total_params), _megabytes(total_bytes), ""))
+    cells = [f"| {' | '.join(str(c).replace('|', '/') for c in row)} |" for row in rows]
+    return "\n".join(["| Role | Parameters | Memory | Device |", "| --- | ---: | ---: | --- |"] + cells)

@@ -1,4 +1,5 @@
-"""The Inspector tab: which routed experts fired per token and layer, expert load, timings and the router's decision."""
+"""The Inspector tab: which routed experts fired per token and layer, expert load, timings, the router's decision,
+and the memory each loaded role takes."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -6,7 +7,7 @@ from typing import Any
 
 import gradio as gr
 
-from modules.ui.charts import expert_heatmap, expert_load_table, stats_markdown
+from modules.ui.charts import expert_heatmap, expert_load_table, memory_markdown, stats_markdown
 from modules.ui.errors import friendly_errors
 from modules.ui.texts import Relabeler, t
 
@@ -19,9 +20,16 @@ def render_views(trace: dict | None):
     return expert_heatmap(trace), expert_load_table(trace), stats_markdown(trace, t("no_trace"))
 
 
+def render_memory(memory: dict | None) -> str:
+    """pipeline.memory() → Markdown table role | parameters | MB | device."""
+    return memory_markdown(memory or {}, t("no_memory"))
+
+
 def _views(texts: Relabeler):
     refresh = gr.Button(t("refresh"), size="sm", scale=0, min_width=120, elem_id="inspector-refresh")
     stats = gr.Markdown(t("no_trace"), elem_id="inspector-stats")
+    with gr.Accordion(t("memory"), open=True) as memory_box:
+        memory = gr.Markdown(t("no_memory"), elem_id="inspector-memory")
     heatmap = gr.Image(label=t("heatmap"), type="pil", format="png", interactive=False, height=460,
                        buttons=["download", "fullscreen"], elem_id="inspector-heatmap")
     load = gr.BarPlot(x="expert", y="tokens", color="layer", label=t("load"), height=280, x_title="routed expert",
@@ -32,13 +40,15 @@ def _views(texts: Relabeler):
     texts.add(heatmap, label="heatmap")
     texts.add(load, label="load")
     texts.add(raw_box, label="raw_trace")
-    return refresh, stats, heatmap, load, raw
+    texts.add(memory_box, label="memory")
+    return refresh, stats, heatmap, load, raw, memory
 
 
-def build_inspector_tab(last_trace: Callable[[], dict], texts: Relabeler) -> Callable[[list], None]:
-    """Build the tab; /inspect() → the last answer's trace dict. Returns `follow(events)`, which refreshes the
-    Inspector after each of those events."""
-    refresh, stats, heatmap, load, raw = _views(texts)
+def build_inspector_tab(last_trace: Callable[[], dict], texts: Relabeler,
+                        memory: Callable[[], dict] | None = None) -> Callable[[list], None]:
+    """Build the tab; /inspect() → the last answer's trace dict; `memory` → pipeline.memory() for the memory table.
+    Returns `follow(events)`, which refreshes the Inspector after each of those events."""
+    refresh, stats, heatmap, load, raw, memory_view = _views(texts)
 
     def inspect() -> dict:
         """The trace of the last answer: route, reason, language, experts per token and layer, expert load,
@@ -46,11 +56,17 @@ def build_inspector_tab(last_trace: Callable[[], dict], texts: Relabeler) -> Cal
         with friendly_errors():
             return last_trace() or {}
 
+    def show_memory() -> str:
+        with friendly_errors():
+            return render_memory(memory() if memory is not None else {})
+
     refresh.click(inspect, None, [raw], api_name="inspect", api_description=inspect.__doc__).then(
         render_views, [raw], [heatmap, load, stats], **PRIVATE)
+    refresh.click(show_memory, None, [memory_view], **PRIVATE)
 
     def follow(events: list) -> None:
         for event in events:
             event.then(inspect, None, [raw], **PRIVATE).then(render_views, [raw], [heatmap, load, stats], **PRIVATE)
+            event.then(show_memory, None, [memory_view], **PRIVATE)
 
     return follow

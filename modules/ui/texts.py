@@ -61,6 +61,9 @@ TEXTS: dict[str, tuple[str, str]] = {
     "heatmap": ("Routed experts per generated token", "每个生成词元选中的路由专家"),
     "load": ("Tokens per expert", "每个专家处理的词元数"),
     "raw_trace": ("Raw trace", "原始追踪数据"),
+    "memory": ("Memory per role", "各角色占用的内存"),
+    "no_memory": ("No model is loaded yet: roles load at start-up or on first use; then press ↻ Refresh.",
+                  "还没有加载模型：各角色在启动时或首次使用时加载，之后请点 ↻ 刷新。"),
     "no_trace": ("No answer yet: ask something in any tab, then come back.",
                  "还没有回答：先在任意标签页提问，再回来查看。"),
 }
