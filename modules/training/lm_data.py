@@ -14,8 +14,8 @@ from .corpus import shuffled_objects
 
 IGNORE = -100
 # Share of each task in a batch.
-MIXTURE = {"caption": 0.2, "picture_question": 0.25, "sound": 0.2, "conversation": 0.12, "out_of_world": 0.08,
-           "draw": 0.1, "multi_turn": 0.05}
+MIXTURE = {"caption": 0.3, "picture_question": 0.35, "sound": 0.12, "conversation": 0.09, "out_of_world": 0.04,
+           "draw": 0.07, "multi_turn": 0.03}
 
 
 @dataclass

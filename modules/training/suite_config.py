@@ -64,7 +64,7 @@ class DecoderStage:
     latent_channels: int = 4
     vae_steps: int = 700
     vae_batch: int = 32
-    unet_steps: int = 1600
+    unet_steps: int = 3600
     unet_batch: int = 64
     lr: float = 1e-3
 
