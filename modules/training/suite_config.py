@@ -33,7 +33,7 @@ class LanguageStage:
 
     scenes: int = 12000
     sounds: int = 4000
-    steps: int = 1400
+    steps: int = 2000
     batch: int = 24
     lr: float = 2e-3
     hidden: int = 256
