@@ -143,7 +143,7 @@ def sampling_scheduler() -> DDIMScheduler:
 
     The multistep solvers (DPM-Solver++, UniPC) diverge on this cosine schedule at 12 steps; DDIM does not."""
     return DDIMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", clip_sample=False,
-                         set_alpha_to_one=False)
+                         set_alpha_to_one=False, steps_offset=1)
 
 
 def train_decoder(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> None:
