@@ -22,25 +22,24 @@ def sound_split_of(sound: Sound) -> str:
     return split_of(f"{sound.content_key()}#{sound.variation_seed}")
 
 
-def scenes_for(split: str, count: int, seed: int, max_objects: int = 3) -> list[Scene]:
-    rng = random.Random(f"scenes-{split}-{seed}")
+def _scenes_in_split(stream: str, split: str, count: int, max_objects: int, background: str | None) -> list[Scene]:
+    """The first `count` scenes of a seeded stream that fall into the split."""
+    rng = random.Random(stream)
     scenes: list[Scene] = []
     while len(scenes) < count:
-        scene = random_scene(rng, max_objects)
+        scene = random_scene(rng, max_objects, background)
         if split_of(scene.content_key()) == split:
             scenes.append(scene)
     return scenes
+
+
+def scenes_for(split: str, count: int, seed: int, max_objects: int = 3) -> list[Scene]:
+    return _scenes_in_split(f"scenes-{split}-{seed}", split, count, max_objects, None)
 
 
 def single_object_scenes_for(split: str, count: int, seed: int) -> list[Scene]:
     """Scenes for the drawing decoder: one object on a white background."""
-    rng = random.Random(f"draw-{split}-{seed}")
-    scenes: list[Scene] = []
-    while len(scenes) < count:
-        scene = random_scene(rng, max_objects=1, background="white")
-        if split_of(scene.content_key()) == split:
-            scenes.append(scene)
-    return scenes
+    return _scenes_in_split(f"draw-{split}-{seed}", split, count, 1, "white")
 
 
 def sounds_for(split: str, count: int, seed: int) -> list[Sound]:
