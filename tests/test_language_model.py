@@ -3,24 +3,20 @@ import threading
 
 import pytest
 import torch
-from transformers import DeepseekV3Config, DeepseekV3ForCausalLM
+from transformers import DeepseekV3ForCausalLM
 
 from modules.contracts import GenerationSettings
 from modules.language_model import GenerationStats, LanguageModel, sample_next
 from modules.moe_trace import ExpertRecorder, update_balancing_bias
 from modules.training.corpus import tokenizer_corpus
 from modules.training.tokenizer import train_tokenizer
+from tests.tiny_checkpoints import tiny_deepseek_v3_config
 
 
 @pytest.fixture(scope="module")
 def tiny_lm():
     tokenizer = train_tokenizer(tokenizer_corpus(0, 200), 400, 128)
-    config = DeepseekV3Config(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
-                              moe_intermediate_size=32, num_hidden_layers=3, num_attention_heads=2,
-                              num_key_value_heads=2, n_routed_experts=4, num_experts_per_tok=2, n_group=1,
-                              topk_group=1, first_k_dense_replace=1, kv_lora_rank=16, q_lora_rank=None,
-                              qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=8, max_position_embeddings=128,
-                              bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    config = tiny_deepseek_v3_config(len(tokenizer), layers=3, context=128, bos=1, eos=2, pad=0)
     torch.manual_seed(0)
     model = DeepseekV3ForCausalLM(config).eval()
     with torch.no_grad():

@@ -9,15 +9,13 @@ import os
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import openai
 import pytest
-import soundfile as sf
 from gradio_client import handle_file
 from PIL import Image
 
 from tests.e2e_server import start_studio, stop_studio, studio_client
-from tests.tiny_checkpoints import HUB_IDS, put_in_hub_cache, tiny_suite, write_profiles
+from tests.tiny_checkpoints import HUB_IDS, put_in_hub_cache, tiny_suite, write_media, write_profiles
 
 TOKENS = 12
 MODEL = "omnimoe/hub-cpu"
@@ -69,11 +67,7 @@ def gradio(studio):
 
 @pytest.fixture(scope="module")
 def media(tmp_path_factory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("media")
-    Image.new("RGB", (48, 32), (30, 60, 220)).save(folder / "blue.png")
-    tone = 0.3 * np.sin(2 * np.pi * 660 * np.arange(16_000) / 16_000)
-    sf.write(folder / "tone.wav", tone.astype(np.float32), 16_000)
-    return {"picture": folder / "blue.png", "sound": folder / "tone.wav"}
+    return write_media(tmp_path_factory.mktemp("media"), (30, 60, 220), hertz=660, samples=16_000)
 
 
 def data_url(path: Path, mime: str) -> str:

@@ -12,7 +12,7 @@ from PIL import Image
 from modules.config import load_config
 from modules.contracts import GenerationSettings
 from modules.training.projector import main, read_captions
-from tests.tiny_checkpoints import tiny_suite, write_profiles
+from tests.tiny_checkpoints import tiny_deepseek_v3_config, tiny_suite, write_profiles
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 60), "blue": (30, 60, 220), "yellow": (240, 220, 30)}
 
@@ -20,19 +20,15 @@ COLOURS = {"red": (220, 30, 30), "green": (30, 200, 60), "blue": (30, 60, 220), 
 @pytest.fixture(scope="module")
 def marked_lm(tmp_path_factory) -> Path:
     """A tiny DeepSeek-V3 whose tokenizer has <|image|>/<|audio|> markers (as the built-in models do)."""
-    from transformers import DeepseekV3Config, DeepseekV3ForCausalLM
+    from transformers import DeepseekV3ForCausalLM
 
     from modules.training.corpus import tokenizer_corpus
     from modules.training.tokenizer import train_tokenizer
 
     folder = tmp_path_factory.mktemp("marked-lm")
     tokenizer = train_tokenizer(tokenizer_corpus(0, 200), 400, 256)
-    config = DeepseekV3Config(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
-                              moe_intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
-                              num_key_value_heads=2, n_routed_experts=4, num_experts_per_tok=2, n_group=1,
-                              topk_group=1, first_k_dense_replace=1, kv_lora_rank=16, q_lora_rank=None,
-                              qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=8, max_position_embeddings=256,
-                              initializer_range=0.2, bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    config = tiny_deepseek_v3_config(len(tokenizer), layers=2, context=256, bos=1, eos=2, pad=0,
+                                     initializer_range=0.2)
     torch.manual_seed(0)
     DeepseekV3ForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)

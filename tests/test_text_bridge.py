@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 from PIL import Image
 
 from modules.config import load_config
 from modules.contracts import GenerationSettings
 from modules.text_bridge import LABEL_FILES, MediaContext, TextBridge, read_labels, uses_text_bridge
-from tests.tiny_checkpoints import IMAGE_LABELS, SOUND_LABELS, labels_files, tiny_suite, write_profiles
+from tests.tiny_checkpoints import IMAGE_LABELS, SOUND_LABELS, labels_files, tiny_suite, write_media, write_profiles
 
 SHORT = GenerationSettings(max_new_tokens=6)
 
@@ -68,11 +66,7 @@ def heard(pipeline, monkeypatch):
 
 @pytest.fixture(scope="module")
 def media(tmp_path_factory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("media")
-    Image.new("RGB", (48, 32), (220, 30, 30)).save(folder / "red.png")
-    tone = 0.3 * np.sin(2 * np.pi * 880 * np.arange(24_000) / 16_000)
-    sf.write(folder / "tone.wav", tone.astype(np.float32), 16_000)
-    return {"picture": folder / "red.png", "sound": folder / "tone.wav"}
+    return write_media(tmp_path_factory.mktemp("media"), (220, 30, 30), hertz=880, samples=24_000)
 
 
 def test_a_picture_reaches_the_model_as_its_caption_and_tags(pipeline, heard, media):

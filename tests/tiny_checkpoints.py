@@ -37,6 +37,32 @@ DEEPSEEK_TEMPLATE = (
 )
 
 
+def tiny_deepseek_v3_config(vocab_size: int, *, layers: int, context: int, bos: int, eos: int, pad: int,
+                            initializer_range: float = 0.02):
+    """A DeepSeek-V3 of a few layers: hidden 64, MLA rank 16, 1 dense layer then MoE layers of 4 experts, top-2."""
+    from transformers import DeepseekV3Config
+
+    return DeepseekV3Config(vocab_size=vocab_size, hidden_size=64, intermediate_size=128, moe_intermediate_size=32,
+                            num_hidden_layers=layers, num_attention_heads=2, num_key_value_heads=2,
+                            n_routed_experts=4, num_experts_per_tok=2, n_group=1, topk_group=1,
+                            first_k_dense_replace=1, kv_lora_rank=16, q_lora_rank=None, qk_rope_head_dim=8,
+                            qk_nope_head_dim=8, v_head_dim=8, max_position_embeddings=context,
+                            initializer_range=initializer_range, bos_token_id=bos, eos_token_id=eos,
+                            pad_token_id=pad)
+
+
+def write_media(folder: Path, colour: tuple[int, int, int], hertz: float, samples: int) -> dict[str, Path]:
+    """A 48x32 picture of one colour and a 16 kHz sine tone of `samples` samples, as upload files."""
+    import numpy as np
+    import soundfile as sf
+    from PIL import Image
+
+    Image.new("RGB", (48, 32), colour).save(folder / "picture.png")
+    tone = 0.3 * np.sin(2 * np.pi * hertz * np.arange(samples) / 16_000)
+    sf.write(folder / "tone.wav", tone.astype(np.float32), 16_000)
+    return {"picture": folder / "picture.png", "sound": folder / "tone.wav"}
+
+
 def _bpe(specials: list[str], vocab_size: int = 400):
     from tokenizers import ByteLevelBPETokenizer
 
@@ -48,7 +74,7 @@ def _bpe(specials: list[str], vocab_size: int = 400):
 
 def build_language_model(folder: Path) -> None:
     import torch
-    from transformers import DeepseekV3Config, DeepseekV3ForCausalLM, GenerationConfig, PreTrainedTokenizerFast
+    from transformers import DeepseekV3ForCausalLM, GenerationConfig, PreTrainedTokenizerFast
 
     bpe = _bpe(LM_SPECIALS)
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, bos_token=LM_SPECIALS[0],
@@ -56,14 +82,9 @@ def build_language_model(folder: Path) -> None:
                                         additional_special_tokens=LM_SPECIALS[2:4], model_max_length=1024,
                                         chat_template=DEEPSEEK_TEMPLATE)
     ids = tokenizer.convert_tokens_to_ids
-    config = DeepseekV3Config(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
-                              moe_intermediate_size=32, num_hidden_layers=3, num_attention_heads=2,
-                              num_key_value_heads=2, n_routed_experts=4, num_experts_per_tok=2, n_group=1,
-                              topk_group=1, first_k_dense_replace=1, kv_lora_rank=16, q_lora_rank=None,
-                              qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=8, max_position_embeddings=1024,
-                              initializer_range=0.2,     # large enough that every word of the prompt moves the answer
-                              bos_token_id=ids(LM_SPECIALS[0]), eos_token_id=ids(LM_SPECIALS[1]),
-                              pad_token_id=ids(LM_SPECIALS[4]))
+    config = tiny_deepseek_v3_config(len(tokenizer), layers=3, context=1024, bos=ids(LM_SPECIALS[0]),
+                                     eos=ids(LM_SPECIALS[1]), pad=ids(LM_SPECIALS[4]),
+                                     initializer_range=0.2)  # large enough that every word of the prompt moves the answer
     torch.manual_seed(0)
     model = DeepseekV3ForCausalLM(config).eval()
     with torch.no_grad():
