@@ -121,16 +121,26 @@ def _plain_source(source: str) -> str:
     return source
 
 
-def component_bytes(component: Any) -> int:
-    """Bytes of every torch module the component holds (parameters and buffers, each tensor counted once)."""
+def component_modules(component: Any) -> list:
+    """Every torch module a loaded component holds, a diffusers pipeline's own modules included."""
     import torch
 
-    seen, total = set(), 0
     modules = [v for v in vars(component).values() if isinstance(v, torch.nn.Module)]
-    pipeline = getattr(component, "pipeline", None)             # a diffusers pipeline holds its own modules
+    pipeline = getattr(component, "pipeline", None)
     if pipeline is not None and hasattr(pipeline, "components"):
         modules += [m for m in pipeline.components.values() if isinstance(m, torch.nn.Module)]
-    for module in modules:
+    return modules
+
+
+def component_parameters(component: Any) -> int:
+    """Parameters of the component's modules, a tensor shared between modules (tied weights) counted once."""
+    return sum({id(p): p.numel() for module in component_modules(component) for p in module.parameters()}.values())
+
+
+def component_bytes(component: Any) -> int:
+    """Bytes of every torch module the component holds (parameters and buffers, each tensor counted once)."""
+    seen, total = set(), 0
+    for module in component_modules(component):
         for tensor in list(module.parameters()) + list(module.buffers()):
             if tensor.data_ptr() not in seen:
                 seen.add(tensor.data_ptr())

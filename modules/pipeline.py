@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .components import Components
+from .components import Components, component_parameters
 from .contracts import ChatEvent, DrawnPicture, DrawSettings, FeatureUnavailable, GenerationSettings, InputError
 from .media import MediaLimits, display_name, load_audio, load_image
 from .router import Route, route
@@ -46,17 +46,11 @@ class Pipeline:
     def memory(self) -> dict[str, dict[str, Any]]:
         """role -> {"parameters", "bytes", "device"} of every loaded role, for the Inspector. Bytes: its weights and
         buffers (components.memory(); 0 for a remote language model or the text bridge, whose device is "—")."""
-        import torch
-
         table = {}
         for role, size in self.components.memory().items():
             component = self.components.get(role)
-            modules = [v for v in vars(component).values() if isinstance(v, torch.nn.Module)]
-            pipe = getattr(component, "pipeline", None)              # a diffusers pipeline holds its own modules
-            modules += [m for m in getattr(pipe, "components", {}).values() if isinstance(m, torch.nn.Module)]
-            parameters = {id(p): p.numel() for module in modules for p in module.parameters()}   # shared once
             device = getattr(component, "device", None)
-            table[role] = {"parameters": sum(parameters.values()), "bytes": size,
+            table[role] = {"parameters": component_parameters(component), "bytes": size,
                            "device": str(device) if device is not None and size else "—"}
         return table
 
