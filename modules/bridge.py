@@ -11,8 +11,8 @@ class Bridge:
         self.model, self.device, self.dtype = model, device, dtype
 
     @classmethod
-    def load(cls, source: str, device: torch.device, dtype: torch.dtype) -> "Bridge":
-        model = PrefixBridge.from_pretrained(source, use_safetensors=True)
+    def load(cls, source: str, device: torch.device, dtype: torch.dtype, revision: str | None = None) -> "Bridge":
+        model = PrefixBridge.from_pretrained(source, use_safetensors=True, revision=revision)
         return cls(model.to(device, dtype).eval(), device, dtype)
 
     @property

@@ -91,7 +91,8 @@ class Components:
                                                self.config.quantize)
                 from .language_model import LanguageModel
                 return LanguageModel.load(plain(s.source), device, dtype, s.trust_remote_code,
-                                          s.options.get("experts_implementation", "grouped_mm"))
+                                          s.options.get("experts_implementation", "grouped_mm"),
+                                          s.options.get("revision"))
             return load_lm
         if role == "image_encoder":
             from .encoders.image import ImageEncoder
@@ -107,10 +108,10 @@ class Components:
                     from .text_bridge import TextBridge
                     return TextBridge.from_options(s.options, Path(self.config.config_path).parent)
                 from .bridge import Bridge
-                return Bridge.load(plain(s.source), device, dtype)
+                return Bridge.load(plain(s.source), device, dtype, s.options.get("revision"))
             return load_bridge
         from .image_decoder import ImageDecoder
-        return lambda s: ImageDecoder.load(plain(s.source), device, dtype)
+        return lambda s: ImageDecoder.load(plain(s.source), device, dtype, s.options.get("revision"))
 
 
 def _plain_source(source: str) -> str:

@@ -17,9 +17,10 @@ class ImageDecoder:
         self.pipeline.set_progress_bar_config(disable=True)
 
     @classmethod
-    def load(cls, source: str, device: torch.device, dtype: torch.dtype) -> "ImageDecoder":
+    def load(cls, source: str, device: torch.device, dtype: torch.dtype, revision: str | None = None
+             ) -> "ImageDecoder":
         from diffusers import DiffusionPipeline
-        pipeline = DiffusionPipeline.from_pretrained(source, dtype=dtype, use_safetensors=True)
+        pipeline = DiffusionPipeline.from_pretrained(source, dtype=dtype, use_safetensors=True, revision=revision)
         return cls(pipeline.to(device), device)
 
     @property

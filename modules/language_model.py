@@ -50,12 +50,14 @@ class LanguageModel:
 
     @classmethod
     def load(cls, source: str, device: torch.device, dtype: torch.dtype, trust_remote_code: bool = False,
-             experts_implementation: str | None = None) -> "LanguageModel":
-        kwargs = {"dtype": dtype, "trust_remote_code": trust_remote_code, "use_safetensors": True}
+             experts_implementation: str | None = None, revision: str | None = None) -> "LanguageModel":
+        """revision: a hub branch, tag or commit (None: the default branch); ignored for a local folder."""
+        kwargs = {"dtype": dtype, "trust_remote_code": trust_remote_code, "use_safetensors": True,
+                  "revision": revision}
         if experts_implementation:
             kwargs["experts_implementation"] = experts_implementation
         model = AutoModelForCausalLM.from_pretrained(source, **kwargs).to(device).eval()
-        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code, revision=revision)
         return cls(model, tokenizer, device)
 
     @property

@@ -103,7 +103,9 @@ def load_language_model(source, device, dtype, quantize: str | None):
 
     from .language_model import LanguageModel
 
-    kwargs = {"dtype": dtype, "trust_remote_code": source.trust_remote_code, "use_safetensors": True}
+    revision = source.options.get("revision")
+    kwargs = {"dtype": dtype, "trust_remote_code": source.trust_remote_code, "use_safetensors": True,
+              "revision": revision}
     if source.options.get("experts_implementation", "grouped_mm"):
         kwargs["experts_implementation"] = source.options.get("experts_implementation", "grouped_mm")
     device_map = source.options.get("device_map")
@@ -117,6 +119,7 @@ def load_language_model(source, device, dtype, quantize: str | None):
     model = AutoModelForCausalLM.from_pretrained(source.source, **kwargs)
     if not device_map:
         model = model.to(device)
-    tokenizer = AutoTokenizer.from_pretrained(source.source, trust_remote_code=source.trust_remote_code)
+    tokenizer = AutoTokenizer.from_pretrained(source.source, trust_remote_code=source.trust_remote_code,
+                                              revision=revision)
     first = model.get_input_embeddings().weight.device          # where input ids go when layers are spread
     return LanguageModel(model.eval(), tokenizer, first)

@@ -111,12 +111,15 @@ print("RESULT " + json.dumps(result))
 """
 
 
-def test_hub_ids_load_offline_from_the_hugging_face_cache(suite, tmp_path):
-    """The same checkpoints named by hub id, in a cache laid out as a download leaves it, with HF_HUB_OFFLINE=1."""
+@pytest.mark.parametrize("branch", ["main", "v1"])
+def test_hub_ids_load_offline_from_the_hugging_face_cache(suite, tmp_path, branch):
+    """The same checkpoints named by hub id, in a cache laid out as a download leaves it, with HF_HUB_OFFLINE=1.
+    With branch v1 the cache holds no main at all, so every role loads only if its `revision:` is passed on."""
     cache = tmp_path / "hub-cache"
     for role, repo_id in HUB_IDS.items():
-        put_in_hub_cache(suite[role], repo_id, cache)
-    roles = {role: {"source": repo_id} for role, repo_id in HUB_IDS.items()}
+        put_in_hub_cache(suite[role], repo_id, cache, branch=branch)
+    pinned = {} if branch == "main" else {"revision": branch}
+    roles = {role: {"source": repo_id, **pinned} for role, repo_id in HUB_IDS.items()}
     roles["language_model"]["source"] = "hf-hub:" + HUB_IDS["language_model"]     # either spelling of a hub id
     profiles = write_profiles(tmp_path / "spaces.yaml", {"hub": {**roles, "bridge": {"kind": "text"},
                                                                  "device": "cpu"}})

@@ -197,11 +197,11 @@ def labels_files(folder: Path) -> dict[str, Path]:
     return {"image": folder / "image_labels.txt", "audio": folder / "sound_labels.txt"}
 
 
-def put_in_hub_cache(source: Path, repo_id: str, cache: Path, skip: tuple[str, ...] = ()) -> Path:
-    """Write `source` into a Hugging Face cache as repo_id's main revision (blobs + snapshot symlinks + refs/main),
+def put_in_hub_cache(source: Path, repo_id: str, cache: Path, skip: tuple[str, ...] = (), branch: str = "main") -> Path:
+    """Write `source` into a Hugging Face cache as a branch of repo_id (blobs + snapshot symlinks + refs/<branch>),
     the layout huggingface_hub leaves after a download. Files named in `skip` are left out. Returns the snapshot."""
     repo = cache / ("models--" + repo_id.replace("/", "--"))
-    commit = hashlib.sha1(repo_id.encode()).hexdigest()
+    commit = hashlib.sha1(f"{repo_id}@{branch}".encode()).hexdigest()
     snapshot = repo / "snapshots" / commit
     for file in sorted(p for p in source.rglob("*") if p.is_file() and p.name != ".complete"):
         relative = file.relative_to(source)
@@ -218,7 +218,7 @@ def put_in_hub_cache(source: Path, repo_id: str, cache: Path, skip: tuple[str, .
             link.unlink()
         link.symlink_to(os.path.relpath(blob, link.parent))
     (repo / "refs").mkdir(parents=True, exist_ok=True)
-    (repo / "refs" / "main").write_text(commit)
+    (repo / "refs" / branch).write_text(commit)
     return snapshot
 
 
