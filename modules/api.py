@@ -349,7 +349,7 @@ def build_router(pipeline, config) -> APIRouter:
             finally:
                 await anyio.to_thread.run_sync(answer.close)
                 folder.cleanup()
-            trace = pipeline.last_trace()
+            trace = event.trace if event is not None else {}
             content = _with_pictures(shown, event.pictures if event is not None else [])
             return {"id": completion, "object": "chat.completion", "created": int(time.time()), "model": name,
                     "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
@@ -367,10 +367,10 @@ def build_router(pipeline, config) -> APIRouter:
             sent = ""
             try:
                 yield chunk({"role": "assistant", "content": ""})
-                step, pictures = first, []
+                step, pictures, trace = first, [], {}
                 while step is not None:
                     shown, event = step
-                    pictures = event.pictures or pictures
+                    pictures, trace = event.pictures or pictures, event.trace or trace
                     if shown.startswith(sent) and len(shown) > len(sent):
                         yield chunk({"content": shown[len(sent):]})
                         sent = shown
@@ -379,7 +379,6 @@ def build_router(pipeline, config) -> APIRouter:
                     step = await anyio.to_thread.run_sync(answer.step)
                 if pictures:
                     yield chunk({"content": _with_pictures(sent, pictures)[len(sent):]})
-                trace = pipeline.last_trace()
                 yield chunk({}, answer.finish_reason(trace))
                 if include_usage:
                     usage = {"id": completion, "object": "chat.completion.chunk", "created": int(time.time()),

@@ -56,3 +56,4 @@ class ChatEvent:
     pictures: list[DrawnPicture] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)   # e.g. "history trimmed to fit the context"
     done: bool = False
+    trace: dict = field(default_factory=dict)           # this answer's trace (tokens, experts); on the done event

@@ -136,10 +136,10 @@ class Pipeline:
             media = ("image", pictures[0])
         elif chosen.name == "describe_audio":
             media = ("audio", sounds[0])
-        answer = ""
-        for answer, notices in self._answer(text, media, history, settings, chosen, notices, stop):
+        answer, trace = "", {}
+        for answer, notices, trace in self._answer(text, media, history, settings, chosen, notices, stop):
             yield ChatEvent(text=answer, route=chosen.name, notices=notices)
-        yield ChatEvent(text=answer, route=chosen.name, notices=notices, done=True)
+        yield ChatEvent(text=answer, route=chosen.name, notices=notices, done=True, trace=trace)
 
     def describe_image(self, image_path: str, question: str, settings: GenerationSettings,
                        stop: threading.Event | None = None) -> Iterator[str]:
@@ -183,7 +183,7 @@ class Pipeline:
         if not path:
             raise InputError(MISSING_MEDIA[kind])
         chosen = Route(f"describe_{kind}", f"a {MEDIA_NOUN[kind]} was given in its own tab")
-        for answer, _ in self._answer(question, (kind, path), [], settings, chosen, [], stop):
+        for answer, _, _ in self._answer(question, (kind, path), [], settings, chosen, [], stop):
             yield answer
 
     def _encode_media(self, kind: str, path: str):
@@ -197,7 +197,10 @@ class Pipeline:
 
     def _answer(self, text: str, media: tuple[str, str] | None, history: list[dict] | None,
                 settings: GenerationSettings, chosen: Route, notices: list[str],
-                stop: threading.Event | None) -> Iterator[tuple[str, list[str]]]:
+                stop: threading.Event | None) -> Iterator[tuple[str, list[str], dict]]:
+        """Streams (answer so far, notices, {}); the last item carries this answer's trace, also kept as last_trace
+        for the Inspector. Callers that report on one answer (the API's usage) read the trace they were given:
+        last_trace may already belong to another request."""
         lm = self.components.get("language_model")
         prefix, kind, turn = None, None, text
         if media is not None:
@@ -213,25 +216,25 @@ class Pipeline:
         from .language_model import GenerationStats
         stats, answer = GenerationStats(), ""
         for answer in lm.stream(messages, settings, stats, kind, prefix, stop):
-            yield answer, notices
+            yield answer, notices, {}
         if stats.stopped:
             notices = notices + ["Stopped."]
-        self._set_trace(build_trace(lm, stats, chosen, text, answer, notices))
-        yield answer, notices
+        trace = build_trace(lm, stats, chosen, text, answer, notices)
+        self._set_trace(trace)
+        yield answer, notices, trace
 
     def _chat_draw(self, text: str, history, settings: GenerationSettings, chosen: Route, notices: list[str],
                    stop: threading.Event | None) -> Iterator[ChatEvent]:
-        reply = ""
-        for reply, notices in self._answer(text, None, history, settings, chosen, notices, stop):
+        reply, trace = "", {}
+        for reply, notices, trace in self._answer(text, None, history, settings, chosen, notices, stop):
             yield ChatEvent(text=reply, route="draw", notices=notices)
         if stop is not None and stop.is_set():
-            yield ChatEvent(text=reply, route="draw", notices=notices, done=True)
+            yield ChatEvent(text=reply, route="draw", notices=notices, done=True, trace=trace)
             return
-        trace = self.last_trace()
         pictures = self.draw(text, DrawSettings(seed=settings.seed), stop=stop)
-        trace["pictures"] = [{"prompt": p.prompt, "seed": p.seed} for p in pictures]
+        trace = {**trace, "pictures": [{"prompt": p.prompt, "seed": p.seed} for p in pictures]}
         self._set_trace(trace)
-        yield ChatEvent(text=reply, route="draw", pictures=pictures, notices=notices, done=True)
+        yield ChatEvent(text=reply, route="draw", pictures=pictures, notices=notices, done=True, trace=trace)
 
     def _fit_history(self, lm, history: list[dict], turn: dict, settings: GenerationSettings
                      ) -> tuple[list[dict], int]:

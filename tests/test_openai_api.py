@@ -231,11 +231,7 @@ def test_with_a_login_the_routes_want_the_bearer_key(tmp_path):
         @staticmethod
         def chat(text, files, history, settings, stop=None):
             yield ChatEvent(text="hel", route="chat")
-            yield ChatEvent(text="hello", route="chat", done=True)
-
-        @staticmethod
-        def last_trace():
-            return {"prompt_tokens": 3, "answer_tokens": 2}
+            yield ChatEvent(text="hello", route="chat", done=True, trace={"prompt_tokens": 3, "answer_tokens": 2})
 
     path = write_profiles(tmp_path / "p.yaml", {"p": {"language_model": {"source": "org/lm"}}})
     config = load_config(["--config", str(path)], {"OMNIMOE_AUTH": "ada:lovelace"})

@@ -56,6 +56,19 @@ def test_a_short_history_is_kept_whole(pipeline):
     assert final.done and not any(TRIMMED in notice for notice in final.notices), final.notices
 
 
+def test_each_answer_carries_its_own_trace_while_another_one_runs(pipeline):
+    """An API request reads its usage after its answer ends; by then another request may have run. Each final
+    event keeps its own token counts, whatever last_trace says by then."""
+    long_settings = GenerationSettings(max_new_tokens=12, temperature=0.0)
+    first = pipeline.chat("hello", None, [], GenerationSettings(max_new_tokens=2, temperature=0.0))
+    *_, first_final = first
+    *_, second_final = pipeline.chat("what is a mixture of experts?", None, long_history(1), long_settings)
+    assert first_final.trace["answer_tokens"] <= 2 < second_final.trace["prompt_tokens"]
+    assert first_final.trace["prompt_tokens"] < second_final.trace["prompt_tokens"]
+    assert pipeline.last_trace()["prompt_tokens"] == second_final.trace["prompt_tokens"]
+    assert first_final.trace["question"] == "hello"
+
+
 def test_a_drawing_request_in_the_chat_returns_pictures(pipeline):
     events = list(pipeline.chat("draw a red circle", None, [], SHORT))
     final = events[-1]
@@ -64,7 +77,7 @@ def test_a_drawing_request_in_the_chat_returns_pictures(pipeline):
     picture = final.pictures[0]
     assert picture.prompt == "draw a red circle" and picture.image.width >= 32 and picture.image.height >= 32
     assert not any(event.pictures for event in events[:-1]), "pictures must come with the final event only"
-    assert pipeline.last_trace()["route"] == "draw"
+    assert pipeline.last_trace()["route"] == "draw" and final.trace["pictures"][0]["prompt"] == "draw a red circle"
 
 
 @pytest.fixture(scope="module")

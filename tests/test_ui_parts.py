@@ -139,7 +139,7 @@ def test_stop_reaches_only_the_same_sessions_request():
 
 
 def run_turn(chat, chatbot, switches=None):
-    handlers = ChatHandlers(chat, lambda: {"reason": "because"}, LIMITS, switches or StopSwitches())
+    handlers = ChatHandlers(chat, LIMITS, switches or StopSwitches())
     message = {"text": "draw a red circle", "files": []}
     chatbot = chatbot + user_messages(message["text"], [])
     return list(handlers.respond(message, chatbot, 0.0, 0.9, 16, -1, Session("s")))
@@ -149,7 +149,7 @@ def test_drawn_pictures_join_the_conversation_as_png_files():
     def chat(text, files, history, settings, stop=None):
         yield ChatEvent("Drawing", "draw")
         picture = DrawnPicture(Image.new("RGB", (8, 8), "blue"), text, 7, 12, 3.0)
-        yield ChatEvent("Drawing a red circle.", "draw", pictures=[picture], done=True)
+        yield ChatEvent("Drawing a red circle.", "draw", pictures=[picture], done=True, trace={"reason": "because"})
 
     chatbot, route, notices, failure = run_turn(chat, [])[-1]
     assert chatbot[-2] == {"role": "assistant", "content": "Drawing a red circle."}
@@ -181,7 +181,7 @@ def test_stop_halts_the_answer_and_says_so():
             started.set()
             yield ChatEvent("word " * (i + 1), "chat")
 
-    handlers = ChatHandlers(chat, dict, LIMITS, switches)
+    handlers = ChatHandlers(chat, LIMITS, switches)
     stream = handlers.respond({"text": "go", "files": []}, user_messages("go", []), 0, 0.9, 16, -1, Session("s"))
     next(stream)
     assert switches.stop(Session("s"), "chat")

@@ -39,11 +39,11 @@ def _unlocked() -> dict:
 
 
 class ChatHandlers:
-    """The Chat tab's handlers, given only pipeline.chat and pipeline.last_trace."""
+    """The Chat tab's handlers, given only pipeline.chat."""
 
-    def __init__(self, chat: Callable[..., Iterator[ChatEvent]], last_trace: Callable[[], dict], limits: Any,
+    def __init__(self, chat: Callable[..., Iterator[ChatEvent]], limits: Any,
                  stops: StopSwitches) -> None:
-        self.chat, self.last_trace, self.limits, self.stops = chat, last_trace, limits, stops
+        self.chat, self.limits, self.stops = chat, limits, stops
 
     def check(self, message: dict | None, temperature: float, top_p: float, max_new_tokens: int, seed: float) -> None:
         """Refuse an empty or too long message or bad settings before anything changes (no outputs: the
@@ -79,7 +79,7 @@ class ChatHandlers:
             stopped = stop.is_set() and not (event and event.done)
         if stopped:
             notices.append(STOPPED)
-        reason = (self.last_trace() or {}).get("reason", "") if event and not stopped else ""
+        reason = event.trace.get("reason", "") if event and not stopped else ""     # this answer's, not the last one
         route = event.route if event else "chat"
         yield shown + self._answer(event, pictures), route_line(route, reason), notice_line(notices), None
 
@@ -179,10 +179,10 @@ def _api_endpoint(handlers: ChatHandlers, settings: SettingsPanel) -> None:
                   api_description=handlers.api_chat.__doc__)
 
 
-def build_chat_tab(chat: Callable[..., Iterator[ChatEvent]], last_trace: Callable[[], dict], limits: Any,
+def build_chat_tab(chat: Callable[..., Iterator[ChatEvent]], limits: Any,
                    settings: SettingsPanel, texts: Relabeler, stops: StopSwitches) -> list:
     """Build the tab's contents (inside an open gr.Tab); returns the events after which an answer is complete."""
-    handlers = ChatHandlers(chat, last_trace, limits, stops)
+    handlers = ChatHandlers(chat, limits, stops)
     chatbot, route, notices, textbox, stop, clear = _chat_area(texts)
     saved, failure = gr.State(None), gr.State(None)
     answer_io = dict(inputs=[saved, chatbot, *settings.inputs], outputs=[chatbot, route, notices, failure], **PRIVATE)
