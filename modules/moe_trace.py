@@ -116,17 +116,23 @@ class ExpertRecorder:
         for calls in self.calls.values():
             calls.clear()
 
-    def load(self, num_experts: int) -> torch.Tensor:
-        """(layers, experts) counts of tokens routed to each expert since the last clear."""
+    def load(self, num_experts: int, token_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(layers, experts) counts of tokens routed to each expert since the last clear.
+
+        token_mask: (tokens,) bool over the recorded tokens of each layer; only True tokens count (padding is
+        routed like any token, but balancing it would skew the experts that real text uses)."""
         rows = []
         for index in sorted(self.calls):
-            ids = torch.cat(self.calls[index]).flatten() if self.calls[index] else torch.zeros(0, dtype=torch.long)
-            rows.append(torch.bincount(ids.long(), minlength=num_experts))
+            ids = torch.cat(self.calls[index]) if self.calls[index] else torch.zeros(0, 1, dtype=torch.long)  # (N, k)
+            if token_mask is not None:
+                ids = ids[token_mask.flatten().cpu()]
+            rows.append(torch.bincount(ids.flatten().long(), minlength=num_experts))
         return torch.stack(rows) if rows else torch.zeros(0, num_experts, dtype=torch.long)
 
 
 @torch.no_grad()
-def update_balancing_bias(recorder: ExpertRecorder, num_experts: int, rate: float) -> None:
+def update_balancing_bias(recorder: ExpertRecorder, num_experts: int, rate: float,
+                          token_mask: torch.Tensor | None = None) -> None:
     """Auxiliary-loss-free balancing: raise the bias of under-used experts, lower it for busy ones.
     Only DeepSeek-V3-style routers have the bias; for any other family this raises ValueError saying so."""
     if not recorder.has_balancing_bias:
@@ -134,7 +140,7 @@ def update_balancing_bias(recorder: ExpertRecorder, num_experts: int, rate: floa
         raise ValueError(f"Bias-based expert balancing needs DeepSeek-V3-style routers with an "
                          f"e_score_correction_bias; this model's routers ({', '.join(kinds)}) have none. Such "
                          f"families balance their experts with an auxiliary loss (router_aux_loss_coef) instead.")
-    load = recorder.load(num_experts).float()                                  # (layers, experts)
+    load = recorder.load(num_experts, token_mask).float()                      # (layers, experts)
     for row, index in enumerate(sorted(recorder.gates)):
         gate = recorder.gates[index]
         error = load[row].mean() - load[row]

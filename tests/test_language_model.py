@@ -81,3 +81,19 @@ def test_balancing_bias_rises_for_idle_experts_and_falls_for_busy_ones(tiny_lm):
     change = gate.e_score_correction_bias - before
     assert change[0] < 0 and change[1] < 0 and change[2] > 0 and change[3] > 0
     gate.e_score_correction_bias.copy_(before)
+
+
+def test_balancing_counts_only_the_tokens_the_mask_keeps(tiny_lm):
+    """Padding is routed too; with the attention mask as token_mask it no longer moves the biases."""
+    recorder = ExpertRecorder(tiny_lm.model)
+    gate = recorder.gates[1]
+    before = gate.e_score_correction_bias.clone()
+    real, padding = [[2, 3]] * 4, [[0, 1]] * 12                # padding alone would make 0 and 1 look busy
+    recorder.calls[1] = [torch.tensor(real + padding)]
+    recorder.calls[2] = [torch.tensor(real + padding)]
+    mask = torch.tensor([True] * 4 + [False] * 12)
+    assert recorder.load(4, mask)[0].tolist() == [0, 0, 4, 4]
+    update_balancing_bias(recorder, 4, rate=0.01, token_mask=mask)
+    change = gate.e_score_correction_bias - before
+    assert change[0] > 0 and change[1] > 0 and change[2] < 0 and change[3] < 0
+    gate.e_score_correction_bias.copy_(before)

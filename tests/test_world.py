@@ -3,7 +3,7 @@ import random
 
 import numpy as np
 
-from modules.training.augment import mirror, picture_to_tensor
+from modules.training.augment import augment_sound, band_limited, mirror, picture_to_tensor
 from modules.training.corpus import scenes_for, sounds_for, split_of, sound_split_of
 from modules.training.world_pictures import Scene, SceneObject, caption_en, caption_zh, render_scene
 from modules.training.world_sounds import Sound, all_sound_contents, describe_en, describe_zh, synthesize
@@ -87,3 +87,23 @@ def test_world_has_35_sound_descriptions_and_questions_answer_truthfully():
 
 def test_language_detection():
     assert language_of("画一个红色的圆形") == "zh" and language_of("draw a red circle") == "en"
+
+
+def test_a_lower_recording_rate_removes_only_what_lies_above_its_limit():
+    """The 8 kHz look of a sound that training sometimes gives: a 1 kHz beep stays, a 6 kHz whistle is gone."""
+    t = np.arange(16_000) / 16_000
+    low, high = (np.sin(2 * np.pi * f * t).astype(np.float32) for f in (1000, 6000))
+    assert np.abs(band_limited(low, 8000)[1000:-1000]).max() > 0.9
+    assert np.abs(band_limited(high, 8000)[1000:-1000]).max() < 0.2
+    assert len(band_limited(low, 11025)) == len(low)
+
+
+def test_sound_augmentation_keeps_the_sound_recognisable():
+    """Gain, noise, shift and band limits change the samples, never the pitch: the strongest frequency stays."""
+    sound = next(s for s in sounds_for("train", 20, 3) if s.kind == "tone")
+    wave, rng = synthesize(sound), random.Random(5)
+    peak = lambda w: np.argmax(np.abs(np.fft.rfft(w[:16_000], 16_000)))
+    for _ in range(20):
+        changed = augment_sound(wave, rng)
+        assert np.abs(changed).max() <= 1.0 and not np.array_equal(changed[: len(wave)], wave)
+        assert abs(peak(changed) - peak(wave)) <= 2

@@ -9,10 +9,18 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .world_pictures import Scene
+from .world_pictures import RenderStyle, Scene
 
 IMAGE_MEAN = 0.5
 IMAGE_STD = 0.5
+
+
+def training_style(rng: random.Random) -> RenderStyle:
+    """How one training picture is drawn: mostly anti-aliased; some with twice the usual shade and position
+    variation, so that slightly other colours and places still read as the same words."""
+    wide = rng.random() < 0.3
+    return RenderStyle(antialias=rng.random() < 0.85, shade_jitter=30 if wide else 14,
+                       position_jitter=0.06 if wide else 0.03)
 
 
 def picture_to_tensor(image: Image.Image) -> torch.Tensor:
@@ -46,8 +54,21 @@ def resample_blur(pictures: torch.Tensor, rng: random.Random, probability: float
     return F.interpolate(down, size=(side, side), mode="bilinear", align_corners=False)
 
 
+def band_limited(samples: np.ndarray, low_rate: int, rate: int = 16_000) -> np.ndarray:
+    """As if recorded at low_rate and converted back: everything above low_rate / 2 is gone. (samples,)."""
+    from math import gcd
+
+    from scipy.signal import resample_poly
+    g = gcd(rate, low_rate)
+    there = resample_poly(samples, low_rate // g, rate // g)
+    return resample_poly(there, rate // g, low_rate // g)[: len(samples)].astype(np.float32)
+
+
 def augment_sound(samples: np.ndarray, rng: random.Random, rate: int = 16_000) -> np.ndarray:
-    """Gain, faint noise and a time shift; the description stays the same. (samples,) -> (samples',)."""
+    """Gain, faint noise, a time shift and sometimes a lower recording rate; the description stays the same.
+    (samples,) -> (samples',)."""
+    if rng.random() < 0.2:
+        samples = band_limited(samples, rng.choice([8000, 11025, 12000]), rate)
     out = samples * rng.uniform(0.5, 1.6)
     out = out + np.random.default_rng(rng.randrange(1 << 30)).standard_normal(out.shape).astype(np.float32) \
         * rng.uniform(0.0, 0.02)

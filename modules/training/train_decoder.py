@@ -53,14 +53,21 @@ def text_encoder_from_open_clip(image_encoder_dir: Path) -> CLIPTextModel:
 
 
 def build_vae(stage: DecoderStage) -> AutoencoderKL:
+    levels = len(stage.vae_blocks)
     return AutoencoderKL(in_channels=3, out_channels=3, latent_channels=stage.latent_channels,
-                         down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3,
-                         block_out_channels=(32, 64, 64), layers_per_block=1, norm_num_groups=16,
+                         down_block_types=("DownEncoderBlock2D",) * levels,
+                         up_block_types=("UpDecoderBlock2D",) * levels,
+                         block_out_channels=stage.vae_blocks, layers_per_block=1, norm_num_groups=16,
                          sample_size=stage.picture_size)
 
 
+def latent_side(stage: DecoderStage) -> int:
+    """Each VAE level after the first halves the side: 64 px with 4 levels -> 8x8 latents."""
+    return stage.picture_size // 2 ** (len(stage.vae_blocks) - 1)
+
+
 def build_unet(stage: DecoderStage, text_width: int) -> UNet2DConditionModel:
-    return UNet2DConditionModel(sample_size=stage.picture_size // 4, in_channels=stage.latent_channels,
+    return UNet2DConditionModel(sample_size=latent_side(stage), in_channels=stage.latent_channels,
                                 out_channels=stage.latent_channels, layers_per_block=1,
                                 block_out_channels=(64, 128), down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
                                 up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=text_width,
@@ -68,12 +75,12 @@ def build_unet(stage: DecoderStage, text_width: int) -> UNet2DConditionModel:
 
 
 class DrawingPool:
-    """Single-object pictures on white at the decoder's size, with the scenes they show."""
+    """Single-object pictures at the decoder's size, with the scenes they show."""
 
     def __init__(self, stage: DecoderStage, seed: int):
         self.scenes = single_object_scenes_for("train", stage.scenes, seed)
         style = RenderStyle(size=stage.picture_size, shade_jitter=8, position_jitter=0.02)
-        self.pictures = torch.stack([picture_to_tensor(render_scene(s, style)) for s in self.scenes])  # (N,3,32,32)
+        self.pictures = torch.stack([picture_to_tensor(render_scene(s, style)) for s in self.scenes])  # (N,3,64,64)
 
 
 def train_vae(vae: AutoencoderKL, pool: DrawingPool, stage: DecoderStage, work: Path, rng: random.Random,
@@ -85,7 +92,7 @@ def train_vae(vae: AutoencoderKL, pool: DrawingPool, stage: DecoderStage, work: 
     for step in tqdm(range(start, stage.vae_steps), desc="vae", initial=start, total=stage.vae_steps):
         for group in optimizer.param_groups:
             group["lr"] = cosine_lr(step, stage.vae_steps, stage.lr, 50)
-        pictures = pool.pictures[rng.sample(range(len(pool.scenes)), stage.vae_batch)].to(vae.device)  # (B,3,32,32)
+        pictures = pool.pictures[rng.sample(range(len(pool.scenes)), stage.vae_batch)].to(vae.device)  # (B,3,64,64)
         posterior = vae.encode(pictures).latent_dist
         recon = vae.decode(posterior.sample()).sample
         loss = F.mse_loss(recon, pictures) + 1e-6 * posterior.kl().mean()
@@ -99,13 +106,14 @@ def train_vae(vae: AutoencoderKL, pool: DrawingPool, stage: DecoderStage, work: 
 
 @torch.no_grad()
 def pool_latents(vae: AutoencoderKL, pictures: torch.Tensor) -> torch.Tensor:
-    """(N, 3, 32, 32) -> latent means (N, 4, 8, 8), in chunks."""
+    """(N, 3, side, side) -> latent means (N, 4, side/8, side/8), in chunks."""
     return torch.cat([vae.encode(chunk.to(vae.device)).latent_dist.mean for chunk in pictures.split(256)])
 
 
 def train_unet(unet, vae, text_encoder, tokenizer, pool: DrawingPool, stage: DecoderStage, work: Path,
                rng: random.Random, accelerator: Accelerator) -> None:
-    scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2")
+    scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2",
+                              prediction_type="v_prediction")
     latents = {flip: pool_latents(vae, mirror(pool.pictures, pool.scenes, [flip] * len(pool.scenes))[0])
                for flip in (False, True)}
     scale = float(1.0 / latents[False].std())
@@ -130,7 +138,7 @@ def train_unet(unet, vae, text_encoder, tokenizer, pool: DrawingPool, stage: Dec
         noise = torch.randn_like(x0)
         t = torch.randint(0, scheduler.config.num_train_timesteps, (len(idx),), device=x0.device)
         predicted = unet(scheduler.add_noise(x0, noise, t), t, encoder_hidden_states=context).sample
-        loss = F.mse_loss(predicted, noise)
+        loss = F.mse_loss(predicted, scheduler.get_velocity(x0, noise, t))                  # v-prediction
         optimizer.zero_grad()
         accelerator.backward(loss)
         optimizer.step()
@@ -139,11 +147,13 @@ def train_unet(unet, vae, text_encoder, tokenizer, pool: DrawingPool, stage: Dec
 
 
 def sampling_scheduler() -> DDIMScheduler:
-    """DDIM on the training noise schedule, without clipping (latents are not bounded to [-1, 1]).
+    """DDIM on the training noise schedule and target (v), without clipping (latents are not bounded to [-1, 1]).
 
-    The multistep solvers (DPM-Solver++, UniPC) diverge on this cosine schedule at 12 steps; DDIM does not."""
+    The UNet predicts v rather than the noise: at the noisiest steps a noise prediction says little about the
+    picture, and the few-step sampler starts there. The multistep solvers (DPM-Solver++, UniPC) diverged on this
+    cosine schedule at 12 steps; DDIM does not."""
     return DDIMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", clip_sample=False,
-                         set_alpha_to_one=False, steps_offset=1)
+                         set_alpha_to_one=False, steps_offset=1, prediction_type="v_prediction")
 
 
 def train_decoder(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> None:

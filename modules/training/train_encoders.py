@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -13,12 +14,14 @@ from safetensors.torch import save_file
 from tqdm import tqdm
 
 from ..encoders.audio_model import MiniAudioConfig, MiniAudioEncoder
-from .augment import augment_sound, batch_sounds, mirror, picture_to_tensor, resample_blur, with_jpeg_artefacts
+from .attribute_heads import RegionAttributeHeads
+from .augment import (augment_sound, batch_sounds, mirror, picture_to_tensor, resample_blur, training_style,
+                      with_jpeg_artefacts)
 from .checkpoint import cosine_lr, load_checkpoint, save_checkpoint
 from .cleaning import clean_captioned_pictures, raw_captioned_pictures
 from .corpus import perturbed, scenes_for, shuffled_objects, sounds_for
 from .suite_config import EncoderStage, SuiteConfig
-from .world_pictures import RenderStyle, Scene, caption_en, caption_zh, render_scene
+from .world_pictures import Scene, caption_en, caption_zh, render_scene
 from .world_sounds import Sound, describe_en, describe_zh, synthesize
 
 
@@ -61,7 +64,10 @@ def contrastive_loss(a: torch.Tensor, b: torch.Tensor, keys: list[str], scale: t
 
 
 class PicturePool:
-    """Cleaned training scenes, each rendered once with a hard-negative partner; some with JPEG artefacts."""
+    """Cleaned training scenes, each with a hard-negative partner (one attribute changed).
+
+    Pictures are drawn afresh for every batch, with new shades and small shifts, some without anti-aliasing and
+    some with JPEG artefacts: a picture rendered once and seen a dozen times is learnt by heart, not by shape."""
 
     def __init__(self, stage: EncoderStage, seed: int):
         raw = raw_captioned_pictures(scenes_for("train", stage.scenes, seed), seed)
@@ -70,21 +76,21 @@ class PicturePool:
         rng = random.Random(f"pool-{seed}")
         self.scenes = [item.scene for item in kept]
         self.partners = [perturbed(s, rng) for s in self.scenes]
-        self.pictures = torch.stack([self._render(s, rng) for s in self.scenes])       # (N, 3, 64, 64)
-        self.partner_pictures = torch.stack([self._render(s, rng) for s in self.partners])
 
-    @staticmethod
-    def _render(scene: Scene, rng: random.Random) -> torch.Tensor:
-        image = render_scene(scene, RenderStyle(antialias=rng.random() < 0.85))
-        if rng.random() < 0.2:
-            image = with_jpeg_artefacts(image, rng)
-        return picture_to_tensor(image)
+
+def render_for_training(scene: Scene, rng: random.Random) -> torch.Tensor:
+    """One fresh look at the scene: (3, 64, 64)."""
+    look = replace(scene, shade_seed=rng.randrange(1 << 30))
+    image = render_scene(look, training_style(rng))
+    if rng.random() < 0.2:
+        image = with_jpeg_artefacts(image, rng)
+    return picture_to_tensor(image)
 
 
 def picture_batch(pool: PicturePool, stage: EncoderStage, rng: random.Random) -> tuple[torch.Tensor, list[Scene]]:
     idx = rng.sample(range(len(pool.scenes)), stage.picture_batch)
-    pictures = torch.cat([pool.pictures[idx], pool.partner_pictures[idx]])          # (2B, 3, H, W)
     scenes = [pool.scenes[i] for i in idx] + [pool.partners[i] for i in idx]
+    pictures = torch.stack([render_for_training(s, rng) for s in scenes])               # (2B, 3, H, W)
     pictures, scenes = mirror(pictures, scenes, [rng.random() < 0.5 for _ in scenes])
     return resample_blur(pictures, rng), scenes
 
@@ -94,13 +100,15 @@ def train_encoders(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
     torch.manual_seed(suite.seed)
     rng = random.Random(f"encoders-{suite.seed}-{accelerator.process_index}")
     clip = build_clip(stage, len(tokenizer))
+    clip.visual.output_tokens = True                   # the attribute heads read the patch tokens
     audio = MiniAudioEncoder(MiniAudioConfig(embed_dim=stage.embed_dim))
-    params = list(clip.parameters()) + list(audio.parameters())
+    heads = RegionAttributeHeads(stage.vision_width, stage.image_size // stage.patch_size)
+    params = list(clip.parameters()) + list(audio.parameters()) + list(heads.parameters())
     optimizer = torch.optim.AdamW(params, lr=stage.lr, weight_decay=0.05)
     start = 0
     checkpoint = work / "encoders.safetensors"
     if checkpoint.exists():
-        start, _ = load_checkpoint(checkpoint, {"clip": clip, "audio": audio}, optimizer)
+        start, _ = load_checkpoint(checkpoint, {"clip": clip, "audio": audio, "heads": heads}, optimizer)
         print(f"resuming encoders at step {start}")
     if start >= stage.steps:
         return save_encoders(clip, audio, stage, tokenizer, suite.out_dir)
@@ -108,6 +116,7 @@ def train_encoders(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
     sounds = sounds_for("train", stage.sounds, suite.seed)
     waves = [synthesize(s) for s in sounds]
     clip, audio, optimizer = accelerator.prepare(clip, audio, optimizer)
+    heads = heads.to(accelerator.device)
 
     def tokens(texts: list[str]) -> torch.Tensor:
         return tokenizer(texts, padding="max_length", max_length=stage.context_length, truncation=True,
@@ -121,7 +130,9 @@ def train_encoders(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
         pictures = pictures.to(accelerator.device)
         langs = [rng.choice(["en", "zh"]) for _ in scenes]
         texts = [caption_in(shuffled_objects(s, rng), lang) for s, lang in zip(scenes, langs)]
-        image_emb = F.normalize(clip.encode_image(pictures), dim=-1)
+        pooled, patch_tokens = accelerator.unwrap_model(clip).visual(pictures)          # (2B, D), (2B, grid², width)
+        image_emb = F.normalize(pooled, dim=-1)
+        attribute_loss = heads.loss(patch_tokens, scenes) if stage.attribute_loss_weight else pooled.new_zeros(())
         text_emb = F.normalize(clip.encode_text(tokens(texts)), dim=-1)
         keys = [s.content_key().split("|", 1)[1] + lang for s, lang in zip(scenes, langs)]
         picture_loss = contrastive_loss(image_emb, text_emb, keys, clip.logit_scale)
@@ -135,13 +146,14 @@ def train_encoders(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
         sound_loss = contrastive_loss(audio_emb, desc_emb, sound_keys, audio.logit_scale)
 
         optimizer.zero_grad()
-        accelerator.backward(picture_loss + sound_loss)
+        accelerator.backward(picture_loss + sound_loss + stage.attribute_loss_weight * attribute_loss)
         optimizer.step()
-        bar.set_postfix(picture=f"{picture_loss.item():.3f}", sound=f"{sound_loss.item():.3f}")
+        bar.set_postfix(picture=f"{picture_loss.item():.3f}", attributes=f"{attribute_loss.item():.3f}",
+                        sound=f"{sound_loss.item():.3f}")
         if accelerator.is_main_process and ((step + 1) % 250 == 0 or step + 1 == stage.steps):
             work.mkdir(parents=True, exist_ok=True)
-            save_checkpoint(checkpoint, {"clip": accelerator.unwrap_model(clip),
-                                         "audio": accelerator.unwrap_model(audio)}, optimizer, step + 1)
+            save_checkpoint(checkpoint, {"clip": accelerator.unwrap_model(clip), "audio": accelerator.unwrap_model(audio),
+                                         "heads": heads}, optimizer, step + 1)
     if accelerator.is_main_process:
         save_encoders(accelerator.unwrap_model(clip), accelerator.unwrap_model(audio), stage, tokenizer,
                       suite.out_dir)

@@ -14,12 +14,13 @@ from transformers import DeepseekV3Config, DeepseekV3ForCausalLM
 from ..bridge_model import PrefixBridge, PrefixBridgeConfig
 from ..encoders.audio_model import MiniAudioEncoder
 from ..moe_trace import ExpertRecorder, update_balancing_bias
-from .augment import augment_sound, batch_sounds, mirror, picture_to_tensor, resample_blur, with_jpeg_artefacts
+from .augment import (augment_sound, batch_sounds, mirror, picture_to_tensor, resample_blur, training_style,
+                      with_jpeg_artefacts)
 from .checkpoint import cosine_lr, load_checkpoint, save_checkpoint
 from .corpus import scenes_for, sounds_for
 from .lm_data import ChatTokens, Example, picture_turn, sample_example
 from .suite_config import LanguageStage, SuiteConfig
-from .world_pictures import RenderStyle, render_scene
+from .world_pictures import render_scene
 from .world_sounds import synthesize
 
 
@@ -59,7 +60,7 @@ class MediaPools:
 
     @staticmethod
     def _render(scene, rng: random.Random) -> torch.Tensor:
-        image = render_scene(scene, RenderStyle(antialias=rng.random() < 0.85))
+        image = render_scene(scene, training_style(rng))
         return picture_to_tensor(with_jpeg_artefacts(image, rng) if rng.random() < 0.2 else image)
 
 
@@ -132,7 +133,8 @@ def train_language(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
             accelerator.backward(loss)
             torch.nn.utils.clip_grad_norm_(list(model.parameters()) + list(bridge.parameters()), 1.0)
             optimizer.step()
-            update_balancing_bias(recorder, stage.routed_experts, stage.bias_update_rate)
+            update_balancing_bias(recorder, stage.routed_experts, stage.bias_update_rate,
+                                  token_mask=batch.attention_mask.bool())
             bar.set_postfix(loss=f"{loss.item():.3f}")
             if accelerator.is_main_process and ((step + 1) % 250 == 0 or step + 1 == stage.steps):
                 work.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,55 @@
+"""An auxiliary loss for the picture encoder: what each region holds, read linearly from its patch tokens.
+
+Contrastive training alone taught the 64-pixel ViT colour, size and place but almost no shape (zero-shot shape
+on single objects stayed at chance after 1,000 steps): the batch can be told apart without it. Asking the patch
+tokens of each region to name the colour, shape and size of the object there (or "none") gives shape a direct
+gradient, and it lands where the prefix bridge reads: the patch tokens. The heads are dropped after training;
+the saved model is a plain open_clip CLIP.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .world_pictures import COLORS, POSITIONS, REGION_CENTERS, SHAPES, SIZES, Scene
+
+REGIONS = sorted(POSITIONS)
+CLASSES = {"color": ["none", *sorted(COLORS)], "shape": ["none", *sorted(SHAPES)], "size": ["none", *sorted(SIZES)]}
+REGION_RADIUS = 0.16          # fraction of the side: patches whose centre is this close to a region's centre
+
+
+def region_weights(grid: int) -> torch.Tensor:
+    """(regions, grid*grid): each row averages the patches around one region's centre (row-major patches)."""
+    steps = (torch.arange(grid) + 0.5) / grid
+    ys, xs = torch.meshgrid(steps, steps, indexing="ij")
+    centres = torch.stack([xs.flatten(), ys.flatten()], dim=-1)                       # (grid*grid, [x, y])
+    rows = [((centres - torch.tensor(REGION_CENTERS[r])).norm(dim=-1) < REGION_RADIUS).float() for r in REGIONS]
+    weights = torch.stack(rows)
+    return weights / weights.sum(dim=1, keepdim=True)
+
+
+def region_targets(scenes: list[Scene], attribute: str) -> torch.Tensor:
+    """(B, regions) class index of the attribute of the object in each region, 0 ("none") where it is empty."""
+    classes = CLASSES[attribute]
+    rows = []
+    for scene in scenes:
+        by_region = {o.position: getattr(o, attribute) for o in scene.objects}
+        rows.append([classes.index(by_region.get(r, "none")) for r in REGIONS])
+    return torch.tensor(rows)
+
+
+class RegionAttributeHeads(nn.Module):
+    def __init__(self, width: int, grid: int):
+        super().__init__()
+        self.register_buffer("weights", region_weights(grid), persistent=False)
+        self.heads = nn.ModuleDict({name: nn.Linear(width, len(classes)) for name, classes in CLASSES.items()})
+
+    def loss(self, patch_tokens: torch.Tensor, scenes: list[Scene]) -> torch.Tensor:
+        """patch_tokens (B, grid*grid, width) -> summed cross-entropy over regions and attributes."""
+        regions = torch.einsum("rn,bnw->brw", self.weights, patch_tokens)               # (B, regions, width)
+        total = patch_tokens.new_zeros(())
+        for name, head in self.heads.items():
+            target = region_targets(scenes, name).to(patch_tokens.device)               # (B, regions)
+            total = total + F.cross_entropy(head(regions).flatten(0, 1), target.flatten())
+        return total
