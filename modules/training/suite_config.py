@@ -64,7 +64,7 @@ class DecoderStage:
     picture_size: int = 64          # the encoders' size: a small star is 11 px across, enough to keep its points
     vae_blocks: tuple[int, ...] = (32, 64, 64, 64)   # channels per VAE level; 4 levels = 8x smaller latents
     latent_channels: int = 4
-    vae_steps: int = 800
+    vae_steps: int = 1200
     vae_batch: int = 16
     unet_steps: int = 3600
     unet_batch: int = 64
