@@ -1,4 +1,4 @@
-"""Command line of the built-in suite: `python -m modules.training.mini train|eval [--stage …] [--quick]`."""
+"""Command line of the built-in suite: `python -m modules.training.mini train|eval|table [--stage …] [--quick]`."""
 from __future__ import annotations
 
 import argparse
@@ -14,7 +14,8 @@ STAGES = ("tokenizer", "encoders", "language", "decoder")
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m modules.training.mini",
                                      description="Train or evaluate the built-in mini model suite.")
-    parser.add_argument("command", choices=("train", "eval"))
+    parser.add_argument("command", choices=("train", "eval", "table"),
+                        help="train the models; eval them (writes metrics.json); table: metrics.json as Markdown")
     parser.add_argument("--stage", action="append", choices=STAGES,
                         help="train only these stages (repeatable); default: all, in order")
     parser.add_argument("--quick", action="store_true",
@@ -81,6 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.command == "train":
         train(args)
+        return 0
+    if args.command == "table":
+        from .report import markdown
+        from .suite_config import SuiteConfig
+        print(markdown(Path(args.out or SuiteConfig().out_dir) / "metrics.json"))
         return 0
     from .evaluate import run_evaluation
     return run_evaluation(args.out, args.limit)
