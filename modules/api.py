@@ -9,7 +9,8 @@ Content may be a string or a list of parts: {"type": "text"}, {"type": "image_ur
 or sound in the last user message routes the request as the chat does (describe it); "draw …" draws and returns
 the pictures as Markdown data: URLs. System messages and media in earlier turns are not used. temperature defaults
 to 0 (greedy, as the studio's own default); max_tokens is capped at the profile's max_new_tokens. With a login
-configured (--auth-file / OMNIMOE_AUTH), send `Authorization: Bearer user:password`.
+configured (--auth-file / OMNIMOE_AUTH), send `Authorization: Bearer user:password`. Like the UI's queue, at most
+--queue-size + --concurrency chat requests are in the studio at once; one more is refused with 429.
 """
 from __future__ import annotations
 
@@ -50,6 +51,26 @@ class ApiError(Exception):
 
     def body(self) -> dict:
         return {"error": {"message": str(self), "type": self.kind, "param": self.param, "code": self.code}}
+
+
+class Admission:
+    """How many /v1 chat requests are in the studio (answering or waiting for the model); more than `limit` are
+    refused, as Gradio's queue refuses the UI's requests past --queue-size."""
+
+    def __init__(self, limit: int):
+        self.limit, self.inside, self._lock = limit, 0, threading.Lock()
+
+    def enter(self) -> None:
+        with self._lock:
+            if self.inside >= self.limit:
+                raise ApiError(429, f"The studio is busy: {self.inside} requests are being answered or waiting, "
+                                    f"the most it takes (--queue-size plus --concurrency). Try again shortly.",
+                               kind="rate_limit_error", code="queue_full")
+            self.inside += 1
+
+    def leave(self) -> None:
+        with self._lock:
+            self.inside -= 1
 
 
 def model_id(config) -> str:
@@ -272,6 +293,7 @@ def build_router(pipeline, config) -> APIRouter:
     router = APIRouter(prefix="/v1")
     name, created = model_id(config), int(time.time())
     logins = [f"{user}:{password}" for user, password in config.server.auth]
+    admission = Admission(config.server.queue_size + config.server.concurrency)
 
     def check_login(request: Request) -> None:
         if not logins:
@@ -313,9 +335,11 @@ def build_router(pipeline, config) -> APIRouter:
     @router.post("/chat/completions")
     async def chat_completions(request: Request):
         folder = tempfile.TemporaryDirectory(prefix="omnimoe-api-")
-        answer = None
+        answer, admitted = None, False
         try:
             check_login(request)
+            admission.enter()
+            admitted = True
             try:
                 body = json.loads(await request.body())
             except ValueError:
@@ -335,6 +359,8 @@ def build_router(pipeline, config) -> APIRouter:
         except Exception as error:  # noqa: BLE001 - every failure becomes an OpenAI-style error body
             if answer is not None:
                 await anyio.to_thread.run_sync(answer.close)
+            if admitted:
+                admission.leave()
             folder.cleanup()
             return error_response(as_api_error(error))
         completion = f"chatcmpl-{uuid.uuid4().hex}"
@@ -348,6 +374,7 @@ def build_router(pipeline, config) -> APIRouter:
                 return error_response(as_api_error(error))
             finally:
                 await anyio.to_thread.run_sync(answer.close)
+                admission.leave()
                 folder.cleanup()
             trace = event.trace if event is not None else {}
             content = _with_pictures(shown, event.pictures if event is not None else [])
@@ -390,6 +417,7 @@ def build_router(pipeline, config) -> APIRouter:
             finally:
                 with anyio.CancelScope(shield=True):      # a client that hung up still frees the model
                     await anyio.to_thread.run_sync(answer.close)
+                admission.leave()
                 folder.cleanup()
 
         return StreamingResponse(events(), media_type="text/event-stream",

@@ -7,6 +7,7 @@ import base64
 import io
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 import openai
@@ -250,3 +251,43 @@ def test_with_a_login_the_routes_want_the_bearer_key(tmp_path):
         {"type": "image_url", "image_url": {"url": "http://127.0.0.1:7860/secret.png"}}]}]}
     refused = web.post("/v1/chat/completions", json=local, headers=key)     # never fetched from its own machine
     assert refused.status_code == 400 and "private or local address" in refused.json()["error"]["message"]
+
+
+def test_past_the_queue_size_a_request_is_refused_with_429_until_one_finishes(tmp_path):
+    """--queue-size 1 and --concurrency 1: one request answering and one waiting fill the studio."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from modules.api import mount_api
+    from modules.config import load_config
+    from modules.contracts import ChatEvent
+
+    release, started = threading.Event(), threading.Semaphore(0)
+
+    class Pipe:
+        @staticmethod
+        def chat(text, files, history, settings, stop=None):
+            started.release()
+            yield ChatEvent(text="wait", route="chat")
+            release.wait(30)
+            yield ChatEvent(text="waited", route="chat", done=True, trace={"prompt_tokens": 1, "answer_tokens": 1})
+
+    path = write_profiles(tmp_path / "p.yaml", {"p": {"language_model": {"source": "org/lm"}}})
+    app = FastAPI()
+    mount_api(app, Pipe(), load_config(["--config", str(path), "--queue-size", "1", "--concurrency", "1"], {}))
+    web = TestClient(app)
+    body = {"messages": [{"role": "user", "content": "hi"}]}
+    answers = []
+    busy = [threading.Thread(target=lambda: answers.append(web.post("/v1/chat/completions", json=body)))
+            for _ in range(2)]
+    for thread in busy:
+        thread.start()
+    assert started.acquire(timeout=10) and started.acquire(timeout=10)
+    refused = web.post("/v1/chat/completions", json=body)
+    assert refused.status_code == 429 and "--queue-size" in refused.json()["error"]["message"]
+    release.set()
+    for thread in busy:
+        thread.join(30)
+    assert [a.status_code for a in answers] == [200, 200]
+    again = web.post("/v1/chat/completions", json=body)
+    assert again.status_code == 200 and again.json()["choices"][0]["message"]["content"] == "waited"
