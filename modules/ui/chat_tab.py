@@ -171,7 +171,9 @@ def _chat_area(texts: Relabeler):
 def _api_endpoint(handlers: ChatHandlers, settings: SettingsPanel) -> None:
     """/chat for gradio_client: hidden components, so the endpoint's first parameter is the message dict."""
     with gr.Group(visible=False):
-        message = gr.MultimodalTextbox(label="Message", file_types=FILE_TYPES, file_count="multiple", visible=False)
+        # No file_types here: gradio's own refusal reads "Invalid file type: None"; ours names the file and the
+        # kinds we take.
+        message = gr.MultimodalTextbox(label="Message", file_types=None, file_count="multiple", visible=False)
         history = gr.JSON(value=[], label="History", visible=False)
         answer = gr.Textbox(label="Answer", visible=False)
         trigger = gr.Button(visible=False)
