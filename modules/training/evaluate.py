@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 from scipy.signal import resample_poly
 
-from ..contracts import GenerationSettings
+from ..contracts import DrawSettings, GenerationSettings
 from ..language_model import GenerationStats
 from .corpus import scenes_for, single_object_scenes_for, sounds_for
 from .suite_config import SuiteConfig
@@ -26,6 +26,7 @@ BARS = {"picture_retrieval_r1": 0.95, "sound_retrieval_r1": 0.90, "caption_exact
         "sound_description_exact": 0.90, "drawing_color_shape": 0.80, "answer_language": 0.99,
         "moe_busiest_over_mean": 2.0}
 GREEDY = GenerationSettings(temperature=0.0, max_new_tokens=96)
+DRAW = DrawSettings()                     # the studio's defaults: what a person gets without touching a slider
 DESCRIBE = {"en": "Describe this picture.", "zh": "描述这张图片。"}
 DESCRIBE_SOUND = {"en": "Describe this sound.", "zh": "描述这段声音。"}
 
@@ -161,7 +162,7 @@ def drawings(suite: Suite, scenes: list[Scene], seed: int) -> dict[str, float]:
         obj = scene.objects[0]
         prompt = rng.choice(DRAW_TEMPLATES[lang]).format(
             x=draw_object_phrase(obj, lang, rng, rng.random() < 0.5, rng.random() < 0.4))
-        image = suite.image_decoder.draw(prompt, 12, 3.0, seed + k)
+        image = suite.image_decoder.draw(prompt, DRAW.steps, DRAW.guidance, seed + k)
         best = candidates[int((text_emb @ suite.image_encoder.encode(image).embedding).argmax())]
         by_encoder = (best.color, best.shape) == (obj.color, obj.shape)
         by_pixels = color_present(image, obj.color)

@@ -58,8 +58,9 @@ def build_draw_tab(draw: Draw, limits: Any, texts: Relabeler, stops: StopSwitche
             gallery, files = _results(texts)
     paths = gr.State([])
 
-    def generate_image(prompt: str, steps: float = 12, guidance: float = 3.0, seed: float = -1, count: float = 1,
-                       request: gr.Request = None, progress: gr.Progress = gr.Progress()):
+    def generate_image(prompt: str, steps: float = DrawSettings.steps, guidance: float = DrawSettings.guidance,
+                       seed: float = -1, count: float = 1, request: gr.Request = None,
+                       progress: gr.Progress = gr.Progress()):
         """Draw pictures for a prompt (seed -1 or blank = random); each PNG carries prompt, seed, steps and
         guidance in its text metadata."""
         with friendly_errors():
