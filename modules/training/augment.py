@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .world_pictures import RenderStyle, Scene
+from .world_pictures import RenderStyle, Scene, render_scene
 
 IMAGE_MEAN = 0.5
 IMAGE_STD = 0.5
@@ -21,6 +21,12 @@ def training_style(rng: random.Random) -> RenderStyle:
     wide = rng.random() < 0.3
     return RenderStyle(antialias=rng.random() < 0.85, shade_jitter=30 if wide else 14,
                        position_jitter=0.06 if wide else 0.03)
+
+
+def training_picture(scene: Scene, rng: random.Random) -> torch.Tensor:
+    """The scene drawn in a training style, one in five with JPEG artefacts: (3, 64, 64), normalised."""
+    image = render_scene(scene, training_style(rng))
+    return picture_to_tensor(with_jpeg_artefacts(image, rng) if rng.random() < 0.2 else image)
 
 
 def picture_to_tensor(image: Image.Image) -> torch.Tensor:

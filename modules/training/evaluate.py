@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from scipy.signal import resample_poly
 
 from ..contracts import DrawSettings, GenerationSettings
 from ..language_model import GenerationStats
+from .augment import band_limited
 from .corpus import scenes_for, single_object_scenes_for, sounds_for
 from .suite_config import SuiteConfig
 from .world_pictures import (COLORS, POSITION_PHRASES_EN, POSITIONS, SHAPES, SIZES, RenderStyle, Scene, SceneObject,
@@ -198,8 +198,8 @@ PICTURE_VARIANTS = {
     "no anti-aliasing": lambda s: render_scene(s, RenderStyle(antialias=False)),
 }
 SOUND_VARIANTS = {
-    "8 kHz": lambda w: _through_rate(w, 8000),
-    "44.1 kHz": lambda w: _through_rate(w, 44100),
+    "8 kHz": lambda w: band_limited(w, 8000),        # recorded at that rate, converted to 16 kHz as the studio does
+    "44.1 kHz": lambda w: band_limited(w, 44100),
     "stereo": lambda w: np.stack([w, w * 0.5], axis=1).mean(axis=1).astype(np.float32),
 }
 
@@ -209,14 +209,6 @@ def _jpeg(image: Image.Image, quality: int) -> Image.Image:
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=quality)
     return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
-
-
-def _through_rate(wave: np.ndarray, rate: int) -> np.ndarray:
-    """Recorded at another rate, then converted back to 16 kHz as the studio's media decoding does."""
-    from math import gcd
-    g = gcd(16000, rate)
-    there = resample_poly(wave, rate // g, 16000 // g)
-    return resample_poly(there, 16000 // g, rate // g).astype(np.float32)
 
 
 def run_evaluation(out: Path | None, limit: int) -> int:

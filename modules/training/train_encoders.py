@@ -15,13 +15,12 @@ from tqdm import tqdm
 
 from ..encoders.audio_model import MiniAudioConfig, MiniAudioEncoder
 from .attribute_heads import RegionAttributeHeads
-from .augment import (augment_sound, batch_sounds, mirror, picture_to_tensor, resample_blur, training_style,
-                      with_jpeg_artefacts)
+from .augment import augment_sound, batch_sounds, mirror, resample_blur, training_picture
 from .checkpoint import cosine_lr, load_checkpoint, save_checkpoint
 from .cleaning import clean_captioned_pictures, raw_captioned_pictures
 from .corpus import perturbed, scenes_for, shuffled_objects, sounds_for
 from .suite_config import EncoderStage, SuiteConfig
-from .world_pictures import Scene, caption_en, caption_zh, render_scene
+from .world_pictures import Scene, caption_en, caption_zh
 from .world_sounds import Sound, describe_en, describe_zh, synthesize
 
 
@@ -79,12 +78,8 @@ class PicturePool:
 
 
 def render_for_training(scene: Scene, rng: random.Random) -> torch.Tensor:
-    """One fresh look at the scene: (3, 64, 64)."""
-    look = replace(scene, shade_seed=rng.randrange(1 << 30))
-    image = render_scene(look, training_style(rng))
-    if rng.random() < 0.2:
-        image = with_jpeg_artefacts(image, rng)
-    return picture_to_tensor(image)
+    """One fresh look at the scene (new shades and shifts): (3, 64, 64)."""
+    return training_picture(replace(scene, shade_seed=rng.randrange(1 << 30)), rng)
 
 
 def picture_batch(pool: PicturePool, stage: EncoderStage, rng: random.Random) -> tuple[torch.Tensor, list[Scene]]:

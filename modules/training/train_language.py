@@ -14,13 +14,11 @@ from transformers import DeepseekV3Config, DeepseekV3ForCausalLM
 from ..bridge_model import PrefixBridge, PrefixBridgeConfig
 from ..encoders.audio_model import MiniAudioEncoder
 from ..moe_trace import ExpertRecorder, update_balancing_bias
-from .augment import (augment_sound, batch_sounds, mirror, picture_to_tensor, resample_blur, training_style,
-                      with_jpeg_artefacts)
+from .augment import augment_sound, batch_sounds, mirror, resample_blur, training_picture
 from .checkpoint import cosine_lr, load_checkpoint, save_checkpoint
 from .corpus import scenes_for, sounds_for
 from .lm_data import ChatTokens, Example, picture_turn, sample_example
 from .suite_config import LanguageStage, SuiteConfig
-from .world_pictures import render_scene
 from .world_sounds import synthesize
 
 
@@ -54,14 +52,9 @@ class MediaPools:
     def __init__(self, stage: LanguageStage, seed: int):
         rng = random.Random(f"lm-pools-{seed}")
         self.scenes = scenes_for("train", stage.scenes, seed + 1)
-        self.pictures = torch.stack([self._render(s, rng) for s in self.scenes])      # (N, 3, 64, 64)
+        self.pictures = torch.stack([training_picture(s, rng) for s in self.scenes])  # (N, 3, 64, 64)
         self.sounds = sounds_for("train", stage.sounds, seed + 1)
         self.waves = [synthesize(s) for s in self.sounds]
-
-    @staticmethod
-    def _render(scene, rng: random.Random) -> torch.Tensor:
-        image = render_scene(scene, training_style(rng))
-        return picture_to_tensor(with_jpeg_artefacts(image, rng) if rng.random() < 0.2 else image)
 
 
 def media_prefixes(examples: list[Example], pools: MediaPools, vision, audio, bridge, rng: random.Random,
