@@ -336,6 +336,16 @@ def build_router(pipeline, config) -> APIRouter:
     async def chat_completions(request: Request):
         folder = tempfile.TemporaryDirectory(prefix="omnimoe-api-")
         answer, admitted = None, False
+
+        async def release() -> None:
+            """Free the model, the admission place and the request's files: once, on whichever exit is taken."""
+            if answer is not None:
+                with anyio.CancelScope(shield=True):      # a client that hung up still frees the model
+                    await anyio.to_thread.run_sync(answer.close)
+            if admitted:
+                admission.leave()
+            folder.cleanup()
+
         try:
             check_login(request)
             admission.enter()
@@ -357,11 +367,7 @@ def build_router(pipeline, config) -> APIRouter:
             answer = Answer(pipeline, text, files, history, settings, stops)
             first = await anyio.to_thread.run_sync(answer.step)     # checks the input: errors are still JSON
         except Exception as error:  # noqa: BLE001 - every failure becomes an OpenAI-style error body
-            if answer is not None:
-                await anyio.to_thread.run_sync(answer.close)
-            if admitted:
-                admission.leave()
-            folder.cleanup()
+            await release()
             return error_response(as_api_error(error))
         completion = f"chatcmpl-{uuid.uuid4().hex}"
 
@@ -373,9 +379,7 @@ def build_router(pipeline, config) -> APIRouter:
             except Exception as error:  # noqa: BLE001
                 return error_response(as_api_error(error))
             finally:
-                await anyio.to_thread.run_sync(answer.close)
-                admission.leave()
-                folder.cleanup()
+                await release()
             trace = event.trace if event is not None else {}
             content = _with_pictures(shown, event.pictures if event is not None else [])
             return {"id": completion, "object": "chat.completion", "created": int(time.time()), "model": name,
@@ -415,10 +419,7 @@ def build_router(pipeline, config) -> APIRouter:
             except Exception as error:  # noqa: BLE001 - after the headers, an error is one more event
                 yield f"data: {json.dumps(as_api_error(error).body())}\n\n"
             finally:
-                with anyio.CancelScope(shield=True):      # a client that hung up still frees the model
-                    await anyio.to_thread.run_sync(answer.close)
-                admission.leave()
-                folder.cleanup()
+                await release()
 
         return StreamingResponse(events(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
