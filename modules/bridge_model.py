@@ -12,18 +12,28 @@ class PrefixBridgeConfig(PretrainedConfig):
 
     def __init__(self, image_width: int = 128, image_grid: int = 8,
                  image_pool: int = 2,          # average-pool the patch grid by this factor (8x8 -> 4x4 = 16 tokens)
+                 image_pool_margin: int = 0,   # patches dropped at each edge before pooling (8x8, 1 -> 6x6 -> 3x3)
                  audio_width: int = 192, audio_tokens: int = 16, lm_hidden: int = 256,
                  image_embed_dim: int = 0,      # >0: the picture's pooled embedding also becomes prefix tokens
                  image_global_tokens: int = 0,  # how many (ClipCap-style: the whole caption lives in that vector)
                  **kwargs):
+        if (image_grid - 2 * image_pool_margin) % image_pool:
+            raise ValueError(f"image_grid {image_grid} minus twice image_pool_margin {image_pool_margin} must be a "
+                             f"multiple of image_pool {image_pool}")
         self.image_width, self.image_grid, self.image_pool = image_width, image_grid, image_pool
+        self.image_pool_margin = image_pool_margin
         self.image_embed_dim, self.image_global_tokens = image_embed_dim, image_global_tokens
         self.audio_width, self.audio_tokens, self.lm_hidden = audio_width, audio_tokens, lm_hidden
         super().__init__(**kwargs)
 
     @property
     def image_tokens(self) -> int:
-        return self.image_global_tokens + (self.image_grid // self.image_pool) ** 2
+        return self.image_global_tokens + self.image_cells ** 2
+
+    @property
+    def image_cells(self) -> int:
+        """Pooled cells per side of the patch grid."""
+        return (self.image_grid - 2 * self.image_pool_margin) // self.image_pool
 
 
 def _projector(width: int, hidden: int) -> nn.Sequential:
@@ -48,15 +58,19 @@ class PrefixBridge(PreTrainedModel):
 
     def project_image(self, patch_tokens: torch.Tensor, embedding: torch.Tensor | None = None) -> torch.Tensor:
         """(B, grid*grid, image_width) and the pooled embedding (B, image_embed_dim) -> (B, image_tokens, lm_hidden)."""
-        b, n, w = patch_tokens.shape
-        g = self.config.image_grid
-        grid = patch_tokens.transpose(1, 2).reshape(b, w, g, g)                # (B, W, g, g)
-        pooled = F.avg_pool2d(grid, self.config.image_pool).flatten(2).transpose(1, 2)  # (B, (g/pool)^2, W)
-        prefix = self.image_projector(pooled)
+        b = patch_tokens.shape[0]
+        prefix = self.image_projector(self.pool_patches(patch_tokens))
         if self.config.image_global_tokens:
             glob = self.image_global(embedding).reshape(b, self.config.image_global_tokens, -1)  # (B, G, hidden)
             prefix = torch.cat([glob, prefix], dim=1)
         return prefix + self.image_positions
+
+    def pool_patches(self, patch_tokens: torch.Tensor) -> torch.Tensor:
+        """(B, grid*grid, W) row-major patches -> (B, cells², W): the margin dropped, then average-pooled."""
+        b, _, w = patch_tokens.shape
+        g, m = self.config.image_grid, self.config.image_pool_margin
+        grid = patch_tokens.transpose(1, 2).reshape(b, w, g, g)[:, :, m: g - m, m: g - m]   # (B, W, g-2m, g-2m)
+        return F.avg_pool2d(grid, self.config.image_pool).flatten(2).transpose(1, 2)
 
     def project_audio(self, audio_tokens: torch.Tensor) -> torch.Tensor:
         """(B, audio_tokens, audio_width) -> (B, audio_tokens, lm_hidden)."""

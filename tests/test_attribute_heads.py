@@ -43,3 +43,17 @@ def test_the_loss_falls_when_the_patches_say_what_is_there():
         optimizer.step()
     assert heads.loss(informative, scenes).item() < 0.05
     assert heads.loss(torch.randn(4, 64, 16), scenes).item() > 0.5
+
+
+def test_the_bridge_cells_of_the_mini_suite_are_the_regions_the_heads_were_trained_on():
+    """Each of the five places reaches the language model as one prefix cell holding exactly its head's patches."""
+    from modules.bridge_model import PrefixBridge, PrefixBridgeConfig
+    from modules.training.suite_config import LanguageStage
+    bridge = PrefixBridge(PrefixBridgeConfig(image_grid=8, image_pool=2,
+                                             image_pool_margin=LanguageStage().image_pool_margin))
+    patches = torch.randn(1, 64, 16)                                                   # (B, grid², width)
+    cells = bridge.pool_patches(patches)[0]                                            # (cells², width)
+    heads_view = region_weights(8) @ patches[0]                                        # (regions, width)
+    where = {"top": 1, "left": 3, "center": 4, "right": 5, "bottom": 7}                # row-major in the 3x3 cells
+    for k, region in enumerate(REGIONS):
+        assert torch.allclose(cells[where[region]], heads_view[k], atol=1e-6), region

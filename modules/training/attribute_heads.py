@@ -45,11 +45,28 @@ class RegionAttributeHeads(nn.Module):
         self.register_buffer("weights", region_weights(grid), persistent=False)
         self.heads = nn.ModuleDict({name: nn.Linear(width, len(classes)) for name, classes in CLASSES.items()})
 
-    def loss(self, patch_tokens: torch.Tensor, scenes: list[Scene]) -> torch.Tensor:
-        """patch_tokens (B, grid*grid, width) -> summed cross-entropy over regions and attributes."""
+    def logits(self, patch_tokens: torch.Tensor) -> dict[str, torch.Tensor]:
+        """patch_tokens (B, grid*grid, width) -> attribute -> (B, regions, classes)."""
         regions = torch.einsum("rn,bnw->brw", self.weights, patch_tokens)               # (B, regions, width)
+        return {name: head(regions) for name, head in self.heads.items()}
+
+    def loss(self, patch_tokens: torch.Tensor, scenes: list[Scene]) -> torch.Tensor:
+        """Summed cross-entropy over regions and attributes."""
         total = patch_tokens.new_zeros(())
-        for name, head in self.heads.items():
+        for name, logits in self.logits(patch_tokens).items():
             target = region_targets(scenes, name).to(patch_tokens.device)               # (B, regions)
-            total = total + F.cross_entropy(head(regions).flatten(0, 1), target.flatten())
+            total = total + F.cross_entropy(logits.flatten(0, 1), target.flatten())
         return total
+
+    @torch.no_grad()
+    def accuracy(self, patch_tokens: torch.Tensor, scenes: list[Scene]) -> dict[str, float]:
+        """Share of objects whose colour, shape and size the heads name right, and of scenes right in full."""
+        scene_right = torch.ones(len(scenes), len(REGIONS), dtype=torch.bool)
+        out = {}
+        for name, logits in self.logits(patch_tokens).items():
+            target = region_targets(scenes, name)                                       # (B, regions)
+            right = logits.argmax(-1).cpu() == target
+            scene_right &= right
+            out[name] = right[target > 0].float().mean().item()
+        out["whole scene"] = scene_right.all(dim=1).float().mean().item()
+        return out

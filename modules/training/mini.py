@@ -30,7 +30,7 @@ def quick_config(suite, out: Path):
     from .suite_config import DecoderStage, EncoderStage, LanguageStage
     return dataclasses.replace(
         suite, out_dir=out, work_dir=out / ".work",
-        encoders=EncoderStage(scenes=200, sounds=100, steps=3, picture_batch=8, sound_batch=8),
+        encoders=EncoderStage(scenes=200, sounds=100, shape_steps=2, steps=3, picture_batch=8, sound_batch=8),
         language=LanguageStage(scenes=200, sounds=100, steps=3, batch=4),
         decoder=DecoderStage(scenes=100, vae_steps=2, unet_steps=2, vae_batch=4, unet_batch=4))
 

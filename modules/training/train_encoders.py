@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
@@ -15,12 +17,12 @@ from tqdm import tqdm
 
 from ..encoders.audio_model import MiniAudioConfig, MiniAudioEncoder
 from .attribute_heads import RegionAttributeHeads
-from .augment import augment_sound, batch_sounds, mirror, resample_blur, training_picture
+from .augment import augment_sound, batch_sounds, mirror, picture_to_tensor, resample_blur, training_picture
 from .checkpoint import cosine_lr, load_checkpoint, save_checkpoint
 from .cleaning import clean_captioned_pictures, raw_captioned_pictures
 from .corpus import perturbed, scenes_for, shuffled_objects, sounds_for
 from .suite_config import EncoderStage, SuiteConfig
-from .world_pictures import Scene, caption_en, caption_zh
+from .world_pictures import Scene, caption_en, caption_zh, render_scene
 from .world_sounds import Sound, describe_en, describe_zh, synthesize
 
 
@@ -82,12 +84,50 @@ def render_for_training(scene: Scene, rng: random.Random) -> torch.Tensor:
     return training_picture(replace(scene, shade_seed=rng.randrange(1 << 30)), rng)
 
 
-def picture_batch(pool: PicturePool, stage: EncoderStage, rng: random.Random) -> tuple[torch.Tensor, list[Scene]]:
-    idx = rng.sample(range(len(pool.scenes)), stage.picture_batch)
-    scenes = [pool.scenes[i] for i in idx] + [pool.partners[i] for i in idx]
+def picture_batch(pool: PicturePool, stage: EncoderStage, rng: random.Random, partners: bool = True
+                  ) -> tuple[torch.Tensor, list[Scene]]:
+    """2 x picture_batch pictures: base scenes and their hard-negative partners, or as many other scenes."""
+    if partners:
+        idx = rng.sample(range(len(pool.scenes)), stage.picture_batch)
+        scenes = [pool.scenes[i] for i in idx] + [pool.partners[i] for i in idx]
+    else:
+        scenes = [pool.scenes[i] for i in rng.sample(range(len(pool.scenes)), 2 * stage.picture_batch)]
     pictures = torch.stack([render_for_training(s, rng) for s in scenes])               # (2B, 3, H, W)
     pictures, scenes = mirror(pictures, scenes, [rng.random() < 0.5 for _ in scenes])
     return resample_blur(pictures, rng), scenes
+
+
+def phase_lr(step: int, stage: EncoderStage) -> float:
+    """Each phase has its own warm-up and cosine decay: the shape phase, then the joint phase."""
+    if step < stage.shape_steps:
+        return cosine_lr(step, stage.shape_steps, stage.lr, 100)
+    return cosine_lr(step - stage.shape_steps, stage.steps, stage.lr, 100)
+
+
+def parameter_groups(clip: CLIP, audio: MiniAudioEncoder, heads: RegionAttributeHeads) -> list[dict]:
+    """The picture trunk in its own group, so that the joint phase can move it slowly (see joint_trunk_lr_scale)."""
+    trunk = [p for name, p in clip.visual.named_parameters() if name != "proj"]
+    trunk_ids = {id(p) for p in trunk}
+    rest = [p for p in list(clip.parameters()) + list(audio.parameters()) + list(heads.parameters())
+            if id(p) not in trunk_ids]
+    return [{"params": trunk, "name": "picture trunk"}, {"params": rest, "name": "rest"}]
+
+
+def set_learning_rates(optimizer: torch.optim.Optimizer, step: int, stage: EncoderStage) -> None:
+    lr = phase_lr(step, stage)
+    for group in optimizer.param_groups:
+        slow = group["name"] == "picture trunk" and step >= stage.shape_steps
+        group["lr"] = lr * (stage.joint_trunk_lr_scale if slow else 1.0)
+
+
+def held_out_regions(clip: CLIP, heads: RegionAttributeHeads, scenes: list[Scene], device) -> dict[str, float]:
+    """How well the patch tokens name each region's colour, shape and size on validation scenes."""
+    pictures = torch.stack([picture_to_tensor(render_scene(s)) for s in scenes]).to(device)   # (N, 3, 64, 64)
+    clip.visual.eval()
+    with torch.no_grad():
+        _, patch_tokens = clip.visual(pictures)
+    clip.visual.train()
+    return heads.accuracy(patch_tokens, scenes)
 
 
 def train_encoders(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> None:
@@ -98,60 +138,71 @@ def train_encoders(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
     clip.visual.output_tokens = True                   # the attribute heads read the patch tokens
     audio = MiniAudioEncoder(MiniAudioConfig(embed_dim=stage.embed_dim))
     heads = RegionAttributeHeads(stage.vision_width, stage.image_size // stage.patch_size)
-    params = list(clip.parameters()) + list(audio.parameters()) + list(heads.parameters())
-    optimizer = torch.optim.AdamW(params, lr=stage.lr, weight_decay=0.05)
-    start = 0
+    optimizer = torch.optim.AdamW(parameter_groups(clip, audio, heads), lr=stage.lr, weight_decay=0.05)
+    start, total = 0, stage.shape_steps + stage.steps
     checkpoint = work / "encoders.safetensors"
     if checkpoint.exists():
         start, _ = load_checkpoint(checkpoint, {"clip": clip, "audio": audio, "heads": heads}, optimizer)
         print(f"resuming encoders at step {start}")
-    if start >= stage.steps:
+    if start >= total:
         return save_encoders(clip, audio, stage, tokenizer, suite.out_dir)
     pool = PicturePool(stage, suite.seed)
+    validation = scenes_for("validation", 400, suite.seed)
     sounds = sounds_for("train", stage.sounds, suite.seed)
     waves = [synthesize(s) for s in sounds]
     clip, audio, optimizer = accelerator.prepare(clip, audio, optimizer)
     heads = heads.to(accelerator.device)
+    plain_clip = accelerator.unwrap_model(clip)
 
     def tokens(texts: list[str]) -> torch.Tensor:
         return tokenizer(texts, padding="max_length", max_length=stage.context_length, truncation=True,
                          return_tensors="pt").input_ids.to(accelerator.device)
 
-    bar = tqdm(range(start, stage.steps), desc="encoders", initial=start, total=stage.steps)
+    bar = tqdm(range(start, total), desc="encoders", initial=start, total=total)
     for step in bar:
-        for group in optimizer.param_groups:
-            group["lr"] = cosine_lr(step, stage.steps, stage.lr, 100)
-        pictures, scenes = picture_batch(pool, stage, rng)
-        pictures = pictures.to(accelerator.device)
-        langs = [rng.choice(["en", "zh"]) for _ in scenes]
-        texts = [caption_in(shuffled_objects(s, rng), lang) for s, lang in zip(scenes, langs)]
-        pooled, patch_tokens = accelerator.unwrap_model(clip).visual(pictures)          # (2B, D), (2B, grid², width)
-        image_emb = F.normalize(pooled, dim=-1)
-        attribute_loss = heads.loss(patch_tokens, scenes) if stage.attribute_loss_weight else pooled.new_zeros(())
-        text_emb = F.normalize(clip.encode_text(tokens(texts)), dim=-1)
-        keys = [s.content_key().split("|", 1)[1] + lang for s, lang in zip(scenes, langs)]
-        picture_loss = contrastive_loss(image_emb, text_emb, keys, clip.logit_scale)
-
-        pick = rng.sample(range(len(sounds)), stage.sound_batch)
-        sound_langs = [rng.choice(["en", "zh"]) for _ in pick]
-        audio_emb = F.normalize(audio(batch_sounds([augment_sound(waves[i], rng) for i in pick]).to(accelerator.device))[0], dim=-1)
-        desc_emb = F.normalize(clip.encode_text(tokens([describe_in(sounds[i], l) for i, l in
-                                                        zip(pick, sound_langs)])), dim=-1)
-        sound_keys = [sounds[i].content_key() + l for i, l in zip(pick, sound_langs)]
-        sound_loss = contrastive_loss(audio_emb, desc_emb, sound_keys, audio.logit_scale)
-
+        set_learning_rates(optimizer, step, stage)
+        pictures, scenes = picture_batch(pool, stage, rng, partners=step >= stage.shape_steps)
+        pooled, patch_tokens = plain_clip.visual(pictures.to(accelerator.device))      # (2B, D), (2B, grid², width)
+        attribute_loss = heads.loss(patch_tokens, scenes)
+        if step < stage.shape_steps:
+            loss, shown = attribute_loss, {"attributes": attribute_loss}
+        else:
+            langs = [rng.choice(["en", "zh"]) for _ in scenes]
+            texts = [caption_in(shuffled_objects(s, rng), lang) for s, lang in zip(scenes, langs)]
+            text_emb = F.normalize(clip.encode_text(tokens(texts)), dim=-1)
+            keys = [s.content_key().split("|", 1)[1] + lang for s, lang in zip(scenes, langs)]
+            picture_loss = contrastive_loss(F.normalize(pooled, dim=-1), text_emb, keys, clip.logit_scale)
+            sound_loss = sound_contrastive_loss(clip, audio, sounds, waves, stage, rng, tokens, accelerator.device)
+            loss = picture_loss + sound_loss + stage.attribute_loss_weight * attribute_loss
+            shown = {"picture": picture_loss, "attributes": attribute_loss, "sound": sound_loss}
         optimizer.zero_grad()
-        accelerator.backward(picture_loss + sound_loss + stage.attribute_loss_weight * attribute_loss)
+        accelerator.backward(loss)
         optimizer.step()
-        bar.set_postfix(picture=f"{picture_loss.item():.3f}", attributes=f"{attribute_loss.item():.3f}",
-                        sound=f"{sound_loss.item():.3f}")
-        if accelerator.is_main_process and ((step + 1) % 250 == 0 or step + 1 == stage.steps):
+        bar.set_postfix({name: f"{value.item():.3f}" for name, value in shown.items()})
+        if step + 1 in (stage.shape_steps, total):
+            accuracy = held_out_regions(plain_clip, heads, validation, accelerator.device)
+            print(f"step {step + 1}: validation regions named right: "
+                  + ", ".join(f"{name} {value:.3f}" for name, value in accuracy.items()))
+        if accelerator.is_main_process and ((step + 1) % 250 == 0 or step + 1 in (stage.shape_steps, total)):
             work.mkdir(parents=True, exist_ok=True)
-            save_checkpoint(checkpoint, {"clip": accelerator.unwrap_model(clip), "audio": accelerator.unwrap_model(audio),
+            save_checkpoint(checkpoint, {"clip": plain_clip, "audio": accelerator.unwrap_model(audio),
                                          "heads": heads}, optimizer, step + 1)
+            if step + 1 == stage.shape_steps:          # kept: the joint phase can be redone from here
+                shutil.copyfile(checkpoint, work / "encoders-shape-phase.safetensors")
     if accelerator.is_main_process:
-        save_encoders(accelerator.unwrap_model(clip), accelerator.unwrap_model(audio), stage, tokenizer,
-                      suite.out_dir)
+        save_encoders(plain_clip, accelerator.unwrap_model(audio), stage, tokenizer, suite.out_dir)
+
+
+def sound_contrastive_loss(clip, audio, sounds: list[Sound], waves: list[np.ndarray], stage: EncoderStage,
+                           rng: random.Random, tokens, device) -> torch.Tensor:
+    """One batch of augmented sounds against their descriptions, in random languages."""
+    pick = rng.sample(range(len(sounds)), stage.sound_batch)
+    langs = [rng.choice(["en", "zh"]) for _ in pick]
+    audio_emb = F.normalize(audio(batch_sounds([augment_sound(waves[i], rng) for i in pick]).to(device))[0], dim=-1)
+    desc_emb = F.normalize(clip.encode_text(tokens([describe_in(sounds[i], l) for i, l in zip(pick, langs)])),
+                           dim=-1)
+    keys = [sounds[i].content_key() + l for i, l in zip(pick, langs)]
+    return contrastive_loss(audio_emb, desc_emb, keys, audio.logit_scale)
 
 
 def save_encoders(clip: CLIP, audio: MiniAudioEncoder, stage: EncoderStage, tokenizer, out_dir: Path) -> None:

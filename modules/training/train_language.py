@@ -96,7 +96,8 @@ def train_language(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
     bridge = PrefixBridge(PrefixBridgeConfig(image_width=vision.proj.shape[0], audio_width=audio.config.width,
                                              audio_tokens=audio.config.tokens, lm_hidden=stage.hidden,
                                              image_embed_dim=vision.proj.shape[1],
-                                             image_global_tokens=stage.image_global_tokens))
+                                             image_global_tokens=stage.image_global_tokens,
+                                             image_pool_margin=stage.image_pool_margin))
     optimizer = torch.optim.AdamW(list(model.parameters()) + list(bridge.parameters()), lr=stage.lr,
                                   weight_decay=0.05, betas=(0.9, 0.95))
     checkpoint, start = work / "language.safetensors", 0
