@@ -36,6 +36,9 @@ class PrefixBridgeConfig(PretrainedConfig):
         return (self.image_grid - 2 * self.image_pool_margin) // self.image_pool
 
 
+POSITION_INIT_STD = 0.05     # a place vector's norm starts near 0.8, about a fresh projector output's
+
+
 def _projector(width: int, hidden: int) -> nn.Sequential:
     return nn.Sequential(nn.LayerNorm(width), nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, hidden))
 
@@ -55,6 +58,14 @@ class PrefixBridge(PreTrainedModel):
         self.image_positions = nn.Parameter(torch.zeros(config.image_tokens, config.lm_hidden))
         self.audio_positions = nn.Parameter(torch.zeros(config.audio_tokens, config.lm_hidden))
         self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """Each prefix place starts as its own random vector: with zeros, the language model could tell the picture's
+        cells apart only by their distance from the word it writes, and it put objects in the wrong places."""
+        super()._init_weights(module)
+        if module is self:
+            for positions in (self.image_positions, self.audio_positions):
+                torch.nn.init.normal_(positions, std=POSITION_INIT_STD)
 
     def project_image(self, patch_tokens: torch.Tensor, embedding: torch.Tensor | None = None) -> torch.Tensor:
         """(B, grid*grid, image_width) and the pooled embedding (B, image_embed_dim) -> (B, image_tokens, lm_hidden)."""

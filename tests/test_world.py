@@ -2,9 +2,10 @@
 import random
 
 import numpy as np
+import pytest
 
 from modules.training.augment import augment_sound, band_limited, mirror, picture_to_tensor
-from modules.training.corpus import scenes_for, sounds_for, split_of, sound_split_of
+from modules.training.corpus import every_sound_content_for, scenes_for, sounds_for, split_of, sound_split_of
 from modules.training.world_pictures import Scene, SceneObject, caption_en, caption_zh, render_scene
 from modules.training.world_sounds import Sound, all_sound_contents, describe_en, describe_zh, synthesize
 from modules.training.world_talk import language_of, picture_question, sound_exchange
@@ -34,6 +35,14 @@ def test_splits_share_no_item():
     assert all(split_of(k) == "test" for k in test)
     sounds = sounds_for("test", 100, 0)
     assert all(sound_split_of(s) == "test" for s in sounds)
+
+
+def test_the_every_content_sample_holds_each_sound_equally_often_and_only_test_items():
+    sample = every_sound_content_for("test", 3, seed=7)
+    keys = [s.content_key() for s in sample]
+    assert all(keys.count(c.content_key()) == 3 for c in all_sound_contents())
+    assert {sound_split_of(s) for s in sample} == {"test"}
+    assert len({s.variation_seed for s in sample}) == len(sample)
 
 
 def test_rendered_picture_shows_the_named_colour_where_the_object_is():
@@ -107,3 +116,47 @@ def test_sound_augmentation_keeps_the_sound_recognisable():
         changed = augment_sound(wave, rng)
         assert np.abs(changed).max() <= 1.0 and not np.array_equal(changed[: len(wave)], wave)
         assert abs(peak(changed) - peak(wave)) <= 2
+
+
+def test_captions_by_place_list_objects_in_reading_order():
+    from modules.training.lm_data import objects_by_place
+    scene = Scene("white", (SceneObject("red", "star", "large", "bottom"), SceneObject("blue", "circle", "small", "top"),
+                            SceneObject("green", "square", "large", "left")), 1)
+    assert caption_en(objects_by_place(scene)) == ("a small blue circle at the top, a large green square on the left "
+                                                   "and a large red star at the bottom")
+
+
+def test_a_wrong_audio_time_stride_is_refused_by_name():
+    from modules.encoders.audio_model import MiniAudioConfig
+    with pytest.raises(ValueError, match="time_stride must be one of 1, 2, 4, 8; got 3"):
+        MiniAudioConfig(time_stride=3)
+
+
+def _beeps_seen(wave: np.ndarray, tokens: int, time_stride: int) -> int:
+    """Beeps an encoder of this resolution can still tell apart: runs of loud tokens in the pooled energy."""
+    import torch
+    import torch.nn.functional as F
+    from modules.encoders.audio_model import MiniAudioConfig, MiniAudioEncoder
+    encoder = MiniAudioEncoder(MiniAudioConfig(tokens=tokens, time_stride=time_stride))
+    energy = encoder.log_mel(torch.from_numpy(wave)[None]).mean(dim=1, keepdim=True)       # (1, 1, frames)
+    steps = F.avg_pool1d(energy, time_stride, ceil_mode=True)                              # as the convs stride
+    pooled = F.adaptive_avg_pool1d(steps, tokens)[0, 0]                                    # (tokens,)
+    sounding = pooled[: int(tokens * len(wave) / energy.shape[-1] / encoder.config.hop_length)]  # not the padding
+    loud = sounding > (sounding.max() + sounding.min()) / 2
+    return int((loud[1:] & ~loud[:-1]).sum() + loud[0])
+
+
+def test_the_suite_audio_resolution_keeps_the_beeps_of_short_sounds_apart():
+    """Three and four beeps in under 1.5 s: at the suite's resolution nearly all stay apart in the tokens' loudness;
+    at the previous encoder's 16 tokens of 8 frames most merge (it heard three such beeps as four)."""
+    from modules.training.suite_config import EncoderStage
+    stage = EncoderStage()
+    short = [(count, wave) for seed in range(150) for count in (3, 4)
+             for wave in [synthesize(Sound("beeps", "high", "pure", count, variation_seed=seed))]
+             if len(wave) < 1.5 * 16_000]
+    assert len(short) >= 40
+
+    def kept_apart(tokens: int, time_stride: int) -> float:
+        return sum(_beeps_seen(w, tokens, time_stride) == c for c, w in short) / len(short)
+    assert kept_apart(stage.audio_tokens, stage.audio_time_stride) >= 0.95
+    assert kept_apart(16, 8) < 0.5

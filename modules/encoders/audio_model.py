@@ -16,11 +16,15 @@ class MiniAudioConfig(PretrainedConfig):
                  min_seconds: float = 3.0,     # shorter sounds are padded with silence, so timing stays comparable
                  conv_channels: int = 32, width: int = 192, layers: int = 2, heads: int = 4,
                  tokens: int = 16,             # time tokens handed to the bridge
+                 time_stride: int = 8,         # frames per step after the convs (1, 2, 4 or 8); mels always / 8
                  embed_dim: int = 128,         # the shared text space (the image encoder's text tower)
                  **kwargs):
         self.sample_rate, self.n_fft, self.hop_length, self.n_mels = sample_rate, n_fft, hop_length, n_mels
         self.min_seconds, self.conv_channels, self.width = min_seconds, conv_channels, width
         self.layers, self.heads, self.tokens, self.embed_dim = layers, heads, tokens, embed_dim
+        if time_stride not in (1, 2, 4, 8):
+            raise ValueError(f"time_stride must be one of 1, 2, 4, 8; got {time_stride!r}")
+        self.time_stride = time_stride
         super().__init__(**kwargs)
 
 
@@ -48,13 +52,16 @@ class MiniAudioEncoder(PreTrainedModel):
         self.register_buffer("mel_basis", mel_filterbank(config.sample_rate, config.n_fft, config.n_mels))
         self.register_buffer("window", torch.hann_window(config.n_fft))
         c = config.conv_channels
+        time_halvings = int(math.log2(config.time_stride))
+        strides = [(2, 2 if k < time_halvings else 1) for k in range(3)]        # (mel, time) per conv
         self.convs = nn.Sequential(
-            nn.Conv2d(1, c, 3, stride=2, padding=1), nn.GELU(),
-            nn.Conv2d(c, c, 3, stride=2, padding=1), nn.GELU(),
-            nn.Conv2d(c, c, 3, stride=2, padding=1), nn.GELU(),
+            nn.Conv2d(1, c, 3, stride=strides[0], padding=1), nn.GELU(),
+            nn.Conv2d(c, c, 3, stride=strides[1], padding=1), nn.GELU(),
+            nn.Conv2d(c, c, 3, stride=strides[2], padding=1), nn.GELU(),
         )
         self.to_width = nn.Linear(c * math.ceil(config.n_mels / 8), config.width)
-        self.positions = nn.Parameter(torch.zeros(config.tokens, config.width))
+        # each time token starts with its own place vector: with zeros the tower could not tell a token's neighbours
+        self.positions = nn.Parameter(torch.randn(config.tokens, config.width) * 0.02)
         layer = nn.TransformerEncoderLayer(config.width, config.heads, 4 * config.width, dropout=0.0,
                                            activation="gelu", batch_first=True, norm_first=True)
         self.transformer = nn.TransformerEncoder(layer, config.layers)
@@ -78,9 +85,9 @@ class MiniAudioEncoder(PreTrainedModel):
 
     def forward(self, waveform: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, samples) -> (embedding (B, embed_dim), tokens (B, tokens, width))."""
-        x = self.convs(self.log_mel(waveform).unsqueeze(1))                   # (B, C, mels/8, frames/8)
+        x = self.convs(self.log_mel(waveform).unsqueeze(1))                   # (B, C, mels/8, frames/time_stride)
         b, c, m, t = x.shape
-        x = self.to_width(x.permute(0, 3, 1, 2).reshape(b, t, c * m))         # (B, frames/8, width)
+        x = self.to_width(x.permute(0, 3, 1, 2).reshape(b, t, c * m))         # (B, frames/time_stride, width)
         x = F.adaptive_avg_pool1d(x.transpose(1, 2), self.config.tokens).transpose(1, 2)  # (B, tokens, width)
         tokens = self.norm(self.transformer(x + self.positions))
         return self.projection(tokens.mean(dim=1)), tokens

@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import random
 from .world_pictures import Scene, SceneObject, caption_en, caption_zh, random_scene
-from .world_sounds import Sound, describe_en, describe_zh, random_sound
+from .world_sounds import Sound, all_sound_contents, describe_en, describe_zh, random_sound
 from .world_talk import (CONVERSATION, DRAW_TEMPLATES, OUT_OF_WORLD_ANSWER, caption_exchange, conversation_exchange,
                          draw_prompt, out_of_world_exchange, picture_question, sound_exchange)
 
@@ -49,6 +49,21 @@ def sounds_for(split: str, count: int, seed: int) -> list[Sound]:
         sound = random_sound(rng)
         if sound_split_of(sound) == split:
             sounds.append(sound)
+    return sounds
+
+
+def every_sound_content_for(split: str, per_content: int, seed: int) -> list[Sound]:
+    """Each of the world's 35 sound contents `per_content` times, with variations that fall into the split:
+    every beep count is measured as often as every other, which a random sample of sounds does not do."""
+    rng = random.Random(f"every-sound-{split}-{seed}")
+    sounds: list[Sound] = []
+    for content in all_sound_contents():
+        found = 0
+        while found < per_content:
+            sound = Sound(content.kind, content.pitch, content.timbre, content.count, rng.randrange(1 << 30))
+            if sound_split_of(sound) == split:
+                sounds.append(sound)
+                found += 1
     return sounds
 
 

@@ -71,10 +71,20 @@ def sample_example(rng: random.Random, scenes: list[Scene], sounds: list[Sound])
     return Example(None, history + [(e.question, e.answer)])
 
 
-def picture_turn(scene: Scene, rng: random.Random) -> tuple[str, str]:
-    """A caption request or a question about the (possibly mirrored) scene."""
+PLACE_ORDER = ("top", "left", "center", "right", "bottom")     # reading order: top row, middle row, bottom row
+
+
+def objects_by_place(scene: Scene) -> Scene:
+    """The scene with its objects listed in reading order of their places."""
+    return Scene(scene.background, tuple(sorted(scene.objects, key=lambda o: PLACE_ORDER.index(o.position))),
+                 scene.shade_seed)
+
+
+def picture_turn(scene: Scene, rng: random.Random, by_place: bool = False) -> tuple[str, str]:
+    """A caption request or a question about the (possibly mirrored) scene; by_place: captions list the objects
+    in reading order, else in a random order."""
     lang = rng.choice(["en", "zh"])
-    shown = shuffled_objects(scene, rng)
+    shown = objects_by_place(scene) if by_place else shuffled_objects(scene, rng)
     e = caption_exchange(shown, lang, rng) if rng.random() < 0.45 else picture_question(shown, lang, rng)
     if rng.random() < 0.1 and lang == "en":
         e = caption_exchange(shown, lang, rng)

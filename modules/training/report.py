@@ -10,6 +10,7 @@ ROWS = [  # (label, metric base name, has a Chinese figure)
     ("captions exactly right (every object's colour, shape, size, position)", "caption_exact", True),
     ("answers to questions about pictures", "picture_qa", True),
     ("sound descriptions exactly right", "sound_description_exact", True),
+    ("sound descriptions, every content 4 times", "sound_description_every_content", True),
     ("drawings with the requested colour and shape (encoder and pixel check)", "drawing_color_shape", False),
     ("answers in the language of the question", "answer_language", False),
     ("busiest routed expert / mean load (held-out text)", "moe_busiest_over_mean", False),
@@ -29,6 +30,9 @@ def metrics_table(report: dict) -> str:
     lines = [f"| measure (held-out test split, {report['test_items']} items) | English | 中文 | bar |",
              "| --- | --- | --- | --- |"]
     for label, base, bilingual in ROWS:
+        if base + ("_en" if bilingual else "") not in metrics:
+            lines.append(_row([label, "not measured", "", _bar(base, bars) if base in bars else "—"]))
+            continue
         if bilingual:
             en, zh = f"{metrics[base + '_en']:.2f}", f"{metrics[base + '_zh']:.2f}"
         else:

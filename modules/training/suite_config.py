@@ -30,6 +30,8 @@ class EncoderStage:
     text_layers: int = 3
     context_length: int = 48
     attribute_loss_weight: float = 2.0   # the per-region colour/shape/size loss, kept on in the joint phase
+    audio_tokens: int = 48        # time tokens over the (at least 3 s) sound: 16 merged the beeps of short clips,
+    audio_time_stride: int = 2    # and 8 frames per conv step blurred their gaps: three beeps in 1.4 s read as four
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,10 @@ class LanguageStage:
                                     # cells are the 2x2 blocks the encoder's attribute heads were trained on
     bias_update_rate: float = 3e-3  # auxiliary-loss-free balancing: how fast each expert's bias moves per step
                                     # (2e-3 left the busiest expert at 2.01x the mean load on held-out text)
+    sequence_balance_weight: float = 0.003  # DeepSeek-V3's complementary sequence-wise balance loss (0: off)
+    captions_by_place: bool = True   # caption targets list objects in reading order of their places (else shuffled)
+    image_global_dropout: float = 0.5  # share of training pictures whose global tokens are hidden (cells only):
+                                       # with none, the summary tokens overrode the cells and places came out wrong
 
 
 @dataclass(frozen=True)

@@ -136,7 +136,8 @@ def train_encoders(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
     rng = random.Random(f"encoders-{suite.seed}-{accelerator.process_index}")
     clip = build_clip(stage, len(tokenizer))
     clip.visual.output_tokens = True                   # the attribute heads read the patch tokens
-    audio = MiniAudioEncoder(MiniAudioConfig(embed_dim=stage.embed_dim))
+    audio = MiniAudioEncoder(MiniAudioConfig(embed_dim=stage.embed_dim, tokens=stage.audio_tokens,
+                                             time_stride=stage.audio_time_stride))
     heads = RegionAttributeHeads(stage.vision_width, stage.image_size // stage.patch_size)
     optimizer = torch.optim.AdamW(parameter_groups(clip, audio, heads), lr=stage.lr, weight_decay=0.05)
     start, total = 0, stage.shape_steps + stage.steps

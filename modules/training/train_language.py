@@ -13,8 +13,9 @@ from transformers import DeepseekV3Config, DeepseekV3ForCausalLM
 
 from ..bridge_model import PrefixBridge, PrefixBridgeConfig
 from ..encoders.audio_model import MiniAudioEncoder
-from ..moe_trace import ExpertRecorder, update_balancing_bias
+from ..moe_trace import ExpertRecorder, moe_gates, update_balancing_bias
 from .augment import augment_sound, batch_sounds, mirror, resample_blur, training_picture
+from .balance_loss import RouterScores, sequence_balance_loss
 from .checkpoint import cosine_lr, load_checkpoint, save_checkpoint
 from .corpus import scenes_for, sounds_for
 from .lm_data import ChatTokens, Example, picture_turn, sample_example
@@ -58,7 +59,7 @@ class MediaPools:
 
 
 def media_prefixes(examples: list[Example], pools: MediaPools, vision, audio, bridge, rng: random.Random,
-                   device: torch.device) -> dict[str, torch.Tensor]:
+                   device: torch.device, by_place: bool, global_dropout: float) -> dict[str, torch.Tensor]:
     """Encode this batch's pictures and sounds and project them: kind -> (n, tokens, hidden)."""
     out = {}
     pictured = [e for e in examples if e.media == "image"]
@@ -66,10 +67,11 @@ def media_prefixes(examples: list[Example], pools: MediaPools, vision, audio, br
         pictures = pools.pictures[[e.picture_index for e in pictured]].to(device)
         pictures, scenes = mirror(pictures, [e.scene for e in pictured], [rng.random() < 0.5 for _ in pictured])
         for example, scene in zip(pictured, scenes):
-            example.turns = example.turns + [picture_turn(scene, rng)]
+            example.turns = example.turns + [picture_turn(scene, rng, by_place)]
         with torch.no_grad():
             pooled, patch_tokens = vision(resample_blur(pictures, rng))                 # (n, D), (n, 64, width)
-        out["image"] = bridge.project_image(patch_tokens, F.normalize(pooled, dim=-1))
+        prefix = bridge.project_image(patch_tokens, F.normalize(pooled, dim=-1))          # (n, G + cells², H)
+        out["image"] = hide_global_tokens(prefix, bridge, global_dropout, rng)
     heard = [e for e in examples if e.media == "audio"]
     if heard:
         waves = batch_sounds([augment_sound(pools.waves[e.sound_index], rng) for e in heard]).to(device)
@@ -77,6 +79,18 @@ def media_prefixes(examples: list[Example], pools: MediaPools, vision, audio, br
             _, audio_tokens = audio(waves)                                              # (n, 16, width)
         out["audio"] = bridge.project_audio(audio_tokens)
     return out
+
+
+def hide_global_tokens(prefix: torch.Tensor, bridge: PrefixBridge, share: float, rng: random.Random) -> torch.Tensor:
+    """For a random share of the pictures, the global tokens keep only their place vectors: the language model must
+    then read every object from the cells. prefix (n, G + cells², H)."""
+    globals_ = bridge.config.image_global_tokens
+    hidden = torch.tensor([rng.random() < share for _ in range(prefix.shape[0])], device=prefix.device)
+    if not globals_ or not hidden.any():
+        return prefix
+    bare = bridge.image_positions[:globals_].expand(prefix.shape[0], -1, -1)                # (n, G, H)
+    head = torch.where(hidden[:, None, None], bare, prefix[:, :globals_])
+    return torch.cat([head, prefix[:, globals_:]], dim=1)
 
 
 def splice(embeds: torch.Tensor, input_ids: torch.Tensor, marker_id: int, prefix: torch.Tensor) -> torch.Tensor:
@@ -109,20 +123,25 @@ def train_language(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
     pools = MediaPools(stage, suite.seed) if start < stage.steps else None
     model, bridge, optimizer = accelerator.prepare(model, bridge, optimizer)
     recorder = ExpertRecorder(accelerator.unwrap_model(model))
+    routers = RouterScores(moe_gates(accelerator.unwrap_model(model)))
     bar = tqdm(range(start, stage.steps), desc="language", initial=start, total=stage.steps)
-    with recorder:
+    with recorder, routers:
         for step in bar:
             for group in optimizer.param_groups:
                 group["lr"] = cosine_lr(step, stage.steps, stage.lr, 150)
             examples = [sample_example(rng, pools.scenes, pools.sounds) for _ in range(stage.batch)]
             prefixes = media_prefixes(examples, pools, vision, audio, accelerator.unwrap_model(bridge), rng,
-                                      accelerator.device)
+                                      accelerator.device, stage.captions_by_place, stage.image_global_dropout)
             batch = chat.collate(examples).to(accelerator.device)
             embeds = accelerator.unwrap_model(model).get_input_embeddings()(batch.input_ids)
             for kind, prefix in prefixes.items():
                 embeds = splice(embeds, batch.input_ids, markers[kind], prefix)
             recorder.clear()
+            routers.clear()
             loss = model(inputs_embeds=embeds, attention_mask=batch.attention_mask, labels=batch.labels).loss
+            if stage.sequence_balance_weight:
+                loss = loss + stage.sequence_balance_weight * sequence_balance_loss(
+                    routers.seen, batch.attention_mask.bool())
             optimizer.zero_grad()
             accelerator.backward(loss)
             torch.nn.utils.clip_grad_norm_(list(model.parameters()) + list(bridge.parameters()), 1.0)
