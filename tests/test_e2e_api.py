@@ -50,8 +50,6 @@ def test_the_five_endpoints_take_the_documented_parameters(client):
     assert not api["unnamed_endpoints"]
 
 
-@pytest.mark.xfail(strict=False, reason="the shipped language model does not yet place objects reliably: "
-                   "exact captions 0.01 (en) on the test split, bar 0.90; assets/mini/metrics.json")
 def test_a_world_picture_is_described_by_colour_shape_and_place(client, media):
     answer = client.predict(image=handle_file(str(media["picture"])), question="", api_name="/describe_image")
     assert {"red", "circle", "left"} <= set(words(answer)), answer
@@ -70,6 +68,9 @@ def test_a_picture_attached_in_the_chat_is_read(client, media):
     assert trace["route"] == "describe_image", trace.get("reason")
 
 
+@pytest.mark.xfail(strict=True, reason="the shipped models hear these three high pure beeps as four (7 of 10 "
+                   "variations); every-content sound descriptions 0.81 (en) on the test split, bar 0.90; "
+                   "assets/mini/metrics.json")
 def test_a_world_sound_is_described_by_count_and_kind(client, media):
     answer = client.predict(audio=handle_file(str(media["sound"])), question="", api_name="/describe_audio")
     assert "three" in words(answer) and "beeps" in words(answer), answer
