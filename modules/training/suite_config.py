@@ -67,6 +67,7 @@ class LanguageStage:
     captions_by_place: bool = True   # caption targets list objects in reading order of their places (else shuffled)
     image_global_dropout: float = 0.5  # share of training pictures whose global tokens are hidden (cells only):
                                        # with none, the summary tokens overrode the cells and places came out wrong
+                                       # (exact captions on 40 validation scenes: 0.575 at 0, 0.70 at 0.5, 0.15 at 0.8)
 
 
 @dataclass(frozen=True)
