@@ -123,7 +123,8 @@ def train_language(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
     pools = MediaPools(stage, suite.seed) if start < stage.steps else None
     model, bridge, optimizer = accelerator.prepare(model, bridge, optimizer)
     recorder = ExpertRecorder(accelerator.unwrap_model(model))
-    routers = RouterScores(moe_gates(accelerator.unwrap_model(model)))
+    # the balance loss needs the routers' logits with gradients; hooked only when that loss is on
+    routers = RouterScores(moe_gates(accelerator.unwrap_model(model)) if stage.sequence_balance_weight else {})
     bar = tqdm(range(start, stage.steps), desc="language", initial=start, total=stage.steps)
     with recorder, routers:
         for step in bar:
