@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     if warning := share_warning(config):
         print(warning, file=sys.stderr)
 
-    from modules.api import mount_api
+    from modules.api import api_app_kwargs
     from modules.pipeline import Pipeline      # heavy imports only once the config is known good
     from modules.ui import build_studio
 
@@ -55,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         allowed_paths=[str(EXAMPLES)],
         show_error=False,
         prevent_thread_lock=True,
+        app_kwargs=api_app_kwargs(pipeline, config),   # OpenAI-compatible /v1/models and /v1/chat/completions
     )
-    mount_api(demo.app, pipeline, config)     # OpenAI-compatible /v1/models and /v1/chat/completions
     if not zero_gpu:
         threading.Thread(target=pipeline.preload, name="preload", daemon=True).start()   # the page serves meanwhile
     demo.block_thread()

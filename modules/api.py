@@ -2,7 +2,8 @@
 served by the same Pipeline as the UI, so vLLM-style clients, the official openai package, and other studios can
 use a studio as their language model.
 
-    mount_api(demo.app, pipeline, config)      # app.py, once the server runs
+    demo.launch(app_kwargs=api_app_kwargs(pipeline, config))     # app.py: served from the server's first request
+    mount_api(fastapi_app, pipeline, config)                       # an existing FastAPI app (tests)
 
 Content may be a string or a list of parts: {"type": "text"}, {"type": "image_url", "image_url": {"url": …}}
 (data: URLs or http(s) URLs) and {"type": "input_audio", "input_audio": {"data": base64, "format": "wav"}}. A picture
@@ -427,6 +428,12 @@ def build_router(pipeline, config) -> APIRouter:
     return router
 
 
+def api_app_kwargs(pipeline, config) -> dict:
+    """launch(app_kwargs=…) for gradio: the /v1 routes are in the FastAPI app before it serves, so a client that
+    calls as soon as the page answers never meets a 404 (adding them after launch() left that window open)."""
+    return {"routes": list(build_router(pipeline, config).routes)}
+
+
 def mount_api(app, pipeline, config) -> None:
-    """Add the /v1 routes to the running Gradio server's FastAPI app (gradio's Blocks.app after launch())."""
+    """Add the /v1 routes to an existing FastAPI app."""
     app.include_router(build_router(pipeline, config))

@@ -323,8 +323,6 @@ def test_main_wires_config_into_gradio_queue_and_launch(spaces, tmp_path, monkey
     calls = {}
 
     class Demo:
-        app = "fastapi app"
-
         def block_thread(self):
             calls["blocked"] = True
 
@@ -343,7 +341,7 @@ def test_main_wires_config_into_gradio_queue_and_launch(spaces, tmp_path, monkey
     pipeline = types.ModuleType("modules.pipeline")
     pipeline.Pipeline = lambda config: StandInPipeline(("pipeline", config))
     api = types.ModuleType("modules.api")
-    api.mount_api = lambda fastapi_app, pipe, config: calls.__setitem__("mounted", (fastapi_app, pipe))
+    api.api_app_kwargs = lambda pipe, config: {"routes": ["v1 routes of", pipe]}
     monkeypatch.setitem(sys.modules, "modules.api", api)
     (spaces.parent / "models" / "lm").mkdir(parents=True)        # a local folder: nothing to find in the hub cache
     def build_studio(pipe, config):
@@ -367,7 +365,8 @@ def test_main_wires_config_into_gradio_queue_and_launch(spaces, tmp_path, monkey
     assert launch["auth"] is None and launch["max_file_size"] == 1000 and launch["ssr_mode"] is False
     assert launch["allowed_paths"] == [str(REPO / "assets" / "examples")] and launch["show_error"] is False
     assert "ANYONE WITH THE LINK" in capsys.readouterr().err
-    assert calls["mounted"] == ("fastapi app", calls["built"][0]) and calls["blocked"]
+    assert launch["app_kwargs"] == {"routes": ["v1 routes of", calls["built"][0]]}    # served from the first request
+    assert calls["blocked"]
 
     monkeypatch.setenv("OMNIMOE_AUTH", "ada:x,bob:y")
     assert app.main(["--config", str(spaces)]) == 0
