@@ -17,7 +17,7 @@ class Bridge:
 
     @property
     def prefix_lengths(self) -> dict[str, int]:
-        return {"image": self.model.config.image_tokens, "audio": self.model.config.audio_tokens}
+        return {"image": self.model.config.image_tokens, "audio": self.model.config.audio_prefix_tokens}
 
     @torch.inference_mode()
     def prefix(self, kind: str, tokens: torch.Tensor, embedding: torch.Tensor | None = None) -> torch.Tensor:

@@ -16,6 +16,8 @@ class PrefixBridgeConfig(PretrainedConfig):
                  audio_width: int = 192, audio_tokens: int = 16, lm_hidden: int = 256,
                  image_embed_dim: int = 0,      # >0: the picture's pooled embedding also becomes prefix tokens
                  image_global_tokens: int = 0,  # how many (ClipCap-style: the whole caption lives in that vector)
+                 audio_global_tokens: int = 0,  # >0: summary tokens read from all the time tokens at once, each
+                                                # through its own weights (so counts survive, which a mean loses)
                  **kwargs):
         if (image_grid - 2 * image_pool_margin) % image_pool:
             raise ValueError(f"image_grid {image_grid} minus twice image_pool_margin {image_pool_margin} must be a "
@@ -24,11 +26,17 @@ class PrefixBridgeConfig(PretrainedConfig):
         self.image_pool_margin = image_pool_margin
         self.image_embed_dim, self.image_global_tokens = image_embed_dim, image_global_tokens
         self.audio_width, self.audio_tokens, self.lm_hidden = audio_width, audio_tokens, lm_hidden
+        self.audio_global_tokens = audio_global_tokens
         super().__init__(**kwargs)
 
     @property
     def image_tokens(self) -> int:
         return self.image_global_tokens + self.image_cells ** 2
+
+    @property
+    def audio_prefix_tokens(self) -> int:
+        """Prefix embeddings per sound: the summary tokens, then one per encoder time token."""
+        return self.audio_global_tokens + self.audio_tokens
 
     @property
     def image_cells(self) -> int:
@@ -37,6 +45,7 @@ class PrefixBridgeConfig(PretrainedConfig):
 
 
 POSITION_INIT_STD = 0.05     # a place vector's norm starts near 0.8, about a fresh projector output's
+AUDIO_SUMMARY_WIDTH = 32     # each time token narrowed to this before the summary reads them all
 
 
 def _projector(width: int, hidden: int) -> nn.Sequential:
@@ -55,8 +64,14 @@ class PrefixBridge(PreTrainedModel):
             self.image_global = nn.Sequential(nn.LayerNorm(config.image_embed_dim),
                                               nn.Linear(config.image_embed_dim, config.lm_hidden), nn.GELU(),
                                               nn.Linear(config.lm_hidden, config.lm_hidden * config.image_global_tokens))
+        if config.audio_global_tokens:
+            self.audio_narrow = nn.Sequential(nn.LayerNorm(config.audio_width),
+                                              nn.Linear(config.audio_width, AUDIO_SUMMARY_WIDTH))
+            self.audio_global = nn.Sequential(nn.Linear(config.audio_tokens * AUDIO_SUMMARY_WIDTH, config.lm_hidden),
+                                              nn.GELU(),
+                                              nn.Linear(config.lm_hidden, config.lm_hidden * config.audio_global_tokens))
         self.image_positions = nn.Parameter(torch.zeros(config.image_tokens, config.lm_hidden))
-        self.audio_positions = nn.Parameter(torch.zeros(config.audio_tokens, config.lm_hidden))
+        self.audio_positions = nn.Parameter(torch.zeros(config.audio_prefix_tokens, config.lm_hidden))
         self.post_init()
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -84,5 +99,11 @@ class PrefixBridge(PreTrainedModel):
         return F.avg_pool2d(grid, self.config.image_pool).flatten(2).transpose(1, 2)
 
     def project_audio(self, audio_tokens: torch.Tensor) -> torch.Tensor:
-        """(B, audio_tokens, audio_width) -> (B, audio_tokens, lm_hidden)."""
-        return self.audio_projector(audio_tokens) + self.audio_positions
+        """(B, audio_tokens, audio_width) -> (B, audio_prefix_tokens, lm_hidden)."""
+        prefix = self.audio_projector(audio_tokens)                                        # (B, T, hidden)
+        if self.config.audio_global_tokens:
+            b = audio_tokens.shape[0]
+            everything = self.audio_narrow(audio_tokens).flatten(1)                         # (B, T * narrow)
+            summary = self.audio_global(everything).reshape(b, self.config.audio_global_tokens, -1)   # (B, G, hidden)
+            prefix = torch.cat([summary, prefix], dim=1)
+        return prefix + self.audio_positions

@@ -1,9 +1,16 @@
-"""The decoder's training objectives: what the VAE is asked to keep."""
+"""The decoder's training objectives: what the VAE is asked to keep, and what its second phase may change."""
 from __future__ import annotations
+
+import random
+from pathlib import Path
 
 import torch
 
-from modules.training.train_decoder import FOREGROUND_WEIGHT, foreground_weighted_mse
+from modules.training.augment import picture_to_tensor
+from modules.training.suite_config import DecoderStage
+from modules.training.train_decoder import (FOREGROUND_WEIGHT, DrawingPool, build_vae, foreground_weighted_mse,
+                                            perceptual_distance, picture_features, refine_vae_decoder)
+from modules.training.world_pictures import RenderStyle, Scene, SceneObject, render_scene
 
 
 def test_a_wrong_object_costs_the_vae_more_than_the_same_error_in_the_background():
@@ -16,3 +23,37 @@ def test_a_wrong_object_costs_the_vae_more_than_the_same_error_in_the_background
     on_background = foreground_weighted_mse(wrong_background, picture)
     assert torch.isclose(on_object, (1 + FOREGROUND_WEIGHT) * on_background)
     assert foreground_weighted_mse(picture, picture) == 0
+
+
+MINI_IMAGE_ENCODER = Path(__file__).resolve().parent.parent / "assets" / "mini" / "image_encoder"
+STILL = RenderStyle(shade_jitter=0, position_jitter=0.0)
+
+
+def pictures_of(*objects: SceneObject) -> list[torch.Tensor]:
+    return [picture_to_tensor(render_scene(Scene("white", (o,)), STILL))[None] for o in objects]   # (1, 3, 64, 64)
+
+
+def test_the_perceptual_distance_counts_a_wrong_shape_more_than_pixel_noise_that_costs_as_much():
+    """Pixel error alone ranks these the other way: that is why the VAE gave small stars back as blobs."""
+    features = picture_features(MINI_IMAGE_ENCODER)
+    star, triangle = pictures_of(SceneObject("red", "star", "small", "left"),
+                                 SceneObject("red", "triangle", "small", "left"))
+    noisy = star + torch.randn(star.shape, generator=torch.Generator().manual_seed(0)) * 0.3
+    assert foreground_weighted_mse(noisy, star) > foreground_weighted_mse(triangle, star)
+    assert perceptual_distance(features, triangle, star) > perceptual_distance(features, noisy, star)
+    assert perceptual_distance(features, star, star) < 1e-5
+
+
+def test_refining_the_vae_decoder_leaves_the_latents_the_unet_learnt_unchanged(tmp_path):
+    stage = DecoderStage(scenes=8, vae_batch=2, vae_decoder_steps=2)
+    vae, pool = build_vae(stage), DrawingPool(stage, seed=0)
+    with torch.no_grad():
+        before = vae.encode(pool.pictures).latent_dist.mean                          # (8, 4, 8, 8)
+        decoded_before = vae.decode(before).sample
+    refine_vae_decoder(vae, picture_features(MINI_IMAGE_ENCODER), pool, stage, tmp_path, random.Random(0))
+    with torch.no_grad():
+        after = vae.encode(pool.pictures).latent_dist.mean
+        decoded_after = vae.decode(after).sample
+    assert torch.equal(before, after)
+    assert not torch.allclose(decoded_before, decoded_after)
+    assert (tmp_path / "vae-decoder.safetensors").is_file()       # resumable

@@ -1,4 +1,5 @@
-"""An auxiliary loss for the picture encoder: what each region holds, read linearly from its patch tokens.
+"""Auxiliary losses: what each region holds, read linearly from the picture encoder's patch tokens (or the bridge's
+cells).
 
 Contrastive training alone taught the 64-pixel ViT colour, size and place but almost no shape (zero-shot shape
 on single objects stayed at chance after 1,000 steps): the batch can be told apart without it. Asking the patch
@@ -39,14 +40,29 @@ def region_targets(scenes: list[Scene], attribute: str) -> torch.Tensor:
     return torch.tensor(rows)
 
 
+def cell_weights(grid: int, margin: int, pool: int) -> torch.Tensor:
+    """(regions, cells²): each row picks the bridge cell that holds one region (row-major cells of the patch grid
+    less `margin` patches at each edge, pooled by `pool`). The cells are those whose patches region_weights reads."""
+    cells = (grid - 2 * margin) // pool
+    rows = []
+    for region in REGIONS:
+        x, y = REGION_CENTERS[region]
+        col, row = (int((v * grid - margin) // pool) for v in (x, y))
+        rows.append(F.one_hot(torch.tensor(row * cells + col), cells * cells).float())
+    return torch.stack(rows)
+
+
 class RegionAttributeHeads(nn.Module):
-    def __init__(self, width: int, grid: int):
+    """Linear colour, shape and size heads over each region's average of the tokens that `weights` (regions, tokens)
+    picks: region_weights(grid) for an encoder's patches, cell_weights(...) for the bridge's cells."""
+
+    def __init__(self, width: int, weights: torch.Tensor):
         super().__init__()
-        self.register_buffer("weights", region_weights(grid), persistent=False)
+        self.register_buffer("weights", weights, persistent=False)
         self.heads = nn.ModuleDict({name: nn.Linear(width, len(classes)) for name, classes in CLASSES.items()})
 
     def logits(self, patch_tokens: torch.Tensor) -> dict[str, torch.Tensor]:
-        """patch_tokens (B, grid*grid, width) -> attribute -> (B, regions, classes)."""
+        """patch_tokens (B, tokens, width) -> attribute -> (B, regions, classes)."""
         regions = torch.einsum("rn,bnw->brw", self.weights, patch_tokens)               # (B, regions, width)
         return {name: head(regions) for name, head in self.heads.items()}
 

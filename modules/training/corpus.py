@@ -96,7 +96,7 @@ def tokenizer_corpus(seed: int = 0, items: int = 6000) -> list[str]:
 
 def perturbed(scene: Scene, rng: random.Random) -> Scene:
     """The scene with exactly one thing changed: one object's colour, shape, size or position."""
-    from .world_pictures import COLORS, POSITIONS, SHAPES, SIZES
+    from .world_pictures import COLORS, POSITIONS, SHAPES
     objects = list(scene.objects)
     k = rng.randrange(len(objects))
     obj = objects[k]

@@ -32,7 +32,8 @@ def quick_config(suite, out: Path):
         suite, out_dir=out, work_dir=out / ".work",
         encoders=EncoderStage(scenes=200, sounds=100, shape_steps=2, steps=3, picture_batch=8, sound_batch=8),
         language=LanguageStage(scenes=200, sounds=100, steps=3, batch=4),
-        decoder=DecoderStage(scenes=100, vae_steps=2, unet_steps=2, vae_batch=4, unet_batch=4))
+        decoder=DecoderStage(scenes=100, vae_steps=2, vae_decoder_steps=2, unet_steps=2, vae_batch=4,
+                             unet_batch=4))
 
 
 def load_or_train_tokenizer(suite, retrain: bool):

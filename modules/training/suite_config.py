@@ -68,6 +68,10 @@ class LanguageStage:
     image_global_dropout: float = 0.5  # share of training pictures whose global tokens are hidden (cells only):
                                        # with none, the summary tokens overrode the cells and places came out wrong
                                        # (exact captions on 40 validation scenes: 0.575 at 0, 0.70 at 0.5, 0.15 at 0.8)
+    cell_attribute_weight: float = 0.0  # colour, shape and size heads on each place's bridge cell (0: off)
+    audio_global_tokens: int = 0       # sound summary tokens read from all 48 time tokens with per-time weights:
+                                       # a linear read of the flattened tokens counts beeps right 98 % of the time,
+                                       # the sound embedding (a mean) 90 %, and the language model 3 as 4 often
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,9 @@ class DecoderStage:
     latent_channels: int = 4
     vae_steps: int = 1200
     vae_batch: int = 16
+    vae_decoder_steps: int = 1500   # then the VAE's decoder alone (latents unchanged) with a perceptual loss: after
+                                    # the first phase, 47 % of shapes came back from the VAE as another shape
+    perceptual_weight: float = 1.0  # the picture encoder's patch tokens of the reconstruction vs the original
     unet_steps: int = 6000          # 3,600 drew the asked shape in 23 % of held-out prompts, 6,000 in 43 %
                                     # (judged by the shape-aware picture encoder)
     unet_batch: int = 64

@@ -1,6 +1,7 @@
 """Stage 3 of the mini suite: a tiny latent diffusion decoder (VAE + UNet) conditioned on the CLIP text tower."""
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 
@@ -83,15 +84,19 @@ class DrawingPool:
         self.pictures = torch.stack([picture_to_tensor(render_scene(s, style)) for s in self.scenes])  # (N,3,64,64)
 
 
+def foreground_mask(pictures: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W): 1 where a pixel is unlike the corner's background (the object), else 0. pictures (B, 3, H, W)."""
+    background = pictures[:, :, :1, :1]                                               # (B, 3, 1, 1)
+    return ((pictures - background).abs().sum(dim=1, keepdim=True) > 0.15).float()
+
+
 FOREGROUND_WEIGHT = 20.0     # an object covers 1-6 % of the picture; unweighted, the VAE learnt a brown blob
 
 
 def foreground_weighted_mse(recon: torch.Tensor, pictures: torch.Tensor) -> torch.Tensor:
     """Squared error with the object's pixels (those unlike the corner's background) counted 21 times.
     (B, 3, H, W) each."""
-    background = pictures[:, :, :1, :1]                                               # (B, 3, 1, 1)
-    foreground = ((pictures - background).abs().sum(dim=1, keepdim=True) > 0.15).float()  # (B, 1, H, W)
-    return ((recon - pictures) ** 2 * (1 + FOREGROUND_WEIGHT * foreground)).mean()
+    return ((recon - pictures) ** 2 * (1 + FOREGROUND_WEIGHT * foreground_mask(pictures))).mean()
 
 
 def train_vae(vae: AutoencoderKL, pool: DrawingPool, stage: DecoderStage, work: Path, rng: random.Random,
@@ -111,6 +116,57 @@ def train_vae(vae: AutoencoderKL, pool: DrawingPool, stage: DecoderStage, work: 
         loss.backward()
         optimizer.step()
         if is_main and ((step + 1) % 200 == 0 or step + 1 == stage.vae_steps):
+            save_checkpoint(checkpoint, {"vae": vae}, optimizer, step + 1)
+    vae.eval().requires_grad_(False)
+
+
+def picture_features(image_encoder_dir: Path) -> torch.nn.Module:
+    """The open_clip picture tower, frozen, returning (pooled, patch tokens): the perceptual loss's feature net."""
+    import open_clip
+    clip, _, _ = open_clip.create_model_and_transforms(f"local-dir:{image_encoder_dir}")
+    clip.visual.output_tokens = True
+    return clip.visual.eval().requires_grad_(False)
+
+
+def perceptual_distance(features: torch.nn.Module, recon: torch.Tensor, pictures: torch.Tensor) -> torch.Tensor:
+    """1 - cosine similarity of the picture tower's patch tokens, over the patches the object touches: the features
+    that tell shapes apart (the tower was trained with per-region attribute heads). Averaged over all 64 patches,
+    a triangle for a star cost less than faint noise everywhere. (B, 3, H, W) each."""
+    _, recon_tokens = features(recon)                                                  # (B, patches, width)
+    with torch.no_grad():
+        _, tokens = features(pictures)
+        side = math.isqrt(tokens.shape[1])
+        touched = (F.adaptive_max_pool2d(foreground_mask(pictures), side).flatten(1) > 0).float()   # (B, patches)
+    per_patch = 1 - F.cosine_similarity(recon_tokens, tokens, dim=-1)                   # (B, patches)
+    return (per_patch * touched).sum() / touched.sum().clamp(min=1)
+
+
+def refine_vae_decoder(vae: AutoencoderKL, features: torch.nn.Module, pool: DrawingPool, stage: DecoderStage,
+                       work: Path, rng: random.Random, is_main: bool = True) -> None:
+    """The VAE's decoder alone, with pixels and the perceptual distance: the encoder (so the latents the UNet learns)
+    is unchanged. Pixel error alone let small stars and triangles come back as blobs."""
+    decoder = [vae.post_quant_conv, vae.decoder]
+    optimizer = torch.optim.AdamW([p for m in decoder for p in m.parameters()], lr=stage.lr)
+    checkpoint, start = work / "vae-decoder.safetensors", 0
+    if checkpoint.exists():
+        start, _ = load_checkpoint(checkpoint, {"vae": vae}, optimizer)
+    vae.requires_grad_(False)
+    for module in decoder:
+        module.requires_grad_(True)
+    for step in tqdm(range(start, stage.vae_decoder_steps), desc="vae decoder", initial=start,
+                     total=stage.vae_decoder_steps):
+        for group in optimizer.param_groups:
+            group["lr"] = cosine_lr(step, stage.vae_decoder_steps, stage.lr, 50)
+        pictures = pool.pictures[rng.sample(range(len(pool.scenes)), stage.vae_batch)].to(vae.device)  # (B,3,64,64)
+        with torch.no_grad():
+            latents = vae.encode(pictures).latent_dist.sample()
+        recon = vae.decode(latents).sample
+        loss = (foreground_weighted_mse(recon, pictures)
+                + stage.perceptual_weight * perceptual_distance(features, recon, pictures))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if is_main and ((step + 1) % 200 == 0 or step + 1 == stage.vae_decoder_steps):
             save_checkpoint(checkpoint, {"vae": vae}, optimizer, step + 1)
     vae.eval().requires_grad_(False)
 
@@ -177,6 +233,8 @@ def train_decoder(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> No
     pool = DrawingPool(stage, suite.seed)
     vae = build_vae(stage).to(accelerator.device)
     train_vae(vae, pool, stage, work, rng, accelerator.is_main_process)
+    features = picture_features(Path(suite.out_dir) / "image_encoder").to(accelerator.device)
+    refine_vae_decoder(vae, features, pool, stage, work, rng, accelerator.is_main_process)
     unet = build_unet(stage, text_encoder.config.hidden_size)
     train_unet(unet, vae, text_encoder, tokenizer, pool, stage, work, rng, accelerator)
     pipeline = StableDiffusionPipeline(

@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 from tqdm import tqdm
 
 from ..encoders.audio_model import MiniAudioConfig, MiniAudioEncoder
-from .attribute_heads import RegionAttributeHeads
+from .attribute_heads import RegionAttributeHeads, region_weights
 from .augment import augment_sound, batch_sounds, mirror, picture_to_tensor, resample_blur, training_picture
 from .checkpoint import cosine_lr, load_checkpoint, save_checkpoint
 from .cleaning import clean_captioned_pictures, raw_captioned_pictures
@@ -120,9 +120,10 @@ def set_learning_rates(optimizer: torch.optim.Optimizer, step: int, stage: Encod
         group["lr"] = lr * (stage.joint_trunk_lr_scale if slow else 1.0)
 
 
-def held_out_regions(clip: CLIP, heads: RegionAttributeHeads, scenes: list[Scene], device) -> dict[str, float]:
-    """How well the patch tokens name each region's colour, shape and size on validation scenes."""
-    pictures = torch.stack([picture_to_tensor(render_scene(s)) for s in scenes]).to(device)   # (N, 3, 64, 64)
+def held_out_regions(clip: CLIP, heads: RegionAttributeHeads, scenes: list[Scene], pictures: torch.Tensor
+                     ) -> dict[str, float]:
+    """How well the patch tokens name each region's colour, shape and size on validation scenes.
+    pictures (N, 3, 64, 64): the scenes, rendered."""
     clip.visual.eval()
     with torch.no_grad():
         _, patch_tokens = clip.visual(pictures)
@@ -138,7 +139,7 @@ def train_encoders(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
     clip.visual.output_tokens = True                   # the attribute heads read the patch tokens
     audio = MiniAudioEncoder(MiniAudioConfig(embed_dim=stage.embed_dim, tokens=stage.audio_tokens,
                                              time_stride=stage.audio_time_stride))
-    heads = RegionAttributeHeads(stage.vision_width, stage.image_size // stage.patch_size)
+    heads = RegionAttributeHeads(stage.vision_width, region_weights(stage.image_size // stage.patch_size))
     optimizer = torch.optim.AdamW(parameter_groups(clip, audio, heads), lr=stage.lr, weight_decay=0.05)
     start, total = 0, stage.shape_steps + stage.steps
     checkpoint = work / "encoders.safetensors"
@@ -149,6 +150,7 @@ def train_encoders(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
         return save_encoders(clip, audio, stage, tokenizer, suite.out_dir)
     pool = PicturePool(stage, suite.seed)
     validation = scenes_for("validation", 400, suite.seed)
+    validation_pictures = torch.stack([picture_to_tensor(render_scene(s)) for s in validation])   # (N, 3, 64, 64)
     sounds = sounds_for("train", stage.sounds, suite.seed)
     waves = [synthesize(s) for s in sounds]
     clip, audio, optimizer = accelerator.prepare(clip, audio, optimizer)
@@ -181,7 +183,8 @@ def train_encoders(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
         optimizer.step()
         bar.set_postfix({name: f"{value.item():.3f}" for name, value in shown.items()})
         if step + 1 in (stage.shape_steps, total):
-            accuracy = held_out_regions(plain_clip, heads, validation, accelerator.device)
+            accuracy = held_out_regions(plain_clip, heads, validation,
+                                        validation_pictures.to(accelerator.device))
             print(f"step {step + 1}: validation regions named right: "
                   + ", ".join(f"{name} {value:.3f}" for name, value in accuracy.items()))
         if accelerator.is_main_process and ((step + 1) % 250 == 0 or step + 1 in (stage.shape_steps, total)):

@@ -14,12 +14,14 @@ from transformers import DeepseekV3Config, DeepseekV3ForCausalLM
 from ..bridge_model import PrefixBridge, PrefixBridgeConfig
 from ..encoders.audio_model import MiniAudioEncoder
 from ..moe_trace import ExpertRecorder, moe_gates, update_balancing_bias
+from .attribute_heads import RegionAttributeHeads, cell_weights
 from .augment import augment_sound, batch_sounds, mirror, resample_blur, training_picture
 from .balance_loss import RouterScores, sequence_balance_loss
 from .checkpoint import cosine_lr, load_checkpoint, save_checkpoint
 from .corpus import scenes_for, sounds_for
 from .lm_data import ChatTokens, Example, picture_turn, sample_example
 from .suite_config import LanguageStage, SuiteConfig
+from .world_pictures import Scene
 from .world_sounds import synthesize
 
 
@@ -59,9 +61,11 @@ class MediaPools:
 
 
 def media_prefixes(examples: list[Example], pools: MediaPools, vision, audio, bridge, rng: random.Random,
-                   device: torch.device, by_place: bool, global_dropout: float) -> dict[str, torch.Tensor]:
-    """Encode this batch's pictures and sounds and project them: kind -> (n, tokens, hidden)."""
-    out = {}
+                   device: torch.device, by_place: bool, global_dropout: float
+                   ) -> tuple[dict[str, torch.Tensor], list[Scene]]:
+    """Encode this batch's pictures and sounds and project them: kind -> (n, tokens, hidden), and the scenes the
+    pictures show (mirrored where the picture was)."""
+    out, scenes = {}, []
     pictured = [e for e in examples if e.media == "image"]
     if pictured:
         pictures = pools.pictures[[e.picture_index for e in pictured]].to(device)
@@ -76,9 +80,16 @@ def media_prefixes(examples: list[Example], pools: MediaPools, vision, audio, br
     if heard:
         waves = batch_sounds([augment_sound(pools.waves[e.sound_index], rng) for e in heard]).to(device)
         with torch.no_grad():
-            _, audio_tokens = audio(waves)                                              # (n, 16, width)
+            _, audio_tokens = audio(waves)                                              # (n, T, width)
         out["audio"] = bridge.project_audio(audio_tokens)
-    return out
+    return out, scenes
+
+
+def cell_attribute_heads(config: PrefixBridgeConfig, hidden: int) -> RegionAttributeHeads:
+    """Colour, shape and size heads on the bridge's cell for each place (dropped after training): the cells carry
+    all three, but the language model read only shape, size and place from them and took colour from the summary
+    tokens, where colours of several objects blur together."""
+    return RegionAttributeHeads(hidden, cell_weights(config.image_grid, config.image_pool_margin, config.image_pool))
 
 
 def hide_global_tokens(prefix: torch.Tensor, bridge: PrefixBridge, share: float, rng: random.Random) -> torch.Tensor:
@@ -111,17 +122,21 @@ def train_language(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
                                              audio_tokens=audio.config.tokens, lm_hidden=stage.hidden,
                                              image_embed_dim=vision.proj.shape[1],
                                              image_global_tokens=stage.image_global_tokens,
-                                             image_pool_margin=stage.image_pool_margin))
-    optimizer = torch.optim.AdamW(list(model.parameters()) + list(bridge.parameters()), lr=stage.lr,
+                                             image_pool_margin=stage.image_pool_margin,
+                                             audio_global_tokens=stage.audio_global_tokens))
+    cell_heads = cell_attribute_heads(bridge.config, stage.hidden)
+    trained = {"lm": model, "bridge": bridge} | ({"cell_heads": cell_heads} if stage.cell_attribute_weight else {})
+    optimizer = torch.optim.AdamW([p for module in trained.values() for p in module.parameters()], lr=stage.lr,
                                   weight_decay=0.05, betas=(0.9, 0.95))
     checkpoint, start = work / "language.safetensors", 0
     if checkpoint.exists():
-        start, _ = load_checkpoint(checkpoint, {"lm": model, "bridge": bridge}, optimizer)
+        start, _ = load_checkpoint(checkpoint, trained, optimizer)
         print(f"resuming language model at step {start}")
-    chat = ChatTokens(tokenizer, bridge.config.image_tokens, bridge.config.audio_tokens)
+    chat = ChatTokens(tokenizer, bridge.config.image_tokens, bridge.config.audio_prefix_tokens)
     markers = {kind: tokenizer.convert_tokens_to_ids(f"<|{kind}|>") for kind in ("image", "audio")}
     pools = MediaPools(stage, suite.seed) if start < stage.steps else None
     model, bridge, optimizer = accelerator.prepare(model, bridge, optimizer)
+    cell_heads.to(accelerator.device)
     recorder = ExpertRecorder(accelerator.unwrap_model(model))
     # the balance loss needs the routers' logits with gradients; hooked only when that loss is on
     routers = RouterScores(moe_gates(accelerator.unwrap_model(model)) if stage.sequence_balance_weight else {})
@@ -131,8 +146,8 @@ def train_language(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
             for group in optimizer.param_groups:
                 group["lr"] = cosine_lr(step, stage.steps, stage.lr, 150)
             examples = [sample_example(rng, pools.scenes, pools.sounds) for _ in range(stage.batch)]
-            prefixes = media_prefixes(examples, pools, vision, audio, accelerator.unwrap_model(bridge), rng,
-                                      accelerator.device, stage.captions_by_place, stage.image_global_dropout)
+            prefixes, scenes = media_prefixes(examples, pools, vision, audio, accelerator.unwrap_model(bridge), rng,
+                                              accelerator.device, stage.captions_by_place, stage.image_global_dropout)
             batch = chat.collate(examples).to(accelerator.device)
             embeds = accelerator.unwrap_model(model).get_input_embeddings()(batch.input_ids)
             for kind, prefix in prefixes.items():
@@ -143,17 +158,20 @@ def train_language(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
             if stage.sequence_balance_weight:
                 loss = loss + stage.sequence_balance_weight * sequence_balance_loss(
                     routers.seen, batch.attention_mask.bool())
+            if stage.cell_attribute_weight and scenes:
+                cells = prefixes["image"][:, stage.image_global_tokens:]                     # (n, cells², H)
+                loss = loss + stage.cell_attribute_weight * cell_heads.loss(cells, scenes)
             optimizer.zero_grad()
             accelerator.backward(loss)
-            torch.nn.utils.clip_grad_norm_(list(model.parameters()) + list(bridge.parameters()), 1.0)
+            torch.nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], 1.0)
             optimizer.step()
             update_balancing_bias(recorder, stage.routed_experts, stage.bias_update_rate,
                                   token_mask=batch.attention_mask.bool())
             bar.set_postfix(loss=f"{loss.item():.3f}")
             if accelerator.is_main_process and ((step + 1) % 250 == 0 or step + 1 == stage.steps):
                 work.mkdir(parents=True, exist_ok=True)
-                save_checkpoint(checkpoint, {"lm": accelerator.unwrap_model(model),
-                                             "bridge": accelerator.unwrap_model(bridge)}, optimizer, step + 1)
+                save_checkpoint(checkpoint, {name: accelerator.unwrap_model(module) for name, module in trained.items()},
+                                optimizer, step + 1)
     if accelerator.is_main_process:
         save_language(accelerator.unwrap_model(model), accelerator.unwrap_model(bridge), tokenizer, suite.out_dir)
 

@@ -1,0 +1,65 @@
+"""The prefix bridge: which picture cells and sound tokens it reads, and what its summary tokens carry."""
+from __future__ import annotations
+
+import torch
+
+from modules.training.attribute_heads import REGIONS, cell_weights, region_weights
+
+
+def test_the_bridge_cells_of_the_mini_suite_are_the_regions_the_heads_were_trained_on():
+    """Each of the five places reaches the language model as one prefix cell holding exactly its head's patches."""
+    from modules.bridge_model import PrefixBridge, PrefixBridgeConfig
+    from modules.training.suite_config import LanguageStage
+    bridge = PrefixBridge(PrefixBridgeConfig(image_grid=8, image_pool=2,
+                                             image_pool_margin=LanguageStage().image_pool_margin))
+    patches = torch.randn(1, 64, 16)                                                   # (B, grid², width)
+    cells = bridge.pool_patches(patches)[0]                                            # (cells², width)
+    heads_view = region_weights(8) @ patches[0]                                        # (regions, width)
+    where = {"top": 1, "left": 3, "center": 4, "right": 5, "bottom": 7}                # row-major in the 3x3 cells
+    for k, region in enumerate(REGIONS):
+        assert torch.allclose(cells[where[region]], heads_view[k], atol=1e-6), region
+    picked = cell_weights(8, LanguageStage().image_pool_margin, 2) @ cells              # what the cell heads read
+    assert torch.allclose(picked, heads_view, atol=1e-6)
+
+
+def test_a_new_bridge_gives_every_prefix_place_its_own_vector():
+    """Before training, each cell (and each sound token) already differs from every other, so the language model
+    can tell which place a token came from without counting its distance."""
+    import torch.nn.functional as F
+
+    from modules.bridge_model import PrefixBridge, PrefixBridgeConfig
+    bridge = PrefixBridge(PrefixBridgeConfig(image_grid=8, image_pool=2, image_pool_margin=1))
+    for positions in (bridge.image_positions, bridge.audio_positions):
+        unit = F.normalize(positions.detach(), dim=-1)
+        similarity = unit @ unit.T - torch.eye(len(unit))
+        assert similarity.abs().max() < 0.5, similarity.abs().max()
+
+
+def test_hidden_global_tokens_say_nothing_about_the_picture_and_the_cells_still_do():
+    import random
+
+    from modules.bridge_model import PrefixBridge, PrefixBridgeConfig
+    from modules.training.train_language import hide_global_tokens
+    bridge = PrefixBridge(PrefixBridgeConfig(image_grid=8, image_pool=2, image_pool_margin=1, image_embed_dim=16,
+                                             image_global_tokens=4, image_width=16))
+    prefix = bridge.project_image(torch.randn(2, 64, 16), torch.randn(2, 16))               # two different pictures
+    hidden = hide_global_tokens(prefix, bridge, share=1.0, rng=random.Random(0))
+    assert torch.equal(hidden[0, :4], hidden[1, :4])                                       # globals: places only
+    assert not torch.allclose(hidden[0, 4:], hidden[1, 4:])                                 # cells: the pictures
+    kept = hide_global_tokens(prefix, bridge, share=0.0, rng=random.Random(0))
+    assert torch.equal(kept, prefix)
+
+
+
+def test_the_sound_summary_tokens_hear_when_things_happen_not_only_how_much():
+    """A mean over time (the sound embedding) cannot tell a sound from the same sound reversed, or three beeps
+    from three beeps with one twice as long; the summary tokens read each time token with its own weights."""
+    from modules.bridge_model import PrefixBridge, PrefixBridgeConfig
+    bridge = PrefixBridge(PrefixBridgeConfig(audio_width=16, audio_tokens=12, audio_global_tokens=2))
+    sound = torch.randn(1, 12, 16)                                                          # (B, T, width)
+    reversed_in_time = sound.flip(1)
+    forward, backward = bridge.project_audio(sound), bridge.project_audio(reversed_in_time)
+    assert forward.shape[1] == bridge.config.audio_prefix_tokens == 14
+    assert not torch.allclose(forward[:, :2], backward[:, :2], atol=1e-4)                 # the summaries differ
+    plain = PrefixBridge(PrefixBridgeConfig(audio_width=16, audio_tokens=12))
+    assert plain.project_audio(sound).shape[1] == plain.config.audio_prefix_tokens == 12    # off by default
