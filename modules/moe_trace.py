@@ -18,6 +18,7 @@ through an auxiliary loss in training and have no bias to nudge.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -132,15 +133,20 @@ class ExpertRecorder:
 
 @torch.no_grad()
 def update_balancing_bias(recorder: ExpertRecorder, num_experts: int, rate: float,
-                          token_mask: torch.Tensor | None = None) -> None:
+                          token_mask: torch.Tensor | None = None,
+                          total: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
     """Auxiliary-loss-free balancing: raise the bias of under-used experts, lower it for busy ones.
-    Only DeepSeek-V3-style routers have the bias; for any other family this raises ValueError saying so."""
+    total: the load summed over data-parallel processes (e.g. accelerator.reduce(load, "sum")), so that every
+    process moves its biases alike. Only DeepSeek-V3-style routers have the bias; for any other family this raises
+    ValueError saying so."""
     if not recorder.has_balancing_bias:
         kinds = sorted({type(g).__name__ for g in recorder.gates.values()}) or ["no MoE layers"]
         raise ValueError(f"Bias-based expert balancing needs DeepSeek-V3-style routers with an "
                          f"e_score_correction_bias; this model's routers ({', '.join(kinds)}) have none. Such "
                          f"families balance their experts with an auxiliary loss (router_aux_loss_coef) instead.")
     load = recorder.load(num_experts, token_mask).float()                      # (layers, experts)
+    if total is not None:
+        load = total(load)
     for row, index in enumerate(sorted(recorder.gates)):
         gate = recorder.gates[index]
         error = load[row].mean() - load[row]

@@ -5,11 +5,13 @@ import random
 from pathlib import Path
 
 import torch
+from accelerate import Accelerator
 
 from modules.training.augment import picture_to_tensor
 from modules.training.suite_config import DecoderStage
-from modules.training.train_decoder import (FOREGROUND_WEIGHT, DrawingPool, build_vae, foreground_weighted_mse,
-                                            perceptual_distance, picture_features, refine_vae_decoder)
+from modules.training.train_decoder import (FOREGROUND_WEIGHT, DrawingPool, VAEObjective, build_vae,
+                                            foreground_weighted_mse, perceptual_distance, picture_features,
+                                            train_vae_phase)
 from modules.training.world_pictures import RenderStyle, Scene, SceneObject, render_scene
 
 
@@ -50,7 +52,8 @@ def test_refining_the_vae_decoder_leaves_the_latents_the_unet_learnt_unchanged(t
     with torch.no_grad():
         before = vae.encode(pool.pictures).latent_dist.mean                          # (8, 4, 8, 8)
         decoded_before = vae.decode(before).sample
-    refine_vae_decoder(vae, picture_features(MINI_IMAGE_ENCODER), pool, stage, tmp_path, random.Random(0))
+    objective = VAEObjective(vae, picture_features(MINI_IMAGE_ENCODER), stage.perceptual_weight)
+    train_vae_phase(objective, vae, pool, stage, tmp_path, random.Random(0), Accelerator(cpu=True), decoder_only=True)
     with torch.no_grad():
         after = vae.encode(pool.pictures).latent_dist.mean
         decoded_after = vae.decode(after).sample

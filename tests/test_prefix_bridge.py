@@ -36,18 +36,18 @@ def test_a_new_bridge_gives_every_prefix_place_its_own_vector():
 
 
 def test_hidden_global_tokens_say_nothing_about_the_picture_and_the_cells_still_do():
-    import random
-
     from modules.bridge_model import PrefixBridge, PrefixBridgeConfig
     from modules.training.train_language import hide_global_tokens
     bridge = PrefixBridge(PrefixBridgeConfig(image_grid=8, image_pool=2, image_pool_margin=1, image_embed_dim=16,
                                              image_global_tokens=4, image_width=16))
     prefix = bridge.project_image(torch.randn(2, 64, 16), torch.randn(2, 16))               # two different pictures
-    hidden = hide_global_tokens(prefix, bridge, share=1.0, rng=random.Random(0))
+    hidden = hide_global_tokens(prefix, bridge, torch.tensor([True, True]))
     assert torch.equal(hidden[0, :4], hidden[1, :4])                                       # globals: places only
     assert not torch.allclose(hidden[0, 4:], hidden[1, 4:])                                 # cells: the pictures
-    kept = hide_global_tokens(prefix, bridge, share=0.0, rng=random.Random(0))
+    kept = hide_global_tokens(prefix, bridge, torch.tensor([False, False]))
     assert torch.equal(kept, prefix)
+    one = hide_global_tokens(prefix, bridge, torch.tensor([False, True]))
+    assert torch.equal(one[0], prefix[0]) and torch.equal(one[1], hidden[1])
 
 
 

@@ -1,4 +1,5 @@
-"""`mini train --quick` runs every stage and its output loads through the studio's own loaders, like a hub checkpoint."""
+"""`mini train --quick` runs every stage, alone or data-parallel, and its output loads through the studio's own loaders,
+like a hub checkpoint."""
 import json
 import subprocess
 import sys
@@ -13,14 +14,38 @@ from modules.pipeline import Pipeline
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def train_quick(out: Path, processes: int) -> subprocess.CompletedProcess:
+    """`mini train --quick`, as `python -m` or, for several processes, under torch's launcher (what `accelerate
+    launch` runs on several GPUs; here on CPU processes that talk over gloo)."""
+    launcher = [sys.executable] if processes == 1 else [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes)]
+    run = subprocess.run([*launcher, "-m", "modules.training.mini", "train", "--quick", "--out", str(out)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    return run
+
+
 @pytest.fixture(scope="module")
 def quick_suite(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("mini")
-    run = subprocess.run([sys.executable, "-m", "modules.training.mini", "train", "--quick", "--out", str(out)],
-                         cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
+    run = train_quick(out, processes=1)
     assert "picture-caption cleaning" in run.stdout and "removed" in run.stdout
     return out
+
+
+@pytest.fixture(scope="module")
+def parallel_suite(tmp_path_factory) -> Path:
+    """Two data-parallel processes: each stage ends by checking that both hold the same weights (else it fails)."""
+    out = tmp_path_factory.mktemp("mini-parallel")
+    run = train_quick(out, processes=2)
+    for stage in ("encoders", "language", "decoder"):
+        assert run.stdout.count(f"stage {stage}:") == 2, run.stdout[-2000:]     # both processes ran every stage
+    return out
+
+
+@pytest.fixture(params=["one process", "two processes"])
+def trained_suite(request) -> Path:
+    return request.getfixturevalue("quick_suite" if request.param == "one process" else "parallel_suite")
 
 
 def test_every_role_is_saved_in_its_library_format(quick_suite):
@@ -33,7 +58,8 @@ def test_every_role_is_saved_in_its_library_format(quick_suite):
     assert list(quick_suite.rglob("*.safetensors"))
 
 
-def test_the_studio_runs_on_the_trained_output(quick_suite, tmp_path):
+def test_the_studio_runs_on_the_trained_output(trained_suite, tmp_path):
+    quick_suite = trained_suite
     yaml = tmp_path / "spaces.yaml"
     yaml.write_text(f"""default_profile: quick
 profiles:

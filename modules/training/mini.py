@@ -52,7 +52,7 @@ def load_or_train_tokenizer(suite, retrain: bool):
 
 def train(args: argparse.Namespace) -> None:
     import torch
-    from accelerate import Accelerator
+    from accelerate import Accelerator, DistributedDataParallelKwargs
 
     from .suite_config import SuiteConfig
     suite = SuiteConfig()
@@ -62,8 +62,12 @@ def train(args: argparse.Namespace) -> None:
         suite = quick_config(suite, args.out or Path("/tmp") / "omnimoe-mini-quick")
     stages = args.stage or list(STAGES)
     torch.manual_seed(suite.seed)
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
-    tokenizer = load_or_train_tokenizer(suite, retrain="tokenizer" in stages)
+    # find_unused_parameters: under `accelerate launch` some parts rest in some steps (the text and sound towers in
+    # the shape phase, the sound projector in a batch without sounds, the VAE's encoder in its decoder phase)
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(),
+                              kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+    with accelerator.main_process_first():     # one process writes the tokenizer; the others then read it
+        tokenizer = load_or_train_tokenizer(suite, retrain="tokenizer" in stages and accelerator.is_main_process)
     for stage in stages:
         started = time.time()
         if stage == "encoders":

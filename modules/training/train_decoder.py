@@ -11,12 +11,14 @@ from accelerate import Accelerator
 from diffusers import (AutoencoderKL, DDIMScheduler, DDPMScheduler, StableDiffusionPipeline,
                        UNet2DConditionModel)
 from safetensors.torch import load_file
+from torch import nn
 from tqdm import tqdm
 from transformers import CLIPTextConfig, CLIPTextModel
 
 from .augment import mirror, picture_to_tensor
 from .checkpoint import cosine_lr, load_checkpoint, save_checkpoint
 from .corpus import single_object_scenes_for
+from .replicas import check_replicas_agree
 from .suite_config import DecoderStage, SuiteConfig
 from .world_pictures import RenderStyle, render_scene
 from .world_talk import draw_prompt
@@ -99,27 +101,6 @@ def foreground_weighted_mse(recon: torch.Tensor, pictures: torch.Tensor) -> torc
     return ((recon - pictures) ** 2 * (1 + FOREGROUND_WEIGHT * foreground_mask(pictures))).mean()
 
 
-def train_vae(vae: AutoencoderKL, pool: DrawingPool, stage: DecoderStage, work: Path, rng: random.Random,
-              is_main: bool = True) -> None:
-    optimizer = torch.optim.AdamW(vae.parameters(), lr=stage.lr)
-    checkpoint, start = work / "vae.safetensors", 0
-    if checkpoint.exists():
-        start, _ = load_checkpoint(checkpoint, {"vae": vae}, optimizer)
-    for step in tqdm(range(start, stage.vae_steps), desc="vae", initial=start, total=stage.vae_steps):
-        for group in optimizer.param_groups:
-            group["lr"] = cosine_lr(step, stage.vae_steps, stage.lr, 50)
-        pictures = pool.pictures[rng.sample(range(len(pool.scenes)), stage.vae_batch)].to(vae.device)  # (B,3,64,64)
-        posterior = vae.encode(pictures).latent_dist
-        recon = vae.decode(posterior.sample()).sample
-        loss = foreground_weighted_mse(recon, pictures) + 1e-6 * posterior.kl().mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        if is_main and ((step + 1) % 200 == 0 or step + 1 == stage.vae_steps):
-            save_checkpoint(checkpoint, {"vae": vae}, optimizer, step + 1)
-    vae.eval().requires_grad_(False)
-
-
 def picture_features(image_encoder_dir: Path) -> torch.nn.Module:
     """The open_clip picture tower, frozen, returning (pooled, patch tokens): the perceptual loss's feature net."""
     import open_clip
@@ -141,34 +122,48 @@ def perceptual_distance(features: torch.nn.Module, recon: torch.Tensor, pictures
     return (per_patch * touched).sum() / touched.sum().clamp(min=1)
 
 
-def refine_vae_decoder(vae: AutoencoderKL, features: torch.nn.Module, pool: DrawingPool, stage: DecoderStage,
-                       work: Path, rng: random.Random, is_main: bool = True) -> None:
-    """The VAE's decoder alone, with pixels and the perceptual distance: the encoder (so the latents the UNet learns)
-    is unchanged. Pixel error alone let small stars and triangles come back as blobs."""
-    decoder = [vae.post_quant_conv, vae.decoder]
-    optimizer = torch.optim.AdamW([p for m in decoder for p in m.parameters()], lr=stage.lr)
-    checkpoint, start = work / "vae-decoder.safetensors", 0
+class VAEObjective(nn.Module):
+    """Both VAE phases as one module's forward, so that `accelerate launch` wraps one model: first the whole VAE on
+    pixels; then its decoder alone on pixels and the perceptual distance, with the encoder (so the latents the UNet
+    learns) unchanged. Pixel error alone let small stars and triangles come back as blobs."""
+
+    def __init__(self, vae: AutoencoderKL, features: nn.Module, perceptual_weight: float):
+        super().__init__()
+        self.vae, self.features, self.perceptual_weight = vae, features, perceptual_weight
+
+    def forward(self, pictures: torch.Tensor, decoder_only: bool) -> torch.Tensor:
+        """pictures (B, 3, side, side) -> the phase's loss."""
+        if decoder_only:
+            with torch.no_grad():
+                latents = self.vae.encode(pictures).latent_dist.sample()
+            recon = self.vae.decode(latents).sample
+            return (foreground_weighted_mse(recon, pictures)
+                    + self.perceptual_weight * perceptual_distance(self.features, recon, pictures))
+        posterior = self.vae.encode(pictures).latent_dist
+        recon = self.vae.decode(posterior.sample()).sample
+        return foreground_weighted_mse(recon, pictures) + 1e-6 * posterior.kl().mean()
+
+
+def train_vae_phase(objective: nn.Module, vae: AutoencoderKL, pool: DrawingPool, stage: DecoderStage, work: Path,
+                    rng: random.Random, accelerator: Accelerator, decoder_only: bool) -> None:
+    """One VAE phase, resumable from its own checkpoint; objective is the (wrapped) VAEObjective over vae."""
+    trained = [vae.post_quant_conv, vae.decoder] if decoder_only else [vae]
+    steps = stage.vae_decoder_steps if decoder_only else stage.vae_steps
+    optimizer = torch.optim.AdamW([p for m in trained for p in m.parameters()], lr=stage.lr)
+    checkpoint, start = work / ("vae-decoder.safetensors" if decoder_only else "vae.safetensors"), 0
     if checkpoint.exists():
         start, _ = load_checkpoint(checkpoint, {"vae": vae}, optimizer)
-    vae.requires_grad_(False)
-    for module in decoder:
-        module.requires_grad_(True)
-    for step in tqdm(range(start, stage.vae_decoder_steps), desc="vae decoder", initial=start,
-                     total=stage.vae_decoder_steps):
+    optimizer = accelerator.prepare(optimizer)
+    for step in tqdm(range(start, steps), desc="vae decoder" if decoder_only else "vae", initial=start, total=steps):
         for group in optimizer.param_groups:
-            group["lr"] = cosine_lr(step, stage.vae_decoder_steps, stage.lr, 50)
+            group["lr"] = cosine_lr(step, steps, stage.lr, 50)
         pictures = pool.pictures[rng.sample(range(len(pool.scenes)), stage.vae_batch)].to(vae.device)  # (B,3,64,64)
-        with torch.no_grad():
-            latents = vae.encode(pictures).latent_dist.sample()
-        recon = vae.decode(latents).sample
-        loss = (foreground_weighted_mse(recon, pictures)
-                + stage.perceptual_weight * perceptual_distance(features, recon, pictures))
+        loss = objective(pictures, decoder_only)
         optimizer.zero_grad()
-        loss.backward()
+        accelerator.backward(loss)
         optimizer.step()
-        if is_main and ((step + 1) % 200 == 0 or step + 1 == stage.vae_decoder_steps):
+        if accelerator.is_main_process and ((step + 1) % 200 == 0 or step + 1 == steps):
             save_checkpoint(checkpoint, {"vae": vae}, optimizer, step + 1)
-    vae.eval().requires_grad_(False)
 
 
 @torch.no_grad()
@@ -232,11 +227,15 @@ def train_decoder(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> No
     tokenizer.model_max_length = text_encoder.config.max_position_embeddings
     pool = DrawingPool(stage, suite.seed)
     vae = build_vae(stage).to(accelerator.device)
-    train_vae(vae, pool, stage, work, rng, accelerator.is_main_process)
     features = picture_features(Path(suite.out_dir) / "image_encoder").to(accelerator.device)
-    refine_vae_decoder(vae, features, pool, stage, work, rng, accelerator.is_main_process)
+    vae_objective = accelerator.prepare(VAEObjective(vae, features, stage.perceptual_weight))
+    for decoder_only in (False, True):
+        train_vae_phase(vae_objective, vae, pool, stage, work, rng, accelerator, decoder_only)
+    check_replicas_agree(accelerator, vae, "vae")
+    vae.eval().requires_grad_(False)
     unet = build_unet(stage, text_encoder.config.hidden_size)
     train_unet(unet, vae, text_encoder, tokenizer, pool, stage, work, rng, accelerator)
+    check_replicas_agree(accelerator, unet, "unet")
     pipeline = StableDiffusionPipeline(
         vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=accelerator.unwrap_model(unet).eval(),
         scheduler=sampling_scheduler(), safety_checker=None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from accelerate import Accelerator
 from open_clip.model import CLIP
 from safetensors.torch import save_file
+from torch import nn
 from tqdm import tqdm
 
 from ..encoders.audio_model import MiniAudioConfig, MiniAudioEncoder
@@ -21,6 +22,7 @@ from .augment import augment_sound, batch_sounds, mirror, picture_to_tensor, res
 from .checkpoint import cosine_lr, load_checkpoint, save_checkpoint
 from .cleaning import clean_captioned_pictures, raw_captioned_pictures
 from .corpus import perturbed, scenes_for, shuffled_objects, sounds_for
+from .replicas import check_replicas_agree
 from .suite_config import EncoderStage, SuiteConfig
 from .world_pictures import Scene, caption_en, caption_zh, render_scene
 from .world_sounds import Sound, describe_en, describe_zh, synthesize
@@ -131,6 +133,61 @@ def held_out_regions(clip: CLIP, heads: RegionAttributeHeads, scenes: list[Scene
     return heads.accuracy(patch_tokens, scenes)
 
 
+class EncoderObjective(nn.Module):
+    """Every trained part of the stage in one module, so that `accelerate launch` wraps one model for data-parallel
+    training and every loss runs inside its forward (the trunk, the text tower, the sound tower and the heads)."""
+
+    def __init__(self, clip: CLIP, audio: MiniAudioEncoder, heads: RegionAttributeHeads):
+        super().__init__()
+        self.clip, self.audio, self.heads = clip, audio, heads
+
+    def forward(self, pictures: torch.Tensor, scenes: list[Scene], captions: TextBatch | None = None,
+                sounds: SoundBatch | None = None) -> dict[str, torch.Tensor]:
+        """pictures (B, 3, 64, 64) -> losses: the attribute heads always; the contrastive losses when captions and
+        sounds are given (the joint phase)."""
+        pooled, patch_tokens = self.clip.visual(pictures)                                 # (B, D), (B, grid², width)
+        losses = {"attributes": self.heads.loss(patch_tokens, scenes)}
+        if captions is not None:
+            text_emb = F.normalize(self.clip.encode_text(captions.ids), dim=-1)
+            losses["picture"] = contrastive_loss(F.normalize(pooled, dim=-1), text_emb, captions.keys,
+                                                 self.clip.logit_scale)
+        if sounds is not None:
+            audio_emb = F.normalize(self.audio(sounds.waves)[0], dim=-1)
+            desc_emb = F.normalize(self.clip.encode_text(sounds.descriptions.ids), dim=-1)
+            losses["sound"] = contrastive_loss(audio_emb, desc_emb, sounds.descriptions.keys, self.audio.logit_scale)
+        return losses
+
+
+@dataclass
+class TextBatch:
+    ids: torch.Tensor          # (B, context) token ids
+    keys: list[str]            # what each text says: equal keys are not negatives of each other
+
+
+@dataclass
+class SoundBatch:
+    waves: torch.Tensor        # (B, samples)
+    descriptions: TextBatch
+
+
+def caption_batch(scenes: list[Scene], rng: random.Random, tokens) -> TextBatch:
+    """Each picture's caption, objects in random order, in a random language."""
+    langs = [rng.choice(["en", "zh"]) for _ in scenes]
+    texts = [caption_in(shuffled_objects(s, rng), lang) for s, lang in zip(scenes, langs)]
+    return TextBatch(tokens(texts), [s.content_key().split("|", 1)[1] + lang for s, lang in zip(scenes, langs)])
+
+
+def sound_batch(sounds: list[Sound], waves: list[np.ndarray], stage: EncoderStage, rng: random.Random, tokens,
+                device) -> SoundBatch:
+    """One batch of augmented sounds and their descriptions, in random languages."""
+    pick = rng.sample(range(len(sounds)), stage.sound_batch)
+    langs = [rng.choice(["en", "zh"]) for _ in pick]
+    batch = batch_sounds([augment_sound(waves[i], rng) for i in pick]).to(device)
+    descriptions = TextBatch(tokens([describe_in(sounds[i], l) for i, l in zip(pick, langs)]),
+                             [sounds[i].content_key() + l for i, l in zip(pick, langs)])
+    return SoundBatch(batch, descriptions)
+
+
 def train_encoders(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> None:
     stage, work = suite.encoders, Path(suite.work_dir)
     torch.manual_seed(suite.seed)
@@ -147,15 +204,15 @@ def train_encoders(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
         start, _ = load_checkpoint(checkpoint, {"clip": clip, "audio": audio, "heads": heads}, optimizer)
         print(f"resuming encoders at step {start}")
     if start >= total:
-        return save_encoders(clip, audio, stage, tokenizer, suite.out_dir)
+        if accelerator.is_main_process:
+            save_encoders(clip, audio, stage, tokenizer, suite.out_dir)
+        return
     pool = PicturePool(stage, suite.seed)
     validation = scenes_for("validation", 400, suite.seed)
     validation_pictures = torch.stack([picture_to_tensor(render_scene(s)) for s in validation])   # (N, 3, 64, 64)
     sounds = sounds_for("train", stage.sounds, suite.seed)
     waves = [synthesize(s) for s in sounds]
-    clip, audio, optimizer = accelerator.prepare(clip, audio, optimizer)
-    heads = heads.to(accelerator.device)
-    plain_clip = accelerator.unwrap_model(clip)
+    objective, optimizer = accelerator.prepare(EncoderObjective(clip, audio, heads), optimizer)
 
     def tokens(texts: list[str]) -> torch.Tensor:
         return tokenizer(texts, padding="max_length", max_length=stage.context_length, truncation=True,
@@ -164,49 +221,29 @@ def train_encoders(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
     bar = tqdm(range(start, total), desc="encoders", initial=start, total=total)
     for step in bar:
         set_learning_rates(optimizer, step, stage)
-        pictures, scenes = picture_batch(pool, stage, rng, partners=step >= stage.shape_steps)
-        pooled, patch_tokens = plain_clip.visual(pictures.to(accelerator.device))      # (2B, D), (2B, grid², width)
-        attribute_loss = heads.loss(patch_tokens, scenes)
-        if step < stage.shape_steps:
-            loss, shown = attribute_loss, {"attributes": attribute_loss}
-        else:
-            langs = [rng.choice(["en", "zh"]) for _ in scenes]
-            texts = [caption_in(shuffled_objects(s, rng), lang) for s, lang in zip(scenes, langs)]
-            text_emb = F.normalize(clip.encode_text(tokens(texts)), dim=-1)
-            keys = [s.content_key().split("|", 1)[1] + lang for s, lang in zip(scenes, langs)]
-            picture_loss = contrastive_loss(F.normalize(pooled, dim=-1), text_emb, keys, clip.logit_scale)
-            sound_loss = sound_contrastive_loss(clip, audio, sounds, waves, stage, rng, tokens, accelerator.device)
-            loss = picture_loss + sound_loss + stage.attribute_loss_weight * attribute_loss
-            shown = {"picture": picture_loss, "attributes": attribute_loss, "sound": sound_loss}
+        joint = step >= stage.shape_steps
+        pictures, scenes = picture_batch(pool, stage, rng, partners=joint)
+        captions = caption_batch(scenes, rng, tokens) if joint else None
+        heard = sound_batch(sounds, waves, stage, rng, tokens, accelerator.device) if joint else None
+        losses = objective(pictures.to(accelerator.device), scenes, captions, heard)
+        loss = (losses["picture"] + losses["sound"] + stage.attribute_loss_weight * losses["attributes"]
+                if joint else losses["attributes"])
         optimizer.zero_grad()
         accelerator.backward(loss)
         optimizer.step()
-        bar.set_postfix({name: f"{value.item():.3f}" for name, value in shown.items()})
+        bar.set_postfix({name: f"{value.item():.3f}" for name, value in losses.items()})
         if step + 1 in (stage.shape_steps, total):
-            accuracy = held_out_regions(plain_clip, heads, validation,
-                                        validation_pictures.to(accelerator.device))
+            accuracy = held_out_regions(clip, heads, validation, validation_pictures.to(accelerator.device))
             print(f"step {step + 1}: validation regions named right: "
                   + ", ".join(f"{name} {value:.3f}" for name, value in accuracy.items()))
         if accelerator.is_main_process and ((step + 1) % 250 == 0 or step + 1 in (stage.shape_steps, total)):
             work.mkdir(parents=True, exist_ok=True)
-            save_checkpoint(checkpoint, {"clip": plain_clip, "audio": accelerator.unwrap_model(audio),
-                                         "heads": heads}, optimizer, step + 1)
+            save_checkpoint(checkpoint, {"clip": clip, "audio": audio, "heads": heads}, optimizer, step + 1)
             if step + 1 == stage.shape_steps:          # kept: the joint phase can be redone from here
                 shutil.copyfile(checkpoint, work / "encoders-shape-phase.safetensors")
+    check_replicas_agree(accelerator, objective, "encoders")
     if accelerator.is_main_process:
-        save_encoders(plain_clip, accelerator.unwrap_model(audio), stage, tokenizer, suite.out_dir)
-
-
-def sound_contrastive_loss(clip, audio, sounds: list[Sound], waves: list[np.ndarray], stage: EncoderStage,
-                           rng: random.Random, tokens, device) -> torch.Tensor:
-    """One batch of augmented sounds against their descriptions, in random languages."""
-    pick = rng.sample(range(len(sounds)), stage.sound_batch)
-    langs = [rng.choice(["en", "zh"]) for _ in pick]
-    audio_emb = F.normalize(audio(batch_sounds([augment_sound(waves[i], rng) for i in pick]).to(device))[0], dim=-1)
-    desc_emb = F.normalize(clip.encode_text(tokens([describe_in(sounds[i], l) for i, l in zip(pick, langs)])),
-                           dim=-1)
-    keys = [sounds[i].content_key() + l for i, l in zip(pick, langs)]
-    return contrastive_loss(audio_emb, desc_emb, keys, audio.logit_scale)
+        save_encoders(clip, audio, stage, tokenizer, suite.out_dir)
 
 
 def save_encoders(clip: CLIP, audio: MiniAudioEncoder, stage: EncoderStage, tokenizer, out_dir: Path) -> None:

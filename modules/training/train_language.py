@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import open_clip
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
+from torch import nn
 from tqdm import tqdm
 from transformers import DeepseekV3Config, DeepseekV3ForCausalLM
 
@@ -20,6 +22,7 @@ from .balance_loss import RouterScores, sequence_balance_loss
 from .checkpoint import cosine_lr, load_checkpoint, save_checkpoint
 from .corpus import scenes_for, sounds_for
 from .lm_data import ChatTokens, Example, picture_turn, sample_example
+from .replicas import check_replicas_agree
 from .suite_config import LanguageStage, SuiteConfig
 from .world_pictures import Scene
 from .world_sounds import synthesize
@@ -60,29 +63,65 @@ class MediaPools:
         self.waves = [synthesize(s) for s in self.sounds]
 
 
-def media_prefixes(examples: list[Example], pools: MediaPools, vision, audio, bridge, rng: random.Random,
-                   device: torch.device, by_place: bool, global_dropout: float
-                   ) -> tuple[dict[str, torch.Tensor], list[Scene]]:
-    """Encode this batch's pictures and sounds and project them: kind -> (n, tokens, hidden), and the scenes the
-    pictures show (mirrored where the picture was)."""
-    out, scenes = {}, []
+@dataclass
+class MediaInputs:
+    """What the frozen encoders made of a batch's pictures and sounds; the bridge turns them into prefixes."""
+
+    patch_tokens: torch.Tensor | None = None   # (n, grid², width)
+    pooled: torch.Tensor | None = None         # (n, D), normalised
+    hidden: torch.Tensor | None = None         # (n,) bool: pictures whose summary tokens are hidden
+    scenes: list[Scene] = field(default_factory=list)   # what the pictures show (mirrored where the picture was)
+    audio_tokens: torch.Tensor | None = None   # (m, T, width)
+
+
+def encode_media(examples: list[Example], pools: MediaPools, vision, audio, rng: random.Random, device: torch.device,
+                 by_place: bool, global_dropout: float) -> MediaInputs:
+    """Augment and encode this batch's pictures and sounds, and add each picture's question and answer."""
+    media = MediaInputs()
     pictured = [e for e in examples if e.media == "image"]
     if pictured:
         pictures = pools.pictures[[e.picture_index for e in pictured]].to(device)
-        pictures, scenes = mirror(pictures, [e.scene for e in pictured], [rng.random() < 0.5 for _ in pictured])
-        for example, scene in zip(pictured, scenes):
+        pictures, media.scenes = mirror(pictures, [e.scene for e in pictured], [rng.random() < 0.5 for _ in pictured])
+        for example, scene in zip(pictured, media.scenes):
             example.turns = example.turns + [picture_turn(scene, rng, by_place)]
         with torch.no_grad():
-            pooled, patch_tokens = vision(resample_blur(pictures, rng))                 # (n, D), (n, 64, width)
-        prefix = bridge.project_image(patch_tokens, F.normalize(pooled, dim=-1))          # (n, G + cells², H)
-        out["image"] = hide_global_tokens(prefix, bridge, global_dropout, rng)
+            pooled, media.patch_tokens = vision(resample_blur(pictures, rng))           # (n, D), (n, 64, width)
+        media.pooled = F.normalize(pooled, dim=-1)
+        media.hidden = torch.tensor([rng.random() < global_dropout for _ in pictured], device=device)
     heard = [e for e in examples if e.media == "audio"]
     if heard:
         waves = batch_sounds([augment_sound(pools.waves[e.sound_index], rng) for e in heard]).to(device)
         with torch.no_grad():
-            _, audio_tokens = audio(waves)                                              # (n, T, width)
-        out["audio"] = bridge.project_audio(audio_tokens)
-    return out, scenes
+            _, media.audio_tokens = audio(waves)                                        # (m, T, width)
+    return media
+
+
+class LanguageObjective(nn.Module):
+    """The language model, the bridge and (when on) the cell heads in one module, so that `accelerate launch`
+    wraps one model for data-parallel training and the prefixes are made inside its forward."""
+
+    def __init__(self, model: DeepseekV3ForCausalLM, bridge: PrefixBridge, cell_heads: RegionAttributeHeads | None,
+                 markers: dict[str, int]):
+        super().__init__()
+        self.model, self.bridge, self.cell_heads, self.markers = model, bridge, cell_heads, markers
+
+    def forward(self, batch, media: MediaInputs) -> dict[str, torch.Tensor]:
+        """batch: input_ids, attention_mask, labels (B, T) -> the next-token loss, and the cell heads' loss."""
+        embeds = self.model.get_input_embeddings()(batch.input_ids)                      # (B, T, H)
+        losses = {}
+        if media.patch_tokens is not None:
+            prefix = self.bridge.project_image(media.patch_tokens, media.pooled)          # (n, G + cells², H)
+            prefix = hide_global_tokens(prefix, self.bridge, media.hidden)
+            embeds = splice(embeds, batch.input_ids, self.markers["image"], prefix)
+            if self.cell_heads is not None:
+                cells = prefix[:, self.bridge.config.image_global_tokens:]                 # (n, cells², H)
+                losses["cells"] = self.cell_heads.loss(cells, media.scenes)
+        if media.audio_tokens is not None:
+            prefix = self.bridge.project_audio(media.audio_tokens)                        # (m, audio prefix, H)
+            embeds = splice(embeds, batch.input_ids, self.markers["audio"], prefix)
+        losses["text"] = self.model(inputs_embeds=embeds, attention_mask=batch.attention_mask,
+                                    labels=batch.labels).loss
+        return losses
 
 
 def cell_attribute_heads(config: PrefixBridgeConfig, hidden: int) -> RegionAttributeHeads:
@@ -92,11 +131,10 @@ def cell_attribute_heads(config: PrefixBridgeConfig, hidden: int) -> RegionAttri
     return RegionAttributeHeads(hidden, cell_weights(config.image_grid, config.image_pool_margin, config.image_pool))
 
 
-def hide_global_tokens(prefix: torch.Tensor, bridge: PrefixBridge, share: float, rng: random.Random) -> torch.Tensor:
-    """For a random share of the pictures, the global tokens keep only their place vectors: the language model must
-    then read every object from the cells. prefix (n, G + cells², H)."""
+def hide_global_tokens(prefix: torch.Tensor, bridge: PrefixBridge, hidden: torch.Tensor) -> torch.Tensor:
+    """The hidden pictures' global tokens keep only their place vectors: the language model must then read every
+    object from the cells. prefix (n, G + cells², H); hidden (n,) bool."""
     globals_ = bridge.config.image_global_tokens
-    hidden = torch.tensor([rng.random() < share for _ in range(prefix.shape[0])], device=prefix.device)
     if not globals_ or not hidden.any():
         return prefix
     bare = bridge.image_positions[:globals_].expand(prefix.shape[0], -1, -1)                # (n, G, H)
@@ -124,8 +162,8 @@ def train_language(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
                                              image_global_tokens=stage.image_global_tokens,
                                              image_pool_margin=stage.image_pool_margin,
                                              audio_global_tokens=stage.audio_global_tokens))
-    cell_heads = cell_attribute_heads(bridge.config, stage.hidden)
-    trained = {"lm": model, "bridge": bridge} | ({"cell_heads": cell_heads} if stage.cell_attribute_weight else {})
+    cell_heads = cell_attribute_heads(bridge.config, stage.hidden) if stage.cell_attribute_weight else None
+    trained = {"lm": model, "bridge": bridge} | ({"cell_heads": cell_heads} if cell_heads is not None else {})
     optimizer = torch.optim.AdamW([p for module in trained.values() for p in module.parameters()], lr=stage.lr,
                                   weight_decay=0.05, betas=(0.9, 0.95))
     checkpoint, start = work / "language.safetensors", 0
@@ -135,45 +173,42 @@ def train_language(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
     chat = ChatTokens(tokenizer, bridge.config.image_tokens, bridge.config.audio_prefix_tokens)
     markers = {kind: tokenizer.convert_tokens_to_ids(f"<|{kind}|>") for kind in ("image", "audio")}
     pools = MediaPools(stage, suite.seed) if start < stage.steps else None
-    model, bridge, optimizer = accelerator.prepare(model, bridge, optimizer)
-    cell_heads.to(accelerator.device)
-    recorder = ExpertRecorder(accelerator.unwrap_model(model))
+    objective, optimizer = accelerator.prepare(LanguageObjective(model, bridge, cell_heads, markers), optimizer)
+    recorder = ExpertRecorder(model)
     # the balance loss needs the routers' logits with gradients; hooked only when that loss is on
-    routers = RouterScores(moe_gates(accelerator.unwrap_model(model)) if stage.sequence_balance_weight else {})
+    routers = RouterScores(moe_gates(model) if stage.sequence_balance_weight else {})
     bar = tqdm(range(start, stage.steps), desc="language", initial=start, total=stage.steps)
     with recorder, routers:
         for step in bar:
             for group in optimizer.param_groups:
                 group["lr"] = cosine_lr(step, stage.steps, stage.lr, 150)
             examples = [sample_example(rng, pools.scenes, pools.sounds) for _ in range(stage.batch)]
-            prefixes, scenes = media_prefixes(examples, pools, vision, audio, accelerator.unwrap_model(bridge), rng,
-                                              accelerator.device, stage.captions_by_place, stage.image_global_dropout)
+            media = encode_media(examples, pools, vision, audio, rng, accelerator.device, stage.captions_by_place,
+                                 stage.image_global_dropout)
             batch = chat.collate(examples).to(accelerator.device)
-            embeds = accelerator.unwrap_model(model).get_input_embeddings()(batch.input_ids)
-            for kind, prefix in prefixes.items():
-                embeds = splice(embeds, batch.input_ids, markers[kind], prefix)
             recorder.clear()
             routers.clear()
-            loss = model(inputs_embeds=embeds, attention_mask=batch.attention_mask, labels=batch.labels).loss
+            losses = objective(batch, media)
+            loss = losses["text"]
             if stage.sequence_balance_weight:
                 loss = loss + stage.sequence_balance_weight * sequence_balance_loss(
                     routers.seen, batch.attention_mask.bool())
-            if stage.cell_attribute_weight and scenes:
-                cells = prefixes["image"][:, stage.image_global_tokens:]                     # (n, cells², H)
-                loss = loss + stage.cell_attribute_weight * cell_heads.loss(cells, scenes)
+            if "cells" in losses:
+                loss = loss + stage.cell_attribute_weight * losses["cells"]
             optimizer.zero_grad()
             accelerator.backward(loss)
             torch.nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], 1.0)
             optimizer.step()
             update_balancing_bias(recorder, stage.routed_experts, stage.bias_update_rate,
-                                  token_mask=batch.attention_mask.bool())
+                                  token_mask=batch.attention_mask.bool(),
+                                  total=lambda load: accelerator.reduce(load.to(accelerator.device), "sum").cpu())
             bar.set_postfix(loss=f"{loss.item():.3f}")
             if accelerator.is_main_process and ((step + 1) % 250 == 0 or step + 1 == stage.steps):
                 work.mkdir(parents=True, exist_ok=True)
-                save_checkpoint(checkpoint, {name: accelerator.unwrap_model(module) for name, module in trained.items()},
-                                optimizer, step + 1)
+                save_checkpoint(checkpoint, trained, optimizer, step + 1)
+    check_replicas_agree(accelerator, objective, "language")
     if accelerator.is_main_process:
-        save_language(accelerator.unwrap_model(model), accelerator.unwrap_model(bridge), tokenizer, suite.out_dir)
+        save_language(model, bridge, tokenizer, suite.out_dir)
 
 
 def save_language(model: DeepseekV3ForCausalLM, bridge: PrefixBridge, tokenizer, out_dir: Path) -> None:
