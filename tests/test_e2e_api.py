@@ -10,7 +10,11 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
-from tests.e2e_server import has_chinese, studio_client, studio_url, world_picture, world_sound  # noqa: F401
+from modules.training.evaluate import parse_caption, scene_labels
+from modules.training.examples import EXAMPLE_PICTURES
+from tests.e2e_server import ROOT, has_chinese, studio_client, studio_url, world_picture, world_sound  # noqa: F401
+
+EXAMPLES = ROOT / "assets" / "examples"
 
 # endpoint -> the parameter names, in order, as the README documents them
 PARAMETERS = {
@@ -55,6 +59,15 @@ def test_a_world_picture_is_described_by_colour_shape_and_place(client, media):
     assert {"red", "circle", "left"} <= set(words(answer)), answer
 
 
+@pytest.mark.parametrize("name", sorted(EXAMPLE_PICTURES))
+@pytest.mark.parametrize("question, lang", [("", "en"), ("请描述这张图片。", "zh")])
+def test_each_example_picture_is_described_with_every_object_right(client, name, question, lang):
+    """The pictures a visitor clicks first: every object's colour, shape, size and place, none missing or extra."""
+    answer = client.predict(image=handle_file(str(EXAMPLES / f"{name}.png")), question=question,
+                            api_name="/describe_image")
+    assert parse_caption(answer, lang) == scene_labels(EXAMPLE_PICTURES[name]), answer
+
+
 def test_a_question_in_chinese_about_a_picture_is_answered_in_chinese(client, media):
     answer = client.predict(image=handle_file(str(media["picture"])), question="图片里有什么？",
                             api_name="/describe_image")
@@ -68,12 +81,18 @@ def test_a_picture_attached_in_the_chat_is_read(client, media):
     assert trace["route"] == "describe_image", trace.get("reason")
 
 
-@pytest.mark.xfail(strict=True, reason="the shipped models hear these three high pure beeps as four (7 of 10 "
-                   "variations); every-content sound descriptions 0.81 (en) on the test split, bar 0.90; "
-                   "assets/mini/metrics.json")
 def test_a_world_sound_is_described_by_count_and_kind(client, media):
     answer = client.predict(audio=handle_file(str(media["sound"])), question="", api_name="/describe_audio")
     assert "three" in words(answer) and "beeps" in words(answer), answer
+
+
+@pytest.mark.xfail(strict=True, reason="in Chinese the shipped models count these three high pure beeps right in "
+                   "2 of 10 variations (English: 10 of 10); every-content sound descriptions 0.77 (zh) on the test "
+                   "split, bar 0.90; assets/mini/metrics.json")
+def test_a_world_sound_is_counted_in_chinese(client, media):
+    answer = client.predict(audio=handle_file(str(media["sound"])), question="这是什么声音？",
+                            api_name="/describe_audio")
+    assert has_chinese(answer) and "三声" in answer and "蜂鸣" in answer, answer
 
 
 def test_hello_is_answered_in_english(client):

@@ -68,10 +68,14 @@ class LanguageStage:
     image_global_dropout: float = 0.5  # share of training pictures whose global tokens are hidden (cells only):
                                        # with none, the summary tokens overrode the cells and places came out wrong
                                        # (exact captions on 40 validation scenes: 0.575 at 0, 0.70 at 0.5, 0.15 at 0.8)
-    cell_attribute_weight: float = 0.0  # colour, shape and size heads on each place's bridge cell (0: off)
-    audio_global_tokens: int = 0       # sound summary tokens read from all 48 time tokens with per-time weights:
+    cell_attribute_weight: float = 1.0  # colour, shape and size heads on each place's bridge cell (0: off). Without
+                                        # them the model read shape, size and place from the cells but colour only
+                                        # from the summary tokens (cells alone: every colour "green"); exact
+                                        # captions on 100 test scenes 0.59/0.59 -> 0.97/0.99 (en/zh)
+    audio_global_tokens: int = 4       # sound summary tokens read from all 48 time tokens with per-time weights:
                                        # a linear read of the flattened tokens counts beeps right 98 % of the time,
-                                       # the sound embedding (a mean) 90 %, and the language model 3 as 4 often
+                                       # the sound embedding (a mean) 90 %; every-content descriptions 0.81/0.77 ->
+                                       # 0.86/0.89 with 4 of them alone, 0.89/0.77 with the cell heads as well
 
 
 @dataclass(frozen=True)
