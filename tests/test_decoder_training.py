@@ -9,9 +9,9 @@ from accelerate import Accelerator
 
 from modules.training.augment import picture_to_tensor
 from modules.training.suite_config import DecoderStage
+from modules.training.train_encoders import frozen_picture_tower
 from modules.training.train_decoder import (FOREGROUND_WEIGHT, DrawingPool, VAEObjective, build_vae,
-                                            foreground_weighted_mse, perceptual_distance, picture_features,
-                                            train_vae_phase)
+                                            foreground_weighted_mse, perceptual_distance, train_vae_phase)
 from modules.training.world_pictures import RenderStyle, Scene, SceneObject, render_scene
 
 
@@ -37,7 +37,7 @@ def pictures_of(*objects: SceneObject) -> list[torch.Tensor]:
 
 def test_the_perceptual_distance_counts_a_wrong_shape_more_than_pixel_noise_that_costs_as_much():
     """Pixel error alone ranks these the other way: that is why the VAE gave small stars back as blobs."""
-    features = picture_features(MINI_IMAGE_ENCODER)
+    features = frozen_picture_tower(MINI_IMAGE_ENCODER)
     star, triangle = pictures_of(SceneObject("red", "star", "small", "left"),
                                  SceneObject("red", "triangle", "small", "left"))
     noisy = star + torch.randn(star.shape, generator=torch.Generator().manual_seed(0)) * 0.3
@@ -52,7 +52,7 @@ def test_refining_the_vae_decoder_leaves_the_latents_the_unet_learnt_unchanged(t
     with torch.no_grad():
         before = vae.encode(pool.pictures).latent_dist.mean                          # (8, 4, 8, 8)
         decoded_before = vae.decode(before).sample
-    objective = VAEObjective(vae, picture_features(MINI_IMAGE_ENCODER), stage.perceptual_weight)
+    objective = VAEObjective(vae, frozen_picture_tower(MINI_IMAGE_ENCODER), stage.perceptual_weight)
     train_vae_phase(objective, vae, pool, stage, tmp_path, random.Random(0), Accelerator(cpu=True), decoder_only=True)
     with torch.no_grad():
         after = vae.encode(pool.pictures).latent_dist.mean

@@ -20,6 +20,7 @@ from .checkpoint import cosine_lr, load_checkpoint, save_checkpoint
 from .corpus import single_object_scenes_for
 from .replicas import check_replicas_agree
 from .suite_config import DecoderStage, SuiteConfig
+from .train_encoders import frozen_picture_tower
 from .world_pictures import RenderStyle, render_scene
 from .world_talk import draw_prompt
 
@@ -99,14 +100,6 @@ def foreground_weighted_mse(recon: torch.Tensor, pictures: torch.Tensor) -> torc
     """Squared error with the object's pixels (those unlike the corner's background) counted 21 times.
     (B, 3, H, W) each."""
     return ((recon - pictures) ** 2 * (1 + FOREGROUND_WEIGHT * foreground_mask(pictures))).mean()
-
-
-def picture_features(image_encoder_dir: Path) -> torch.nn.Module:
-    """The open_clip picture tower, frozen, returning (pooled, patch tokens): the perceptual loss's feature net."""
-    import open_clip
-    clip, _, _ = open_clip.create_model_and_transforms(f"local-dir:{image_encoder_dir}")
-    clip.visual.output_tokens = True
-    return clip.visual.eval().requires_grad_(False)
 
 
 def perceptual_distance(features: torch.nn.Module, recon: torch.Tensor, pictures: torch.Tensor) -> torch.Tensor:
@@ -227,7 +220,7 @@ def train_decoder(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> No
     tokenizer.model_max_length = text_encoder.config.max_position_embeddings
     pool = DrawingPool(stage, suite.seed)
     vae = build_vae(stage).to(accelerator.device)
-    features = picture_features(Path(suite.out_dir) / "image_encoder").to(accelerator.device)
+    features = frozen_picture_tower(Path(suite.out_dir) / "image_encoder").to(accelerator.device)
     vae_objective = accelerator.prepare(VAEObjective(vae, features, stage.perceptual_weight))
     for decoder_only in (False, True):
         train_vae_phase(vae_objective, vae, pool, stage, work, rng, accelerator, decoder_only)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import open_clip
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
@@ -244,6 +245,13 @@ def train_encoders(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
     check_replicas_agree(accelerator, objective, "encoders")
     if accelerator.is_main_process:
         save_encoders(clip, audio, stage, tokenizer, suite.out_dir)
+
+
+def frozen_picture_tower(image_encoder_dir: Path) -> nn.Module:
+    """The saved open_clip picture tower, frozen, returning (pooled, patch tokens): what the later stages read."""
+    clip, _, _ = open_clip.create_model_and_transforms(f"local-dir:{image_encoder_dir}")
+    clip.visual.output_tokens = True
+    return clip.visual.eval().requires_grad_(False)
 
 
 def save_encoders(clip: CLIP, audio: MiniAudioEncoder, stage: EncoderStage, tokenizer, out_dir: Path) -> None:

@@ -5,7 +5,6 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import open_clip
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
@@ -24,6 +23,7 @@ from .corpus import scenes_for, sounds_for
 from .lm_data import ChatTokens, Example, picture_turn, sample_example
 from .replicas import check_replicas_agree
 from .suite_config import LanguageStage, SuiteConfig
+from .train_encoders import frozen_picture_tower
 from .world_pictures import Scene
 from .world_sounds import synthesize
 
@@ -44,12 +44,8 @@ def language_model_config(stage: LanguageStage, tokenizer) -> DeepseekV3Config:
 
 
 def load_frozen_encoders(out_dir: Path) -> tuple[torch.nn.Module, MiniAudioEncoder]:
-    clip, _, _ = open_clip.create_model_and_transforms(f"local-dir:{Path(out_dir) / 'image_encoder'}")
-    clip.visual.output_tokens = True
     audio = MiniAudioEncoder.from_pretrained(str(Path(out_dir) / "audio_encoder"))
-    for module in (clip, audio):
-        module.eval().requires_grad_(False)
-    return clip.visual, audio
+    return frozen_picture_tower(Path(out_dir) / "image_encoder"), audio.eval().requires_grad_(False)
 
 
 class MediaPools:
