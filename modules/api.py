@@ -382,10 +382,11 @@ def build_router(pipeline, config) -> APIRouter:
             finally:
                 await release()
             trace = event.trace if event is not None else {}
-            content = _with_pictures(shown, event.pictures if event is not None else [])
+            message = {"role": "assistant", "content": _with_pictures(shown, event.pictures if event else [])}
+            if event is not None and event.thinking:
+                message["reasoning_content"] = event.thinking      # as DeepSeek's API returns a model's thinking
             return {"id": completion, "object": "chat.completion", "created": int(time.time()), "model": name,
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                                 "finish_reason": answer.finish_reason(trace)}],
+                    "choices": [{"index": 0, "message": message, "finish_reason": answer.finish_reason(trace)}],
                     "usage": _usage(trace)}
 
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -396,13 +397,16 @@ def build_router(pipeline, config) -> APIRouter:
             return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
         async def events() -> Iterator[str]:
-            sent = ""
+            sent, thought = "", ""
             try:
                 yield chunk({"role": "assistant", "content": ""})
                 step, pictures, trace = first, [], {}
                 while step is not None:
                     shown, event = step
                     pictures, trace = event.pictures or pictures, event.trace or trace
+                    if event.thinking.startswith(thought) and len(event.thinking) > len(thought):
+                        yield chunk({"reasoning_content": event.thinking[len(thought):]})
+                        thought = event.thinking
                     if shown.startswith(sent) and len(shown) > len(sent):
                         yield chunk({"content": shown[len(sent):]})
                         sent = shown

@@ -49,10 +49,12 @@ RouteName = Literal["chat", "describe_image", "describe_audio", "draw"]
 
 @dataclass
 class ChatEvent:
-    """One update of a streamed answer. `text` is the whole answer so far, not a delta."""
+    """One update of a streamed answer. `text` is the whole answer so far, not a delta; `thinking` is what the model
+    wrote between <think> and </think> before it (so far), "" when it did not think."""
 
     text: str
     route: RouteName
+    thinking: str = ""
     pictures: list[DrawnPicture] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)   # e.g. "history trimmed to fit the context"
     done: bool = False

@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterator
 from .components import Components, component_parameters
 from .contracts import ChatEvent, DrawnPicture, DrawSettings, FeatureUnavailable, GenerationSettings, InputError
 from .media import MediaLimits, display_name, load_audio, load_image
+from .reasoning import Reply, split_reply
 from .router import Route, route
 from .text_bridge import media_turn, uses_text_bridge
 from .trace import build_trace
@@ -136,14 +137,16 @@ class Pipeline:
             media = ("image", pictures[0])
         elif chosen.name == "describe_audio":
             media = ("audio", sounds[0])
-        answer, trace = "", {}
-        for answer, notices, trace in self._answer(text, media, history, settings, chosen, notices, stop):
-            yield ChatEvent(text=answer, route=chosen.name, notices=notices)
-        yield ChatEvent(text=answer, route=chosen.name, notices=notices, done=True, trace=trace)
+        reply, trace = Reply("", "", True), {}
+        for reply, notices, trace in self._answer(text, media, history, settings, chosen, notices, stop):
+            yield ChatEvent(text=reply.answer, thinking=reply.thinking, route=chosen.name, notices=notices)
+        yield ChatEvent(text=reply.answer, thinking=reply.thinking, route=chosen.name, notices=notices, done=True,
+                        trace=trace)
 
     def describe_image(self, image_path: str, question: str, settings: GenerationSettings,
                        stop: threading.Event | None = None) -> Iterator[str]:
-        """The Describe tab: a picture and an optional question; streams the whole answer so far."""
+        """The Describe tab: a picture and an optional question; streams the whole answer so far (the model's
+        thinking, if any, is left out here and kept in the trace)."""
         yield from self._describe("image", image_path, question, settings, stop)
 
     def describe_audio(self, audio_path: str, question: str, settings: GenerationSettings,
@@ -183,8 +186,8 @@ class Pipeline:
         if not path:
             raise InputError(MISSING_MEDIA[kind])
         chosen = Route(f"describe_{kind}", f"a {MEDIA_NOUN[kind]} was given in its own tab")
-        for answer, _, _ in self._answer(question, (kind, path), [], settings, chosen, [], stop):
-            yield answer
+        for reply, _, _ in self._answer(question, (kind, path), [], settings, chosen, [], stop):
+            yield reply.answer
 
     def _encode_media(self, kind: str, path: str):
         """A picture or sound file -> prefix embeddings for the language model."""
@@ -197,9 +200,9 @@ class Pipeline:
 
     def _answer(self, text: str, media: tuple[str, str] | None, history: list[dict] | None,
                 settings: GenerationSettings, chosen: Route, notices: list[str],
-                stop: threading.Event | None) -> Iterator[tuple[str, list[str], dict]]:
-        """Streams (answer so far, notices, {}); the last item carries this answer's trace, also kept as last_trace
-        for the Inspector. Callers that report on one answer (the API's usage) read the trace they were given:
+                stop: threading.Event | None) -> Iterator[tuple[Reply, list[str], dict]]:
+        """Streams (reply so far: thinking and answer, notices, {}); the last item carries this answer's trace, also
+        kept as last_trace for the Inspector. Callers that report on one answer (the API's usage) read the trace they were given:
         last_trace may already belong to another request."""
         lm = self.components.get("language_model")
         prefix, kind, turn = None, None, text
@@ -214,19 +217,21 @@ class Pipeline:
         if trimmed:
             notices = notices + [f"The {trimmed} oldest message(s) were left out to fit the model's context."]
         from .language_model import GenerationStats
-        stats, answer = GenerationStats(), ""
-        for answer in lm.stream(messages, settings, stats, kind, prefix, stop):
-            yield answer, notices, {}
+        stats, written = GenerationStats(), ""
+        for written in lm.stream(messages, settings, stats, kind, prefix, stop):
+            yield split_reply(written), notices, {}
         if stats.stopped:
             notices = notices + ["Stopped."]
-        trace = build_trace(lm, stats, chosen, text, answer, notices)
+        reply = split_reply(written, final=True)
+        trace = build_trace(lm, stats, chosen, text, reply, notices)
         self._set_trace(trace)
-        yield answer, notices, trace
+        yield reply, notices, trace
 
     def _chat_draw(self, text: str, history, settings: GenerationSettings, chosen: Route, notices: list[str],
                    stop: threading.Event | None) -> Iterator[ChatEvent]:
         reply, trace = "", {}
-        for reply, notices, trace in self._answer(text, None, history, settings, chosen, notices, stop):
+        for written, notices, trace in self._answer(text, None, history, settings, chosen, notices, stop):
+            reply = written.answer
             yield ChatEvent(text=reply, route="draw", notices=notices)
         if stop is not None and stop.is_set():
             yield ChatEvent(text=reply, route="draw", notices=notices, done=True, trace=trace)

@@ -14,6 +14,7 @@ import time
 from typing import Iterator
 
 from .contracts import FeatureUnavailable, GenerationSettings, InputError
+from .reasoning import join_reply
 
 DEFAULT_CONTEXT = 4096        # when neither the server nor the profile says
 LIST_TIMEOUT_S = 15.0         # start-up: listing the server's models
@@ -78,7 +79,7 @@ class RemoteLanguageModel:
 
         if prefix is not None:
             raise ValueError("a remote language model takes no prefix embeddings; pictures and sounds go as text")
-        started, first_at, text = time.perf_counter(), None, ""
+        started, first_at, text, thinking = time.perf_counter(), None, "", ""
         request = dict(model=self.model, messages=[{"role": m["role"], "content": m["content"]} for m in messages],
                        temperature=settings.temperature, top_p=settings.top_p, max_tokens=settings.max_new_tokens,
                        stream=True, stream_options={"include_usage": True})
@@ -95,12 +96,12 @@ class RemoteLanguageModel:
                         stats.prompt_tokens = chunk.usage.prompt_tokens
                         stats.answer_tokens = chunk.usage.completion_tokens
                     for choice in chunk.choices:
-                        piece = choice.delta.content or ""
-                        if piece:
-                            text += piece
-                            stats.tokens.append(piece)
+                        piece, thought = choice.delta.content or "", _reasoning_of(choice.delta)
+                        if piece or thought:
+                            text, thinking = text + piece, thinking + thought
+                            stats.tokens.append(piece or thought)
                             first_at = first_at or time.perf_counter()
-                            yield text
+                            yield join_reply(thinking, text)
         except openai.BadRequestError as error:
             raise InputError(_message(error)) from None
         except openai.APIStatusError as error:
@@ -114,6 +115,15 @@ class RemoteLanguageModel:
         stats.answer_tokens = stats.answer_tokens or len(stats.tokens)
         stats.ttft_s = (first_at or ended) - started
         stats.ms_per_token = 1000 * (ended - (first_at or ended)) / max(1, stats.answer_tokens - 1)
+
+
+def _reasoning_of(delta) -> str:
+    """A streamed piece of thinking: `reasoning_content` (DeepSeek's API, this studio) or `reasoning` (vLLM)."""
+    for name in ("reasoning_content", "reasoning"):
+        value = getattr(delta, name, None)
+        if isinstance(value, str) and value:
+            return value
+    return ""
 
 
 def _message(error) -> str:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .reasoning import Reply
+
 
 def expert_load(experts: list[list[list[int]]], layers: int, num_experts: int) -> list[list[int]]:
     """[token][layer] -> expert ids  ==>  [layer][expert] -> how many generated tokens used it."""
@@ -14,15 +16,18 @@ def expert_load(experts: list[list[list[int]]], layers: int, num_experts: int) -
     return load
 
 
-def build_trace(lm, stats, route, question: str, answer: str, notices: list[str]) -> dict[str, Any]:
+def build_trace(lm, stats, route, question: str, reply: Reply, notices: list[str]) -> dict[str, Any]:
+    """reply: the finished Reply (thinking and answer)."""
     from .training.world_talk import language_of
     total, active = lm.parameter_counts()
+    answer = reply.answer
     return {
         "route": route.name,
         "reason": route.reason,
         "language": language_of(question or answer),
         "question": question,
         "answer": answer,
+        "thinking": reply.thinking,
         "prompt_tokens": stats.prompt_tokens,
         "answer_tokens": stats.answer_tokens,
         "ttft_s": round(stats.ttft_s, 4),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import tempfile
 import threading
@@ -251,6 +252,52 @@ def test_with_a_login_the_routes_want_the_bearer_key(tmp_path):
         {"type": "image_url", "image_url": {"url": "http://127.0.0.1:7860/secret.png"}}]}]}
     refused = web.post("/v1/chat/completions", json=local, headers=key)     # never fetched from its own machine
     assert refused.status_code == 400 and "private or local address" in refused.json()["error"]["message"]
+
+
+def test_the_models_thinking_comes_as_reasoning_content_apart_from_the_answer(tmp_path):
+    """As DeepSeek's API does: message.reasoning_content, and delta.reasoning_content pieces before the content."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from modules.api import mount_api
+    from modules.config import load_config
+    from modules.contracts import ChatEvent
+
+    class Pipe:
+        @staticmethod
+        def chat(text, files, history, settings, stop=None):
+            yield ChatEvent(text="", route="chat", thinking="A large")
+            yield ChatEvent(text="", route="chat", thinking="A large red star.")
+            yield ChatEvent(text="The star is red.", route="chat", thinking="A large red star.", done=True,
+                            trace={"prompt_tokens": 3, "answer_tokens": 9})
+
+    path = write_profiles(tmp_path / "p.yaml", {"p": {"language_model": {"source": "org/lm"}}})
+    app = FastAPI()
+    mount_api(app, Pipe(), load_config(["--config", str(path)], {}))
+    web = TestClient(app)
+    body = {"messages": [{"role": "user", "content": "What color is the star?"}]}
+    message = web.post("/v1/chat/completions", json=body).json()["choices"][0]["message"]
+    assert message == {"role": "assistant", "content": "The star is red.", "reasoning_content": "A large red star."}
+    streamed = web.post("/v1/chat/completions", json={**body, "stream": True}).text
+    deltas = [json.loads(line[len("data: "):])["choices"][0]["delta"] for line in streamed.splitlines()
+              if line.startswith("data: {") and '"delta"' in line]
+    thought = "".join(d.get("reasoning_content", "") for d in deltas)
+    answer = "".join(d.get("content", "") for d in deltas)
+    assert (thought, answer) == ("A large red star.", "The star is red.")
+    first_answer = next(k for k, d in enumerate(deltas) if d.get("content"))
+    assert all("reasoning_content" not in d for d in deltas[first_answer:])
+
+    # a studio whose language model is this server reads the thinking back as its own model's
+    from modules.contracts import GenerationSettings
+    from modules.language_model import GenerationStats
+    from modules.reasoning import split_reply
+    from modules.remote_lm import RemoteLanguageModel
+    remote = RemoteLanguageModel(openai.OpenAI(base_url="http://testserver/v1", api_key="none", http_client=web),
+                                 "omnimoe/p", "http://testserver/v1", 4096)
+    written = list(remote.stream(body["messages"], GenerationSettings(), GenerationStats()))
+    assert split_reply(written[0]).answer == "" and split_reply(written[0]).thinking == "A large"
+    reply = split_reply(written[-1], final=True)
+    assert (reply.thinking, reply.answer) == ("A large red star.", "The star is red.")
 
 
 def test_past_the_queue_size_a_request_is_refused_with_429_until_one_finishes(tmp_path):

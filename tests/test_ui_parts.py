@@ -158,6 +158,25 @@ def test_drawn_pictures_join_the_conversation_as_png_files():
     assert route == "route: **draw** — because" and failure is None
 
 
+def test_the_models_thinking_shows_as_a_thought_that_folds_once_it_answers_and_stays_out_of_the_next_prompt():
+    histories = []
+
+    def chat(text, files, history, settings, stop=None):
+        histories.append(history)
+        yield ChatEvent("", "describe_image", thinking="A large red star")
+        yield ChatEvent("The star", "describe_image", thinking="A large red star on the left.")
+        yield ChatEvent("The star is red.", "describe_image", thinking="A large red star on the left.", done=True)
+
+    updates = run_turn(chat, [])
+    thinking, answered = updates[0][0][-1], updates[-1][0][-2:]
+    assert thinking["content"] == "A large red star" and thinking["metadata"]["status"] == "pending"
+    assert answered[0]["content"] == "A large red star on the left." and answered[0]["metadata"]["status"] == "done"
+    assert answered[1] == {"role": "assistant", "content": "The star is red."}
+    run_turn(chat, updates[-1][0])
+    assert histories[-1] == [{"role": "user", "content": "draw a red circle"},
+                             {"role": "assistant", "content": "The star is red."}]
+
+
 def test_a_failure_keeps_the_conversation_and_is_reported():
     def chat(text, files, history, settings, stop=None):
         yield ChatEvent("par", "chat")

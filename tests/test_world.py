@@ -160,3 +160,23 @@ def test_the_suite_audio_resolution_keeps_the_beeps_of_short_sounds_apart():
         return sum(_beeps_seen(w, tokens, time_stride) == c for c, w in short) / len(short)
     assert kept_apart(stage.audio_tokens, stage.audio_time_stride) >= 0.95
     assert kept_apart(16, 8) < 0.5
+
+
+def test_answers_to_picture_questions_think_first_with_every_object_and_the_background_then_answer():
+    from modules.reasoning import split_reply
+    from modules.training.lm_data import picture_turn
+    scene = Scene("black", (RED_LEFT, BLUE_TOP))
+    rng, seen = random.Random(3), set()
+    for _ in range(300):
+        question, written = picture_turn(scene, rng, by_place=True, think_first=True)
+        reply = split_reply(written, final=True)
+        if question and reply.thinking:
+            seen.add(language_of(question))
+            expected = {"en": "A small blue square at the top and a large red circle on the left, on a black "
+                              "background.",
+                        "zh": "上边有一个小的蓝色正方形，左边有一个大的红色圆形，背景是黑色的。"}
+            assert reply.thinking == expected[language_of(question)]
+            assert reply.answer and "<think>" not in reply.answer and language_of(reply.answer) == language_of(question)
+        else:
+            assert not reply.thinking and "<think>" not in written     # captions are answered straight away
+    assert seen == {"en", "zh"}

@@ -14,6 +14,7 @@ from PIL import Image
 
 from ..contracts import DrawSettings, GenerationSettings
 from ..language_model import GenerationStats
+from ..reasoning import split_reply
 from .augment import band_limited
 from .corpus import every_sound_content_for, scenes_for, single_object_scenes_for, sounds_for
 from .suite_config import SuiteConfig
@@ -63,7 +64,7 @@ class Suite:
         for text in self.language_model.stream([{"role": "user", "content": content}], GREEDY, GenerationStats(),
                                                kind, prefix):
             pass
-        return text
+        return split_reply(text, final=True).answer      # judged on the answer, not on the thinking before it
 
 
 # ---- parsing answers back into labels ---------------------------------------------------------------------

@@ -8,8 +8,9 @@ import torch
 
 from .world_pictures import Scene
 from .world_sounds import Sound
+from ..reasoning import THINK_END, THINK_START
 from .world_talk import (caption_exchange, conversation_exchange, draw_prompt, out_of_world_exchange,
-                         picture_question, sound_exchange)
+                         picture_notes, picture_question, sound_exchange)
 from .corpus import shuffled_objects
 
 IGNORE = -100
@@ -80,16 +81,25 @@ def objects_by_place(scene: Scene) -> Scene:
                  scene.shade_seed)
 
 
-def picture_turn(scene: Scene, rng: random.Random, by_place: bool = False) -> tuple[str, str]:
+def picture_turn(scene: Scene, rng: random.Random, by_place: bool = False, think_first: bool = False
+                 ) -> tuple[str, str]:
     """A caption request or a question about the (possibly mirrored) scene; by_place: captions list the objects
-    in reading order, else in a random order."""
+    in reading order, else in a random order; think_first: an answer to a question starts with the picture's
+    notes between <think> and </think>."""
     lang = rng.choice(["en", "zh"])
     shown = objects_by_place(scene) if by_place else shuffled_objects(scene, rng)
-    e = caption_exchange(shown, lang, rng) if rng.random() < 0.45 else picture_question(shown, lang, rng)
     if rng.random() < 0.1 and lang == "en":
+        return "", caption_exchange(shown, lang, rng).answer     # a picture with no question is described, in English
+    if rng.random() < 0.45:
         e = caption_exchange(shown, lang, rng)
-        return "", e.answer                      # a picture with no question is described, in English
-    return e.question, e.answer
+        return e.question, e.answer
+    e = picture_question(shown, lang, rng)
+    return e.question, thought_through(shown, lang, e.answer) if think_first else e.answer
+
+
+def thought_through(scene: Scene, lang: str, answer: str) -> str:
+    """The answer after the notes the model writes first: "<think>notes</think>answer"."""
+    return f"{THINK_START}{picture_notes(scene, lang)}{THINK_END}{answer}"
 
 
 class ChatTokens:

@@ -76,6 +76,9 @@ class LanguageStage:
                                        # a linear read of the flattened tokens counts beeps right 98 % of the time,
                                        # the sound embedding (a mean) 90 %; every-content descriptions 0.81/0.77 ->
                                        # 0.86/0.89 with 4 of them alone, 0.89/0.77 with the cell heads as well
+    questions_think_first: bool = True  # an answer to a question about a picture starts with the picture's notes
+                                        # (every object and the background) between <think> and </think>, so the
+                                        # answer is read from words the model wrote, as it reads its captions
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,7 @@ class MediaInputs:
 
 
 def encode_media(examples: list[Example], pools: MediaPools, vision, audio, rng: random.Random, device: torch.device,
-                 by_place: bool, global_dropout: float) -> MediaInputs:
+                 stage: LanguageStage) -> MediaInputs:
     """Augment and encode this batch's pictures and sounds, and add each picture's question and answer."""
     media = MediaInputs()
     pictured = [e for e in examples if e.media == "image"]
@@ -79,11 +79,12 @@ def encode_media(examples: list[Example], pools: MediaPools, vision, audio, rng:
         pictures = pools.pictures[[e.picture_index for e in pictured]].to(device)
         pictures, media.scenes = mirror(pictures, [e.scene for e in pictured], [rng.random() < 0.5 for _ in pictured])
         for example, scene in zip(pictured, media.scenes):
-            example.turns = example.turns + [picture_turn(scene, rng, by_place)]
+            example.turns = example.turns + [picture_turn(scene, rng, stage.captions_by_place,
+                                                          stage.questions_think_first)]
         with torch.no_grad():
             pooled, media.patch_tokens = vision(resample_blur(pictures, rng))           # (n, D), (n, 64, width)
         media.pooled = F.normalize(pooled, dim=-1)
-        media.hidden = torch.tensor([rng.random() < global_dropout for _ in pictured], device=device)
+        media.hidden = torch.tensor([rng.random() < stage.image_global_dropout for _ in pictured], device=device)
     heard = [e for e in examples if e.media == "audio"]
     if heard:
         waves = batch_sounds([augment_sound(pools.waves[e.sound_index], rng) for e in heard]).to(device)
@@ -179,8 +180,7 @@ def train_language(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
             for group in optimizer.param_groups:
                 group["lr"] = cosine_lr(step, stage.steps, stage.lr, 150)
             examples = [sample_example(rng, pools.scenes, pools.sounds) for _ in range(stage.batch)]
-            media = encode_media(examples, pools, vision, audio, rng, accelerator.device, stage.captions_by_place,
-                                 stage.image_global_dropout)
+            media = encode_media(examples, pools, vision, audio, rng, accelerator.device, stage)
             batch = chat.collate(examples).to(accelerator.device)
             recorder.clear()
             routers.clear()

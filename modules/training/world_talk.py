@@ -100,6 +100,15 @@ def caption_exchange(scene: Scene, lang: str, rng: random.Random) -> Exchange:
     return Exchange(rng.choice(DESCRIBE_PICTURE[lang]), caption, lang)
 
 
+def picture_notes(scene: Scene, lang: str) -> str:
+    """What a model that looks before it answers writes down first: every object, in the scene's order, and the
+    background. "A small red star on the left, on a black background." / "左边有一个小的红色星形，背景是黑色的。"""""
+    if lang == "en":
+        caption = caption_en(scene)
+        return f"{caption[0].upper()}{caption[1:]}, on a {scene.background} background."
+    return f"{caption_zh(scene)}，背景是{BACKGROUNDS[scene.background][1]}的。"
+
+
 def picture_question(scene: Scene, lang: str, rng: random.Random) -> Exchange:
     """A random question about the scene, of any kind WORLD.md lists, with its true answer."""
     unique_shapes = [o for o in scene.objects if sum(p.shape == o.shape for p in scene.objects) == 1]

@@ -14,7 +14,7 @@ from modules.ui.history import api_history, pipeline_history, split_last_turn, t
 from modules.ui.pictures import caption, save_picture
 from modules.ui.session import StopSwitches
 from modules.ui.settings import SettingsPanel
-from modules.ui.texts import Relabeler, t
+from modules.ui.texts import LANGUAGES, Relabeler, t
 
 PRIVATE: dict[str, Any] = {"api_visibility": "private"}
 FILE_TYPES = ["image", "audio"]
@@ -36,6 +36,16 @@ def _locked() -> dict:
 
 def _unlocked() -> dict:
     return gr.update(interactive=True, submit_btn=True, stop_btn=False)
+
+
+def thought_message(event: ChatEvent) -> dict:
+    """The model's thinking as a Chatbot thought: open with a spinner while it thinks, folded once it answers.
+    Titled in the language the model thought in; pipeline_history leaves thoughts out of the next prompt."""
+    from modules.training.world_talk import language_of
+    lang = LANGUAGES[1] if language_of(event.thinking) == "zh" else LANGUAGES[0]
+    done = bool(event.text) or event.done
+    return {"role": "assistant", "content": event.thinking,
+            "metadata": {"title": t("thought" if done else "thinking", lang), "status": "done" if done else "pending"}}
 
 
 class ChatHandlers:
@@ -98,7 +108,8 @@ class ChatHandlers:
 
     @staticmethod
     def _answer(event: ChatEvent | None, pictures: list[tuple[str, str]]) -> list[dict]:
-        messages = [{"role": "assistant", "content": event.text}] if event and event.text else []
+        messages = [thought_message(event)] if event and event.thinking else []
+        messages += [{"role": "assistant", "content": event.text}] if event and event.text else []
         return messages + [{"role": "assistant", "content": {"path": path, "alt_text": alt}} for path, alt in pictures]
 
     def api_chat(self, message: dict, history: list, temperature: float, top_p: float, max_new_tokens: int,

@@ -61,9 +61,12 @@ def message_text(message: dict) -> str:
 
 
 def pipeline_history(messages: list[dict]) -> list[dict]:
-    """Chatbot messages → [{"role": "user"|"assistant", "content": str}], consecutive same-role messages merged."""
+    """Chatbot messages → [{"role": "user"|"assistant", "content": str}], consecutive same-role messages merged.
+    The model's thoughts (messages with a metadata title) stay out, as DeepSeek's reasoning does."""
     history: list[dict] = []
     for message in messages or []:
+        if (message.get("metadata") or {}).get("title"):
+            continue
         role, text = message.get("role"), message_text(message)
         if role not in ("user", "assistant") or not text:
             continue

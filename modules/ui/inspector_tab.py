@@ -51,8 +51,9 @@ def build_inspector_tab(last_trace: Callable[[], dict], texts: Relabeler,
     refresh, stats, heatmap, load, raw, memory_view = _views(texts)
 
     def inspect() -> dict:
-        """The trace of the last answer: route, reason, language, experts per token and layer, expert load,
-        parameters total/active, time to first token, ms per token, token counts, notices ({} before any answer)."""
+        """The trace of the last answer: route, reason, language, the answer and the thinking before it, experts
+        per token and layer, expert load, parameters total/active, time to first token, ms per token, token counts,
+        notices ({} before any answer)."""
         with friendly_errors():
             return last_trace() or {}
 
