@@ -140,6 +140,35 @@ def test_generate_image_returns_pngs_with_prompt_seed_and_a_red_shape(client):
     assert seeds == [1234, 1235]
 
 
+DRAW_REQUESTS = [("draw a red star", "red", "star"), ("a blue triangle", "blue", "triangle"),
+                 ("draw a green circle", "green", "circle"), ("a yellow square", "yellow", "square"),
+                 ("画一个橙色星形", "orange", "star"), ("请画一个紫色的三角形", "purple", "triangle"),
+                 ("帮我画一个蓝色圆形", "blue", "circle"), ("画一个红色的正方形", "red", "square")]
+
+
+def test_each_drawing_shows_the_asked_colour_and_shape_in_both_languages(client):
+    """Judged as eval judges drawings: the picture encoder's best single-object caption, and the pixels' colour."""
+    import torch
+
+    from modules.encoders.image import ImageEncoder
+    from modules.training.evaluate import color_present
+    from modules.training.world_pictures import COLORS, POSITIONS, SHAPES, SIZES, Scene, SceneObject, caption_en
+    judge = ImageEncoder.load(f"local-dir:{ROOT / 'assets' / 'mini' / 'image_encoder'}", torch.device("cpu"),
+                              torch.float32)
+    candidates = [SceneObject(c, sh, si, p) for c in COLORS for sh in SHAPES for si in SIZES for p in POSITIONS]
+    captions = judge.encode_texts([caption_en(Scene("white", (o,))) for o in candidates])
+    wrong = []
+    for k, (prompt, colour, shape) in enumerate(DRAW_REQUESTS):
+        item = client.predict(prompt=prompt, steps=12, guidance=3.0, seed=100 + k, count=1,
+                              api_name="/generate_image")[0]
+        with Image.open(item["image"]) as picture:
+            picture = picture.convert("RGB")
+        seen = candidates[int((captions @ judge.encode(picture).embedding).argmax())]
+        if (seen.color, seen.shape) != (colour, shape) or not color_present(picture, colour):
+            wrong.append(f"{prompt!r} looks like a {seen.color} {seen.shape}")
+    assert len(wrong) <= 1, wrong
+
+
 def test_inspect_shows_the_last_answers_route_experts_and_timings(client):
     answer = chat(client, "hello")
     trace = client.predict(api_name="/inspect")
