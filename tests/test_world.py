@@ -1,5 +1,6 @@
 """The built-in world: deterministic generation, disjoint splits, true captions and answers, label-keeping flips."""
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -180,3 +181,23 @@ def test_answers_to_picture_questions_think_first_with_every_object_and_the_back
         else:
             assert not reply.thinking and "<think>" not in written     # captions are answered straight away
     assert seen == {"en", "zh"}
+
+
+def test_a_question_answered_from_given_notes_learns_only_the_answer_which_the_notes_alone_decide():
+    from transformers import AutoTokenizer
+
+    from modules.training.lm_data import IGNORE, ChatTokens, notes_question
+    from modules.training.world_pictures import random_scene
+    folder = Path(__file__).resolve().parents[1] / "assets" / "mini" / "language_model"
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    rng = random.Random(5)
+    for _ in range(20):
+        scene = random_scene(rng, 3)
+        example = notes_question(scene, rng.choice(["en", "zh"]), rng, [])
+        question, written = example.turns[-1]
+        assert example.media is None and written.startswith("<think>")
+        ids, labels = ChatTokens(tokenizer, 17, 52).encode(example)
+        learnt = tokenizer.decode([i for i, label in zip(ids, labels) if label != IGNORE], skip_special_tokens=True)
+        assert learnt == written.split("</think>")[1]                       # the answer, not the notes
+        assert any(e.question == question and e.answer == learnt
+                   for e in (picture_question(scene, language_of(question), random.Random(k)) for k in range(300)))

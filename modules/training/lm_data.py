@@ -17,6 +17,9 @@ IGNORE = -100
 # Share of each task in a batch.
 MIXTURE = {"caption": 0.3, "picture_question": 0.35, "sound": 0.12, "conversation": 0.09, "out_of_world": 0.04,
            "draw": 0.07, "multi_turn": 0.03}
+# With think_first: questions answered from given notes, without a picture, take a share of the picture examples
+# (captions are learnt well by then): the notes are the only place the answer can come from.
+THINKING_MIXTURE = {**MIXTURE, "caption": 0.2, "notes_question": 0.1}
 
 
 @dataclass
@@ -26,6 +29,7 @@ class Example:
     scene: Scene | None = None
     sound_index: int | None = None
     picture_index: int | None = None
+    thinking_given: bool = False           # the last answer's <think> part is context, not a target (no loss)
 
 
 @dataclass
@@ -51,10 +55,14 @@ def _text_turn(rng: random.Random, lang: str) -> tuple[str, str]:
     return e.question, e.answer
 
 
-def sample_example(rng: random.Random, scenes: list[Scene], sounds: list[Sound]) -> Example:
-    task = rng.choices(list(MIXTURE), weights=list(MIXTURE.values()))[0]
+def sample_example(rng: random.Random, scenes: list[Scene], sounds: list[Sound], think_first: bool = False
+                   ) -> Example:
+    mixture = THINKING_MIXTURE if think_first else MIXTURE
+    task = rng.choices(list(mixture), weights=list(mixture.values()))[0]
     lang = rng.choice(["en", "zh"])
     history = [_text_turn(rng, rng.choice(["en", "zh"]))] if rng.random() < 0.15 else []
+    if task == "notes_question":
+        return notes_question(scenes[rng.randrange(len(scenes))], lang, rng, history)
     if task in ("caption", "picture_question"):
         i = rng.randrange(len(scenes))
         return Example("image", history, scene=scenes[i], picture_index=i)     # turn text filled after mirroring
@@ -97,9 +105,23 @@ def picture_turn(scene: Scene, rng: random.Random, by_place: bool = False, think
     return e.question, thought_through(shown, lang, e.answer) if think_first else e.answer
 
 
+def notes_question(scene: Scene, lang: str, rng: random.Random, history: list[tuple[str, str]]) -> Example:
+    """A question about a picture that is not shown, with its notes given as the thinking: the answer must be read
+    from the notes (a model given the picture as well may learn to skip them)."""
+    shown = objects_by_place(scene)
+    e = picture_question(shown, lang, rng)
+    return Example(None, history + [(e.question, thought_through(shown, lang, e.answer))], thinking_given=True)
+
+
 def thought_through(scene: Scene, lang: str, answer: str) -> str:
     """The answer after the notes the model writes first: "<think>notes</think>answer"."""
     return f"{THINK_START}{picture_notes(scene, lang)}{THINK_END}{answer}"
+
+
+def split_given_thinking(written: str) -> tuple[str, str]:
+    """"<think>notes</think>answer" -> ("<think>notes</think>", "answer")."""
+    end = written.index(THINK_END) + len(THINK_END)
+    return written[:end], written[end:]
 
 
 class ChatTokens:
@@ -117,9 +139,11 @@ class ChatTokens:
             last = k == len(example.turns) - 1
             marker = self.markers[example.media] if (last and example.media) else []
             prompt = [self.user] + marker + self.tokenizer.encode(question, add_special_tokens=False) + [self.assistant]
+            given, answer = split_given_thinking(answer) if (last and example.thinking_given) else ("", answer)
+            context = prompt + self.tokenizer.encode(given, add_special_tokens=False)
             reply = self.tokenizer.encode(answer, add_special_tokens=False) + [self.tokenizer.eos_token_id]
-            ids += prompt + reply
-            labels += [IGNORE] * len(prompt) + reply
+            ids += context + reply
+            labels += [IGNORE] * len(context) + reply
         return ids, labels
 
     def collate(self, examples: list[Example]) -> Batch:

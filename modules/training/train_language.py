@@ -179,7 +179,8 @@ def train_language(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
         for step in bar:
             for group in optimizer.param_groups:
                 group["lr"] = cosine_lr(step, stage.steps, stage.lr, 150)
-            examples = [sample_example(rng, pools.scenes, pools.sounds) for _ in range(stage.batch)]
+            examples = [sample_example(rng, pools.scenes, pools.sounds, stage.questions_think_first)
+                        for _ in range(stage.batch)]
             media = encode_media(examples, pools, vision, audio, rng, accelerator.device, stage)
             batch = chat.collate(examples).to(accelerator.device)
             recorder.clear()
