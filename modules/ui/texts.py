@@ -27,8 +27,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "chat_input": ("Message OmniMoE — attach a picture or a sound, or record one",
                    "给 OmniMoE 发送消息 —— 可附上图片或声音，也可以录音"),
     "stop": ("⏹ Stop", "⏹ 停止"),
-    "thinking": ("💭 Looking closely…", "💭 仔细看…"),
-    "thought": ("💭 What I noticed first", "💭 我先注意到的"),
+    "thinking": ("💭 Thinking…", "💭 思考中…"),
+    "thought": ("💭 Thought", "💭 已思考"),
     "new_chat": ("🗑 New chat", "🗑 新对话"),
     "examples": ("Examples", "示例"),
     # settings
