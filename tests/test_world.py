@@ -201,3 +201,16 @@ def test_a_question_answered_from_given_notes_learns_only_the_answer_which_the_n
         assert learnt == written.split("</think>")[1]                       # the answer, not the notes
         assert any(e.question == question and e.answer == learnt
                    for e in (picture_question(scene, language_of(question), random.Random(k)) for k in range(300)))
+
+
+def test_the_caption_share_decides_how_many_picture_turns_ask_for_a_caption():
+    from modules.training.lm_data import picture_turn
+    from modules.training.world_talk import DESCRIBE_PICTURE
+    scene = Scene("black", (RED_LEFT, BLUE_TOP))
+    requests = {q for qs in DESCRIBE_PICTURE.values() for q in qs}
+    for share in (0.0, 0.5, 1.0):
+        rng = random.Random(1)
+        turns = [picture_turn(scene, rng, by_place=True, caption_share=share) for _ in range(2000)]
+        asked = [q for q, _ in turns if q]                         # a picture with no question is always described
+        captions = sum(q in requests for q in asked) / len(asked)
+        assert abs(captions - share) < 0.04, (share, captions)

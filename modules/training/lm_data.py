@@ -89,8 +89,8 @@ def objects_by_place(scene: Scene) -> Scene:
                  scene.shade_seed)
 
 
-def picture_turn(scene: Scene, rng: random.Random, by_place: bool = False, think_first: bool = False
-                 ) -> tuple[str, str]:
+def picture_turn(scene: Scene, rng: random.Random, by_place: bool = False, think_first: bool = False,
+                 caption_share: float = 0.45) -> tuple[str, str]:
     """A caption request or a question about the (possibly mirrored) scene; by_place: captions list the objects
     in reading order, else in a random order; think_first: an answer to a question starts with the picture's
     notes between <think> and </think>."""
@@ -98,7 +98,7 @@ def picture_turn(scene: Scene, rng: random.Random, by_place: bool = False, think
     shown = objects_by_place(scene) if by_place else shuffled_objects(scene, rng)
     if rng.random() < 0.1 and lang == "en":
         return "", caption_exchange(shown, lang, rng).answer     # a picture with no question is described, in English
-    if rng.random() < 0.45:
+    if rng.random() < caption_share:
         e = caption_exchange(shown, lang, rng)
         return e.question, e.answer
     e = picture_question(shown, lang, rng)

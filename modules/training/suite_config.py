@@ -76,6 +76,8 @@ class LanguageStage:
                                        # a linear read of the flattened tokens counts beeps right 98 % of the time,
                                        # the sound embedding (a mean) 90 %; every-content descriptions 0.81/0.77 ->
                                        # 0.86/0.89 with 4 of them alone, 0.89/0.77 with the cell heads as well
+    caption_share: float = 0.45        # of the picture turns that come with a request, the share asking for a
+                                       # caption; the rest are questions
     questions_think_first: bool = False  # an answer to a question about a picture starts with the picture's notes
                                          # (every object and the background) between <think> and </think>, and a
                                          # tenth of the examples answer from given notes alone. Off: at 2,500 steps

@@ -80,7 +80,7 @@ def encode_media(examples: list[Example], pools: MediaPools, vision, audio, rng:
         pictures, media.scenes = mirror(pictures, [e.scene for e in pictured], [rng.random() < 0.5 for _ in pictured])
         for example, scene in zip(pictured, media.scenes):
             example.turns = example.turns + [picture_turn(scene, rng, stage.captions_by_place,
-                                                          stage.questions_think_first)]
+                                                          stage.questions_think_first, stage.caption_share)]
         with torch.no_grad():
             pooled, media.patch_tokens = vision(resample_blur(pictures, rng))           # (n, D), (n, 64, width)
         media.pooled = F.normalize(pooled, dim=-1)
