@@ -202,8 +202,8 @@ class Pipeline:
                 settings: GenerationSettings, chosen: Route, notices: list[str],
                 stop: threading.Event | None) -> Iterator[tuple[Reply, list[str], dict]]:
         """Streams (reply so far: thinking and answer, notices, {}); the last item carries this answer's trace, also
-        kept as last_trace for the Inspector. Callers that report on one answer (the API's usage) read the trace they were given:
-        last_trace may already belong to another request."""
+        kept as last_trace for the Inspector. Callers that report on one answer (the API's usage) read the trace
+        they were given: last_trace may already belong to another request."""
         lm = self.components.get("language_model")
         prefix, kind, turn = None, None, text
         if media is not None:

@@ -91,10 +91,15 @@ def _where_is(obj: SceneObject, lang: str) -> Exchange:
     return Exchange(f"{name}在哪里？", f"{name}在{POSITIONS[obj.position]}。", lang)
 
 
+def capitalised(text: str) -> str:
+    """The first letter upper-case, the rest as it is ("a red star" -> "A red star")."""
+    return text[0].upper() + text[1:]
+
+
 def caption_exchange(scene: Scene, lang: str, rng: random.Random) -> Exchange:
     caption = caption_en(scene) if lang == "en" else caption_zh(scene)
     if lang == "en":
-        caption = caption[0].upper() + caption[1:] + "."
+        caption = capitalised(caption) + "."
     else:
         caption += "。"
     return Exchange(rng.choice(DESCRIBE_PICTURE[lang]), caption, lang)
@@ -105,7 +110,7 @@ def picture_notes(scene: Scene, lang: str) -> str:
     background. "A small red star on the left, on a black background." / "左边有一个小的红色星形，背景是黑色的。"""""
     if lang == "en":
         caption = caption_en(scene)
-        return f"{caption[0].upper()}{caption[1:]}, on a {scene.background} background."
+        return f"{capitalised(caption)}, on a {scene.background} background."
     return f"{caption_zh(scene)}，背景是{BACKGROUNDS[scene.background][1]}的。"
 
 
@@ -141,7 +146,7 @@ def sound_exchange(sound: Sound, lang: str, rng: random.Random) -> Exchange:
     en = lang == "en"
     if pick == "describe":
         text = describe_en(sound) if en else describe_zh(sound)
-        answer = (text[0].upper() + text[1:] + ".") if en else ("这是" + text + "。")
+        answer = (capitalised(text) + ".") if en else ("这是" + text + "。")
         return Exchange(rng.choice(DESCRIBE_SOUND[lang]), answer, lang)
     if pick == "kind":
         names_en = {"beeps": "beeps", "tone": "a long tone", "rising": "a rising sweep",
@@ -288,7 +293,7 @@ def conversation_exchange(rng: random.Random, lang: str) -> Exchange:
     questions_en, answer_en, questions_zh, answer_zh = rng.choice(CONVERSATION)
     if lang == "en":
         question = rng.choice(questions_en)
-        return Exchange(question[0].upper() + question[1:] if rng.random() < 0.5 else question, answer_en, lang)
+        return Exchange(capitalised(question) if rng.random() < 0.5 else question, answer_en, lang)
     return Exchange(rng.choice(questions_zh), answer_zh, lang)
 
 
