@@ -124,14 +124,20 @@ def caption_accuracy(suite: Suite, scenes, pictures, lang: str, answers: list) -
     return hits / len(scenes)
 
 
-def picture_qa(suite: Suite, scenes, pictures, lang: str, answers: list, seed: int) -> float:
+def picture_qa(suite: Suite, scenes, pictures, lang: str, answers: list, seed: int,
+               by_kind: dict[str, list[int]] | None = None) -> float:
+    """Share of questions answered exactly right; by_kind, when given, collects [right, asked] per kind."""
     rng = random.Random(f"qa-{lang}-{seed}")
     hits = 0
     for scene, picture in zip(scenes, pictures):
         exchange = picture_question(scene, lang, rng)
         text = suite.answer(exchange.question, "image", suite.image_encoder.encode(picture))
         answers.append((lang, text))
-        hits += normalise(text) == normalise(exchange.answer)
+        right = normalise(text) == normalise(exchange.answer)
+        hits += right
+        if by_kind is not None:
+            tally = by_kind.setdefault(exchange.kind, [0, 0])
+            tally[0], tally[1] = tally[0] + right, tally[1] + 1
     return hits / len(scenes)
 
 
@@ -252,11 +258,12 @@ def run_evaluation(out: Path | None, limit: int) -> int:
     answers: list[tuple[str, str]] = []
     metrics: dict[str, float] = {}
     worst_sounds: dict[str, list[str]] = {}
+    qa_kinds: dict[str, dict[str, list[int]]] = {"en": {}, "zh": {}}
     for lang in ("en", "zh"):
         metrics[f"picture_retrieval_r1_{lang}"] = picture_retrieval(suite, scenes, pictures, lang)
         metrics[f"sound_retrieval_r1_{lang}"] = sound_retrieval(suite, sounds, waves, lang)
         metrics[f"caption_exact_{lang}"] = caption_accuracy(suite, scenes, pictures, lang, answers)
-        metrics[f"picture_qa_{lang}"] = picture_qa(suite, scenes, pictures, lang, answers, seed)
+        metrics[f"picture_qa_{lang}"] = picture_qa(suite, scenes, pictures, lang, answers, seed, qa_kinds[lang])
         metrics[f"sound_description_exact_{lang}"] = sound_descriptions(suite, sounds, waves, lang, answers)
         metrics[f"sound_description_every_content_{lang}"], worst_sounds[lang] = worst_sound_contents(
             suite, every_sound, lang, answers)
@@ -266,11 +273,16 @@ def run_evaluation(out: Path | None, limit: int) -> int:
     robustness = evaluate_robustness(suite, scenes[: n // 2], sounds[: n // 2], seed)
     report = {"test_items": n, "bars": BARS, "metrics": metrics, "robustness": robustness,
               "worst_sound_contents": worst_sounds,
+              "picture_qa_by_kind": {lang: {kind: f"{right}/{asked}" for kind, (right, asked) in sorted(kinds.items())}
+                                     for lang, kinds in qa_kinds.items()},
               "seconds": round(time.time() - started, 1)}
     (folder / "metrics.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
     print(format_table(metrics, robustness))
     for lang, worst in worst_sounds.items():
         print(f"sounds most often described wrong ({lang}): {'; '.join(worst) or 'none'}")
+    for lang, kinds in report["picture_qa_by_kind"].items():
+        print(f"picture questions answered right, by kind ({lang}): "
+              + "; ".join(f"{kind} {tally}" for kind, tally in kinds.items()))
     return 0 if all_bars_met(metrics) else 1
 
 

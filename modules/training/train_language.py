@@ -16,16 +16,17 @@ from ..bridge_model import PrefixBridge, PrefixBridgeConfig
 from ..encoders.audio_model import MiniAudioEncoder
 from ..moe_trace import ExpertRecorder, moe_gates, update_balancing_bias
 from .attribute_heads import RegionAttributeHeads, cell_weights
+from .fact_heads import scene_fact_head, sound_fact_head
 from .augment import augment_sound, batch_sounds, mirror, resample_blur, training_picture
 from .balance_loss import RouterScores, sequence_balance_loss
 from .checkpoint import cosine_lr, load_checkpoint, save_checkpoint
 from .corpus import scenes_for, sounds_for
-from .lm_data import ChatTokens, Example, picture_turn, sample_example
+from .lm_data import IGNORE, ChatTokens, Example, picture_turn, sample_example
 from .replicas import check_replicas_agree
 from .suite_config import LanguageStage, SuiteConfig
 from .train_encoders import frozen_picture_tower
 from .world_pictures import Scene
-from .world_sounds import synthesize
+from .world_sounds import Sound, synthesize
 
 
 def language_model_config(stage: LanguageStage, tokenizer) -> DeepseekV3Config:
@@ -68,6 +69,7 @@ class MediaInputs:
     hidden: torch.Tensor | None = None         # (n,) bool: pictures whose summary tokens are hidden
     scenes: list[Scene] = field(default_factory=list)   # what the pictures show (mirrored where the picture was)
     audio_tokens: torch.Tensor | None = None   # (m, T, width)
+    sounds: list[Sound] = field(default_factory=list)   # what the sounds are
 
 
 def encode_media(examples: list[Example], pools: MediaPools, vision, audio, rng: random.Random, device: torch.device,
@@ -87,6 +89,7 @@ def encode_media(examples: list[Example], pools: MediaPools, vision, audio, rng:
         media.hidden = torch.tensor([rng.random() < stage.image_global_dropout for _ in pictured], device=device)
     heard = [e for e in examples if e.media == "audio"]
     if heard:
+        media.sounds = [pools.sounds[e.sound_index] for e in heard]
         waves = batch_sounds([augment_sound(pools.waves[e.sound_index], rng) for e in heard]).to(device)
         with torch.no_grad():
             _, media.audio_tokens = audio(waves)                                        # (m, T, width)
@@ -94,31 +97,54 @@ def encode_media(examples: list[Example], pools: MediaPools, vision, audio, rng:
 
 
 class LanguageObjective(nn.Module):
-    """The language model, the bridge and (when on) the cell heads in one module, so that `accelerate launch`
-    wraps one model for data-parallel training and the prefixes are made inside its forward."""
+    """The language model, the bridge and the auxiliary heads that are on, in one module, so that `accelerate
+    launch` wraps one model for data-parallel training and the prefixes are made inside its forward."""
 
-    def __init__(self, model: DeepseekV3ForCausalLM, bridge: PrefixBridge, cell_heads: RegionAttributeHeads | None,
-                 markers: dict[str, int]):
+    def __init__(self, model: DeepseekV3ForCausalLM, bridge: PrefixBridge, heads: dict[str, nn.Module],
+                 markers: dict[str, int], loss_per_example: bool = False):
+        """heads: the auxiliary heads that are on, by the name of their loss (AUXILIARY_HEADS)."""
         super().__init__()
-        self.model, self.bridge, self.cell_heads, self.markers = model, bridge, cell_heads, markers
+        self.model, self.bridge, self.markers = model, bridge, markers
+        self.heads = nn.ModuleDict(heads)
+        self.loss_per_example = loss_per_example
 
     def forward(self, batch, media: MediaInputs) -> dict[str, torch.Tensor]:
-        """batch: input_ids, attention_mask, labels (B, T) -> the next-token loss, and the cell heads' loss."""
+        """batch: input_ids, attention_mask, labels (B, T) -> the next-token loss ("text") and each auxiliary
+        head's loss, by its name."""
         embeds = self.model.get_input_embeddings()(batch.input_ids)                      # (B, T, H)
         losses = {}
         if media.patch_tokens is not None:
             prefix = self.bridge.project_image(media.patch_tokens, media.pooled)          # (n, G + cells², H)
             prefix = hide_global_tokens(prefix, self.bridge, media.hidden)
             embeds = splice(embeds, batch.input_ids, self.markers["image"], prefix)
-            if self.cell_heads is not None:
-                cells = prefix[:, self.bridge.config.image_global_tokens:]                 # (n, cells², H)
-                losses["cells"] = self.cell_heads.loss(cells, media.scenes)
+            cells = prefix[:, self.bridge.config.image_global_tokens:]                       # (n, cells², H)
+            if "cells" in self.heads:
+                losses["cells"] = self.heads["cells"].loss(cells, media.scenes)
+            if "scene_facts" in self.heads:
+                losses["scene_facts"] = self.heads["scene_facts"].loss(cells, media.scenes)
         if media.audio_tokens is not None:
             prefix = self.bridge.project_audio(media.audio_tokens)                        # (m, audio prefix, H)
+            if "sound_facts" in self.heads:
+                summary = prefix[:, :self.bridge.config.audio_global_tokens]               # (m, G, H)
+                losses["sound_facts"] = self.heads["sound_facts"].loss(summary, media.sounds)
             embeds = splice(embeds, batch.input_ids, self.markers["audio"], prefix)
-        losses["text"] = self.model(inputs_embeds=embeds, attention_mask=batch.attention_mask,
-                                    labels=batch.labels).loss
+        if self.loss_per_example:
+            logits = self.model(inputs_embeds=embeds, attention_mask=batch.attention_mask).logits    # (B, T, V)
+            losses["text"] = per_example_loss(logits, batch.labels)
+        else:
+            losses["text"] = self.model(inputs_embeds=embeds, attention_mask=batch.attention_mask,
+                                        labels=batch.labels).loss
         return losses
+
+
+def per_example_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Next-token cross-entropy averaged within each example, then over examples: a short answer weighs as much as
+    a long caption. logits (B, T, V); labels (B, T), IGNORE where no loss."""
+    targets = labels[:, 1:]                                                              # (B, T-1)
+    per_token = F.cross_entropy(logits[:, :-1].transpose(1, 2).float(), targets, ignore_index=IGNORE,
+                                reduction="none")                                        # (B, T-1)
+    counted = (targets != IGNORE).float()
+    return ((per_token * counted).sum(dim=1) / counted.sum(dim=1).clamp(min=1.0)).mean()
 
 
 def cell_attribute_heads(config: PrefixBridgeConfig, hidden: int) -> RegionAttributeHeads:
@@ -147,10 +173,28 @@ def splice(embeds: torch.Tensor, input_ids: torch.Tensor, marker_id: int, prefix
     return torch.where(mask, flat, embeds)
 
 
+@dataclass(frozen=True)
+class Phase:
+    """One run of training over the language model and the bridge."""
+
+    name: str                       # the progress bar's label and the checkpoint's name
+    steps: int
+    lr: float
+    warmup: int
+    aux_weights: dict[str, float]   # the auxiliary heads to train, by the name of their loss, and their weights
+    loss_per_example: bool          # next-token loss averaged per example first (else over all tokens)
+
+
+def auxiliary_heads(phase: Phase, bridge: PrefixBridge, hidden: int) -> dict[str, nn.Module]:
+    makers = {"cells": lambda: cell_attribute_heads(bridge.config, hidden),
+              "scene_facts": lambda: scene_fact_head(hidden), "sound_facts": lambda: sound_fact_head(hidden)}
+    return {name: makers[name]() for name, weight in phase.aux_weights.items() if weight}
+
+
 def train_language(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> None:
-    stage, work = suite.language, Path(suite.work_dir)
+    """The language model and the bridge from scratch, on every task."""
+    stage = suite.language
     torch.manual_seed(suite.seed)
-    rng = random.Random(f"language-{suite.seed}-{accelerator.process_index}")
     vision, audio = (m.to(accelerator.device) for m in load_frozen_encoders(suite.out_dir))
     model = DeepseekV3ForCausalLM(language_model_config(stage, tokenizer))
     bridge = PrefixBridge(PrefixBridgeConfig(image_width=vision.proj.shape[0], audio_width=audio.config.width,
@@ -159,26 +203,52 @@ def train_language(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
                                              image_global_tokens=stage.image_global_tokens,
                                              image_pool_margin=stage.image_pool_margin,
                                              audio_global_tokens=stage.audio_global_tokens))
-    cell_heads = cell_attribute_heads(bridge.config, stage.hidden) if stage.cell_attribute_weight else None
-    trained = {"lm": model, "bridge": bridge} | ({"cell_heads": cell_heads} if cell_heads is not None else {})
-    optimizer = torch.optim.AdamW([p for module in trained.values() for p in module.parameters()], lr=stage.lr,
+    phase = Phase("language", stage.steps, stage.lr, 150, {"cells": stage.cell_attribute_weight}, False)
+    run_phase(phase, suite, tokenizer, accelerator, model, bridge, (vision, audio))
+
+
+def tune_on_questions(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> None:
+    """The saved language model and bridge, trained on further with the fact heads and the per-example loss, so
+    that short answers to questions count as much as long captions."""
+    stage, out = suite.language, Path(suite.out_dir)
+    torch.manual_seed(suite.seed + 1)
+    encoders = tuple(m.to(accelerator.device) for m in load_frozen_encoders(out))
+    model = DeepseekV3ForCausalLM.from_pretrained(str(out / "language_model")).train()
+    bridge = PrefixBridge.from_pretrained(str(out / "bridge"))
+    weights = {"cells": stage.cell_attribute_weight, "scene_facts": stage.fact_weight,
+               "sound_facts": stage.fact_weight}
+    phase = Phase("questions", stage.question_steps, stage.question_lr, 50, weights, True)
+    run_phase(phase, suite, tokenizer, accelerator, model, bridge, encoders)
+
+
+def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelerator, model: DeepseekV3ForCausalLM,
+              bridge: PrefixBridge, encoders: tuple[nn.Module, MiniAudioEncoder]) -> None:
+    """Train the model and bridge over the frozen (picture, sound) encoders for the phase's steps, resuming from
+    its checkpoint, then save them."""
+    stage, work = suite.language, Path(suite.work_dir)
+    rng = random.Random(f"{phase.name}-{suite.seed}-{accelerator.process_index}")
+    vision, audio = encoders
+    heads = auxiliary_heads(phase, bridge, stage.hidden)
+    trained = {"lm": model, "bridge": bridge} | heads
+    optimizer = torch.optim.AdamW([p for module in trained.values() for p in module.parameters()], lr=phase.lr,
                                   weight_decay=0.05, betas=(0.9, 0.95))
-    checkpoint, start = work / "language.safetensors", 0
+    checkpoint, start = work / f"{phase.name}.safetensors", 0
     if checkpoint.exists():
         start, _ = load_checkpoint(checkpoint, trained, optimizer)
-        print(f"resuming language model at step {start}")
+        print(f"resuming {phase.name} at step {start}")
     chat = ChatTokens(tokenizer, bridge.config.image_tokens, bridge.config.audio_prefix_tokens)
     markers = {kind: tokenizer.convert_tokens_to_ids(f"<|{kind}|>") for kind in ("image", "audio")}
-    pools = MediaPools(stage, suite.seed) if start < stage.steps else None
-    objective, optimizer = accelerator.prepare(LanguageObjective(model, bridge, cell_heads, markers), optimizer)
+    pools = MediaPools(stage, suite.seed) if start < phase.steps else None
+    objective, optimizer = accelerator.prepare(
+        LanguageObjective(model, bridge, heads, markers, phase.loss_per_example), optimizer)
     recorder = ExpertRecorder(model)
     # the balance loss needs the routers' logits with gradients; hooked only when that loss is on
     routers = RouterScores(moe_gates(model) if stage.sequence_balance_weight else {})
-    bar = tqdm(range(start, stage.steps), desc="language", initial=start, total=stage.steps)
+    bar = tqdm(range(start, phase.steps), desc=phase.name, initial=start, total=phase.steps)
     with recorder, routers:
         for step in bar:
             for group in optimizer.param_groups:
-                group["lr"] = cosine_lr(step, stage.steps, stage.lr, 150)
+                group["lr"] = cosine_lr(step, phase.steps, phase.lr, phase.warmup)
             examples = [sample_example(rng, pools.scenes, pools.sounds, stage.questions_think_first)
                         for _ in range(stage.batch)]
             media = encode_media(examples, pools, vision, audio, rng, accelerator.device, stage)
@@ -186,12 +256,11 @@ def train_language(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
             recorder.clear()
             routers.clear()
             losses = objective(batch, media)
-            loss = losses["text"]
+            loss = losses["text"] + sum(phase.aux_weights[name] * value for name, value in losses.items()
+                                        if name != "text")
             if stage.sequence_balance_weight:
                 loss = loss + stage.sequence_balance_weight * sequence_balance_loss(
                     routers.seen, batch.attention_mask.bool())
-            if "cells" in losses:
-                loss = loss + stage.cell_attribute_weight * losses["cells"]
             optimizer.zero_grad()
             accelerator.backward(loss)
             torch.nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], 1.0)
@@ -200,10 +269,10 @@ def train_language(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
                                   token_mask=batch.attention_mask.bool(),
                                   total=lambda load: accelerator.reduce(load.to(accelerator.device), "sum").cpu())
             bar.set_postfix(loss=f"{loss.item():.3f}")
-            if accelerator.is_main_process and ((step + 1) % 250 == 0 or step + 1 == stage.steps):
+            if accelerator.is_main_process and ((step + 1) % 250 == 0 or step + 1 == phase.steps):
                 work.mkdir(parents=True, exist_ok=True)
                 save_checkpoint(checkpoint, trained, optimizer, step + 1)
-    check_replicas_agree(accelerator, objective, "language")
+    check_replicas_agree(accelerator, objective, phase.name)
     if accelerator.is_main_process:
         save_language(model, bridge, tokenizer, suite.out_dir)
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .world_pictures import (BACKGROUNDS, COLORS, NUMBER_WORDS_EN, NUMBER_WORDS_ZH, POSITION_PHRASES_EN, POSITIONS,
                              SHAPES, SIZES, Scene, SceneObject, caption_en, caption_zh)
@@ -16,6 +16,7 @@ class Exchange:
     question: str
     answer: str
     language: str                 # "en" | "zh"
+    kind: str = ""                # for a question about a picture: which kind (picture_question's names)
 
 
 DESCRIBE_PICTURE = {
@@ -119,18 +120,19 @@ def picture_question(scene: Scene, lang: str, rng: random.Random) -> Exchange:
     unique_shapes = [o for o in scene.objects if sum(p.shape == o.shape for p in scene.objects) == 1]
     unique_names = [o for o in scene.objects
                     if sum((p.shape, p.color) == (o.shape, o.color) for p in scene.objects) == 1]
-    makers = [
-        lambda: _count(scene, lang),
-        lambda: _background(scene, lang),
-        lambda: _shape_at(scene, rng.choice(sorted(POSITIONS)), lang),
-        lambda: _yes_no_shape(scene, rng.choice(sorted(SHAPES)), lang),
-        lambda: _yes_no_color(scene, rng.choice(sorted(COLORS)), lang),
-    ]
+    makers = {
+        "count": lambda: _count(scene, lang),
+        "background": lambda: _background(scene, lang),
+        "shape at a place": lambda: _shape_at(scene, rng.choice(sorted(POSITIONS)), lang),
+        "is there a shape": lambda: _yes_no_shape(scene, rng.choice(sorted(SHAPES)), lang),
+        "is there a colour": lambda: _yes_no_color(scene, rng.choice(sorted(COLORS)), lang),
+    }
     if unique_shapes:
-        makers.append(lambda: _color_of(rng.choice(unique_shapes), lang))
+        makers["colour of a shape"] = lambda: _color_of(rng.choice(unique_shapes), lang)
     if unique_names:
-        makers.append(lambda: _where_is(rng.choice(unique_names), lang))
-    return rng.choice(makers)()
+        makers["place of an object"] = lambda: _where_is(rng.choice(unique_names), lang)
+    kind, maker = rng.choice(list(makers.items()))
+    return replace(maker(), kind=kind)
 
 
 def sound_exchange(sound: Sound, lang: str, rng: random.Random) -> Exchange:
