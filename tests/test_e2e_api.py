@@ -86,9 +86,6 @@ def test_a_world_sound_is_described_by_count_and_kind(client, media):
     assert "three" in words(answer) and "beeps" in words(answer), answer
 
 
-@pytest.mark.xfail(strict=True, reason="in Chinese the shipped models count these three high pure beeps right in "
-                   "2 of 10 variations (English: 10 of 10); every-content sound descriptions 0.77 (zh) on the test "
-                   "split, bar 0.90; assets/mini/metrics.json")
 def test_a_world_sound_is_counted_in_chinese(client, media):
     answer = client.predict(audio=handle_file(str(media["sound"])), question="这是什么声音？",
                             api_name="/describe_audio")
