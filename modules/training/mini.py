@@ -82,6 +82,7 @@ def train(args: argparse.Namespace) -> None:
         elif stage == "decoder":
             from .train_decoder import train_decoder
             train_decoder(suite, tokenizer, accelerator)
+        accelerator.wait_for_everyone()     # the main process has saved what the next stage reads
         print(f"stage {stage}: {time.time() - started:.0f} s")
 
 
