@@ -5,8 +5,10 @@ one fact wherever it is ("Is there a circle?", "What color is the triangle?"): a
 search the cells (yes/no questions about shapes were right about 60 % of the time, as often as always saying no),
 and the background, which no caption names, was at chance. A linear head asked for every fact of the scene from
 the mean of the picture's cells (what attention spread evenly over them reads) puts each fact where the model
-reads it the same way for every picture; for a sound, from the mean of its summary tokens. The heads are dropped
-after training; the saved bridge is unchanged in form.
+reads it the same way for every picture; for a sound, from the mean of its summary tokens. With them (and the
+per-example loss) background questions went from chance to 26 of 26 and every-content sound descriptions in
+Chinese from 0.77 to 0.94; yes/no questions stayed near the odds of "No". The heads are dropped after training;
+the saved bridge is unchanged in form.
 """
 from __future__ import annotations
 

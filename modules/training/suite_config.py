@@ -85,13 +85,15 @@ class LanguageStage:
                                          # the notes came out right but the answers did not follow them, even from
                                          # given notes without a picture (0.63 of 60). Picture Q&A: 0.69 of 200 test
                                          # questions without notes, 0.695 with, 0.63 of 60 with given notes as well
-    question_steps: int = 1000         # then the questions phase ("questions" stage): the saved model trained on with
+    question_steps: int = 2000         # then the questions phase ("questions" stage): the saved model trained on with
                                        # the fact heads and the next-token loss averaged per example, so that a short
                                        # answer counts as much as a long caption. Eval --limit 100 before -> after:
-                                       # picture Q&A 0.70/0.68 -> 0.70/0.76 (background questions from chance to
-                                       # 22/26), captions 0.97/0.99 -> 1.00/1.00, every-content sounds 0.89/0.77 ->
-                                       # 0.90/0.92, busiest expert 1.94 -> 1.70. Yes/no questions stay at the odds
+                                       # picture Q&A 0.70/0.68 -> 0.78/0.83 (background from chance to 26/26),
+                                       # captions 0.97/0.99 -> 1.00/1.00, every-content sounds 0.89/0.77 ->
+                                       # 0.90/0.94, busiest expert 1.94 -> 1.62. 1,000 steps with a caption share of
+                                       # 0.45: Q&A 0.70/0.76. Yes/no questions stay near the odds of "No"
     question_lr: float = 5e-4
+    question_caption_share: float = 0.25   # caption_share in the questions phase: more picture turns are questions
     fact_weight: float = 1.0           # heads naming every fact of the scene from the mean of its cells, and of the
                                        # sound from its summary tokens (questions phase only)
 

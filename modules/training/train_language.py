@@ -1,6 +1,7 @@
 """Stage 2 of the mini suite: the DeepSeek-V3 language model and the prefix bridge, over frozen encoders."""
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -211,6 +212,7 @@ def tune_on_questions(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -
     """The saved language model and bridge, trained on further with the fact heads and the per-example loss, so
     that short answers to questions count as much as long captions."""
     stage, out = suite.language, Path(suite.out_dir)
+    suite = dataclasses.replace(suite, language=dataclasses.replace(stage, caption_share=stage.question_caption_share))
     torch.manual_seed(suite.seed + 1)
     encoders = tuple(m.to(accelerator.device) for m in load_frozen_encoders(out))
     model = DeepseekV3ForCausalLM.from_pretrained(str(out / "language_model")).train()
