@@ -103,7 +103,7 @@ class LanguageObjective(nn.Module):
 
     def __init__(self, model: DeepseekV3ForCausalLM, bridge: PrefixBridge, heads: dict[str, nn.Module],
                  markers: dict[str, int], loss_per_example: bool = False):
-        """heads: the auxiliary heads that are on, by the name of their loss (AUXILIARY_HEADS)."""
+        """heads: the auxiliary heads that are on, by the name of their loss (see auxiliary_heads)."""
         super().__init__()
         self.model, self.bridge, self.markers = model, bridge, markers
         self.heads = nn.ModuleDict(heads)
