@@ -5,6 +5,7 @@ import torch
 
 from modules.training.attribute_heads import CLASSES, REGIONS, RegionAttributeHeads, region_targets, region_weights
 from modules.training.world_pictures import Scene, SceneObject
+from tests.fitting import fit
 
 
 def test_each_region_reads_only_the_patches_around_its_place():
@@ -35,11 +36,6 @@ def test_the_loss_falls_when_the_patches_say_what_is_there():
     for k in range(4):
         informative[k][left, k] = 1.0
     heads = RegionAttributeHeads(16, region_weights(8))
-    optimizer = torch.optim.Adam(heads.parameters(), lr=0.1)
-    for _ in range(200):
-        loss = heads.loss(informative, scenes)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    fit(heads, lambda: heads.loss(informative, scenes), steps=200)
     assert heads.loss(informative, scenes).item() < 0.05
     assert heads.loss(torch.randn(4, 64, 16), scenes).item() > 0.5

@@ -8,6 +8,7 @@ from modules.training.lm_data import IGNORE
 from modules.training.train_language import per_example_loss
 from modules.training.world_pictures import Scene, SceneObject
 from modules.training.world_sounds import Sound
+from tests.fitting import fit
 
 
 def test_a_scene_facts_are_what_a_question_about_it_could_ask():
@@ -36,12 +37,7 @@ def test_the_head_learns_facts_that_the_tokens_carry_and_not_noise():
     for k in range(4):
         informative[k, :, k] = 1.0
     head = scene_fact_head(8)
-    optimizer = torch.optim.Adam(head.parameters(), lr=0.1)
-    for _ in range(300):
-        loss = head.loss(informative, scenes)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    fit(head, lambda: head.loss(informative, scenes), steps=300)
     assert head.accuracy(informative, scenes) == 1.0
     assert head.accuracy(torch.randn(4, 3, 8), scenes) < 1.0
 
