@@ -1,7 +1,6 @@
 """Stage 2 of the mini suite: the DeepSeek-V3 language model and the prefix bridge, over frozen encoders."""
 from __future__ import annotations
 
-import dataclasses
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,8 +73,9 @@ class MediaInputs:
 
 
 def encode_media(examples: list[Example], pools: MediaPools, vision, audio, rng: random.Random, device: torch.device,
-                 stage: LanguageStage) -> MediaInputs:
-    """Augment and encode this batch's pictures and sounds, and add each picture's question and answer."""
+                 stage: LanguageStage, caption_share: float) -> MediaInputs:
+    """Augment and encode this batch's pictures and sounds, and add each picture's request (a caption in
+    caption_share of them, else a question) and answer."""
     media = MediaInputs()
     pictured = [e for e in examples if e.media == "image"]
     if pictured:
@@ -83,7 +83,7 @@ def encode_media(examples: list[Example], pools: MediaPools, vision, audio, rng:
         pictures, media.scenes = mirror(pictures, [e.scene for e in pictured], [rng.random() < 0.5 for _ in pictured])
         for example, scene in zip(pictured, media.scenes):
             example.turns = example.turns + [picture_turn(scene, rng, stage.captions_by_place,
-                                                          stage.questions_think_first, stage.caption_share)]
+                                                          stage.questions_think_first, caption_share)]
         with torch.no_grad():
             pooled, media.patch_tokens = vision(resample_blur(pictures, rng))           # (n, D), (n, 64, width)
         media.pooled = F.normalize(pooled, dim=-1)
@@ -184,6 +184,7 @@ class Phase:
     warmup: int
     aux_weights: dict[str, float]   # the auxiliary heads to train, by the name of their loss, and their weights
     loss_per_example: bool          # next-token loss averaged per example first (else over all tokens)
+    caption_share: float            # of the picture turns with a request, the share asking for a caption
 
 
 def auxiliary_heads(phase: Phase, bridge: PrefixBridge, hidden: int) -> dict[str, nn.Module]:
@@ -204,7 +205,8 @@ def train_language(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
                                              image_global_tokens=stage.image_global_tokens,
                                              image_pool_margin=stage.image_pool_margin,
                                              audio_global_tokens=stage.audio_global_tokens))
-    phase = Phase("language", stage.steps, stage.lr, 150, {"cells": stage.cell_attribute_weight}, False)
+    phase = Phase("language", stage.steps, stage.lr, 150, {"cells": stage.cell_attribute_weight}, False,
+                  stage.caption_share)
     run_phase(phase, suite, tokenizer, accelerator, model, bridge, (vision, audio))
 
 
@@ -212,14 +214,14 @@ def tune_on_questions(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -
     """The saved language model and bridge, trained on further with the fact heads and the per-example loss, so
     that short answers to questions count as much as long captions."""
     stage, out = suite.language, Path(suite.out_dir)
-    suite = dataclasses.replace(suite, language=dataclasses.replace(stage, caption_share=stage.question_caption_share))
     torch.manual_seed(suite.seed + 1)
     encoders = tuple(m.to(accelerator.device) for m in load_frozen_encoders(out))
     model = DeepseekV3ForCausalLM.from_pretrained(str(out / "language_model")).train()
     bridge = PrefixBridge.from_pretrained(str(out / "bridge"))
     weights = {"cells": stage.cell_attribute_weight, "scene_facts": stage.fact_weight,
                "sound_facts": stage.fact_weight}
-    phase = Phase("questions", stage.question_steps, stage.question_lr, 50, weights, True)
+    phase = Phase("questions", stage.question_steps, stage.question_lr, 50, weights, True,
+                  stage.question_caption_share)
     run_phase(phase, suite, tokenizer, accelerator, model, bridge, encoders)
 
 
@@ -253,7 +255,7 @@ def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelera
                 group["lr"] = cosine_lr(step, phase.steps, phase.lr, phase.warmup)
             examples = [sample_example(rng, pools.scenes, pools.sounds, stage.questions_think_first)
                         for _ in range(stage.batch)]
-            media = encode_media(examples, pools, vision, audio, rng, accelerator.device, stage)
+            media = encode_media(examples, pools, vision, audio, rng, accelerator.device, stage, phase.caption_share)
             batch = chat.collate(examples).to(accelerator.device)
             recorder.clear()
             routers.clear()
