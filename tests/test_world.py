@@ -169,7 +169,8 @@ def test_answers_to_picture_questions_think_first_with_every_object_and_the_back
     scene = Scene("black", (RED_LEFT, BLUE_TOP))
     rng, seen = random.Random(3), set()
     for _ in range(300):
-        question, written = picture_turn(scene, rng, by_place=True, think_first=True)
+        turn = picture_turn(scene, rng, by_place=True, think_first=True)
+        question, written = turn.question, turn.answer
         reply = split_reply(written, final=True)
         if question and reply.thinking:
             seen.add(language_of(question))
@@ -211,6 +212,17 @@ def test_the_caption_share_decides_how_many_picture_turns_ask_for_a_caption():
     for share in (0.0, 0.5, 1.0):
         rng = random.Random(1)
         turns = [picture_turn(scene, rng, by_place=True, caption_share=share) for _ in range(2000)]
-        asked = [q for q, _ in turns if q]                         # a picture with no question is always described
+        asked = [t.question for t in turns if t.question]                         # a picture with no question is always described
         captions = sum(q in requests for q in asked) / len(asked)
         assert abs(captions - share) < 0.04, (share, captions)
+
+
+def test_kind_weights_decide_how_often_each_kind_of_picture_question_is_asked():
+    from modules.training.world_talk import QUESTION_KINDS
+    scene = Scene("black", (RED_LEFT, BLUE_TOP))             # every kind can be asked of it
+    weights = {kind: 1.0 for kind in QUESTION_KINDS} | {"is there a colour": 3.0, "count": 0.0}
+    rng = random.Random(2)
+    kinds = [picture_question(scene, "en", rng, weights).kind for _ in range(3000)]
+    assert abs(kinds.count("is there a colour") / len(kinds) - 3 / 8) < 0.03
+    assert "count" not in kinds
+    assert set(kinds) == set(QUESTION_KINDS) - {"count"}

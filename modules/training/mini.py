@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-STAGES = ("tokenizer", "encoders", "language", "questions", "decoder")
+STAGES = ("tokenizer", "encoders", "language", "questions", "grounding", "decoder")
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -31,7 +31,7 @@ def quick_config(suite, out: Path):
     return dataclasses.replace(
         suite, out_dir=out, work_dir=out / ".work",
         encoders=EncoderStage(scenes=200, sounds=100, shape_steps=2, steps=3, picture_batch=8, sound_batch=8),
-        language=LanguageStage(scenes=200, sounds=100, steps=3, batch=4, question_steps=2),
+        language=LanguageStage(scenes=200, sounds=100, steps=3, batch=4, question_steps=2, grounding_steps=2),
         decoder=DecoderStage(scenes=100, vae_steps=2, vae_decoder_steps=2, unet_steps=2, vae_batch=4,
                              unet_batch=4))
 
@@ -79,6 +79,9 @@ def train(args: argparse.Namespace) -> None:
         elif stage == "questions":
             from .train_language import tune_on_questions
             tune_on_questions(suite, tokenizer, accelerator)
+        elif stage == "grounding":
+            from .train_language import tune_with_grounding
+            tune_with_grounding(suite, tokenizer, accelerator)
         elif stage == "decoder":
             from .train_decoder import train_decoder
             train_decoder(suite, tokenizer, accelerator)

@@ -37,7 +37,7 @@ class EncoderStage:
 @dataclass(frozen=True)
 class LanguageStage:
     """The DeepSeek-V3 language model and the prefix bridge, trained together on every task, then on in a
-    questions phase."""
+    questions phase and a grounding phase."""
 
     scenes: int = 12000
     sounds: int = 4000
@@ -96,6 +96,16 @@ class LanguageStage:
     question_caption_share: float = 0.25   # caption_share in the questions phase: more picture turns are questions
     fact_weight: float = 1.0           # heads naming every fact of the scene from the mean of its cells, and of the
                                        # sound from its summary tokens (questions phase only)
+    grounding_steps: int = 2000        # then the grounding phase ("grounding" stage): one attention head learns to
+                                       # look, from an answer, at the cells of the objects the question is about
+                                       # (modules/training/grounding.py), with the questions phase's other losses
+    grounding_weight: float = 2.0
+    grounding_layer: int = 2           # which layer's head, counted from 0
+    grounding_head: int = 0
+    grounding_question_weights: tuple[tuple[str, float], ...] = (   # more of the questions that name an object by
+        ("count", 1.0), ("background", 1.0), ("shape at a place", 1.0),    # what it is: those the head is for
+        ("is there a shape", 2.0), ("is there a colour", 3.0), ("colour of a shape", 2.0),
+        ("place of an object", 3.0))
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from ..encoders.audio_model import MiniAudioEncoder
 from ..moe_trace import ExpertRecorder, moe_gates, update_balancing_bias
 from .attribute_heads import RegionAttributeHeads, cell_weights
 from .fact_heads import scene_fact_head, sound_fact_head
+from .grounding import grounding_loss
 from .augment import augment_sound, batch_sounds, mirror, resample_blur, training_picture
 from .balance_loss import RouterScores, sequence_balance_loss
 from .checkpoint import cosine_lr, load_checkpoint, save_checkpoint
@@ -68,22 +69,25 @@ class MediaInputs:
     pooled: torch.Tensor | None = None         # (n, D), normalised
     hidden: torch.Tensor | None = None         # (n,) bool: pictures whose summary tokens are hidden
     scenes: list[Scene] = field(default_factory=list)   # what the pictures show (mirrored where the picture was)
+    groundings: list[tuple[str, ...] | None] = field(default_factory=list)  # per picture: Exchange.about of its turn
     audio_tokens: torch.Tensor | None = None   # (m, T, width)
     sounds: list[Sound] = field(default_factory=list)   # what the sounds are
 
 
 def encode_media(examples: list[Example], pools: MediaPools, vision, audio, rng: random.Random, device: torch.device,
-                 stage: LanguageStage, caption_share: float) -> MediaInputs:
-    """Augment and encode this batch's pictures and sounds, and add each picture's request (a caption in
-    caption_share of them, else a question) and answer."""
+                 stage: LanguageStage, phase: "Phase") -> MediaInputs:
+    """Augment and encode this batch's pictures and sounds, and add each picture's request (a caption in the
+    phase's caption_share of them, else a question) and answer."""
     media = MediaInputs()
     pictured = [e for e in examples if e.media == "image"]
     if pictured:
         pictures = pools.pictures[[e.picture_index for e in pictured]].to(device)
         pictures, media.scenes = mirror(pictures, [e.scene for e in pictured], [rng.random() < 0.5 for _ in pictured])
         for example, scene in zip(pictured, media.scenes):
-            example.turns = example.turns + [picture_turn(scene, rng, stage.captions_by_place,
-                                                          stage.questions_think_first, caption_share)]
+            turn = picture_turn(scene, rng, stage.captions_by_place, stage.questions_think_first, phase.caption_share,
+                                phase.question_weights)
+            example.turns = example.turns + [(turn.question, turn.answer)]
+            media.groundings.append(turn.about)
         with torch.no_grad():
             pooled, media.patch_tokens = vision(resample_blur(pictures, rng))           # (n, D), (n, 64, width)
         media.pooled = F.normalize(pooled, dim=-1)
@@ -129,13 +133,20 @@ class LanguageObjective(nn.Module):
                 summary = prefix[:, :self.bridge.config.audio_global_tokens]               # (m, G, H)
                 losses["sound_facts"] = self.heads["sound_facts"].loss(summary, media.sounds)
             embeds = splice(embeds, batch.input_ids, self.markers["audio"], prefix)
-        if self.loss_per_example:
-            logits = self.model(inputs_embeds=embeds, attention_mask=batch.attention_mask).logits    # (B, T, V)
-            losses["text"] = per_example_loss(logits, batch.labels)
-        else:
-            losses["text"] = self.model(inputs_embeds=embeds, attention_mask=batch.attention_mask,
-                                        labels=batch.labels).loss
+        grounded = "grounding" in self.heads
+        out = self.model(inputs_embeds=embeds, attention_mask=batch.attention_mask, output_attentions=grounded,
+                         labels=None if self.loss_per_example else batch.labels)
+        losses["text"] = per_example_loss(out.logits, batch.labels) if self.loss_per_example else out.loss
+        if grounded:
+            losses["grounding"] = self.heads["grounding"](out.attentions, batch.input_ids, batch.labels,
+                                                          rows_of_pictures(batch.media, media.groundings))
         return losses
+
+
+def rows_of_pictures(row_media: list[str | None], values: list) -> list:
+    """values, one per picture in batch order -> one per row (None in the rows without a picture)."""
+    given = iter(values)
+    return [next(given) if kind == "image" else None for kind in row_media]
 
 
 def per_example_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -185,11 +196,15 @@ class Phase:
     aux_weights: dict[str, float]   # the auxiliary heads to train, by the name of their loss, and their weights
     loss_per_example: bool          # next-token loss averaged per example first (else over all tokens)
     caption_share: float            # of the picture turns with a request, the share asking for a caption
+    question_weights: dict[str, float] | None = None   # how often each kind of picture question is asked
 
 
-def auxiliary_heads(phase: Phase, bridge: PrefixBridge, hidden: int) -> dict[str, nn.Module]:
-    makers = {"cells": lambda: cell_attribute_heads(bridge.config, hidden),
-              "scene_facts": lambda: scene_fact_head(hidden), "sound_facts": lambda: sound_fact_head(hidden)}
+def auxiliary_heads(phase: Phase, bridge: PrefixBridge, stage: LanguageStage, image_marker: int
+                    ) -> dict[str, nn.Module]:
+    makers = {"cells": lambda: cell_attribute_heads(bridge.config, stage.hidden),
+              "scene_facts": lambda: scene_fact_head(stage.hidden), "sound_facts": lambda: sound_fact_head(stage.hidden),
+              "grounding": lambda: grounding_loss(bridge.config, image_marker, stage.grounding_layer,
+                                                  stage.grounding_head)}
     return {name: makers[name]() for name, weight in phase.aux_weights.items() if weight}
 
 
@@ -213,16 +228,35 @@ def train_language(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
 def tune_on_questions(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> None:
     """The saved language model and bridge, trained on further with the fact heads and the per-example loss, so
     that short answers to questions count as much as long captions."""
-    stage, out = suite.language, Path(suite.out_dir)
+    stage = suite.language
     torch.manual_seed(suite.seed + 1)
-    encoders = tuple(m.to(accelerator.device) for m in load_frozen_encoders(out))
-    model = DeepseekV3ForCausalLM.from_pretrained(str(out / "language_model")).train()
-    bridge = PrefixBridge.from_pretrained(str(out / "bridge"))
+    encoders, model, bridge = load_saved_language(Path(suite.out_dir), accelerator)
     weights = {"cells": stage.cell_attribute_weight, "scene_facts": stage.fact_weight,
                "sound_facts": stage.fact_weight}
     phase = Phase("questions", stage.question_steps, stage.question_lr, 50, weights, True,
                   stage.question_caption_share)
     run_phase(phase, suite, tokenizer, accelerator, model, bridge, encoders)
+
+
+def tune_with_grounding(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> None:
+    """The saved language model and bridge, trained on with the grounding loss (grounding.py) and more of the
+    questions that name an object by what it is, so that one head finds the object and the answer reads it."""
+    stage = suite.language
+    torch.manual_seed(suite.seed + 2)
+    encoders, model, bridge = load_saved_language(Path(suite.out_dir), accelerator)
+    weights = {"cells": stage.cell_attribute_weight, "scene_facts": stage.fact_weight,
+               "sound_facts": stage.fact_weight, "grounding": stage.grounding_weight}
+    phase = Phase("grounding", stage.grounding_steps, stage.question_lr, 50, weights, True,
+                  stage.question_caption_share, dict(stage.grounding_question_weights))
+    run_phase(phase, suite, tokenizer, accelerator, model, bridge, encoders)
+
+
+def load_saved_language(out: Path, accelerator: Accelerator
+                        ) -> tuple[tuple[nn.Module, MiniAudioEncoder], DeepseekV3ForCausalLM, PrefixBridge]:
+    """The frozen encoders, and the language model and bridge that an earlier phase saved, ready to train on."""
+    encoders = tuple(m.to(accelerator.device) for m in load_frozen_encoders(out))
+    model = DeepseekV3ForCausalLM.from_pretrained(str(out / "language_model")).train()
+    return encoders, model, PrefixBridge.from_pretrained(str(out / "bridge"))
 
 
 def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelerator, model: DeepseekV3ForCausalLM,
@@ -232,7 +266,8 @@ def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelera
     stage, work = suite.language, Path(suite.work_dir)
     rng = random.Random(f"{phase.name}-{suite.seed}-{accelerator.process_index}")
     vision, audio = encoders
-    heads = auxiliary_heads(phase, bridge, stage.hidden)
+    markers = {kind: tokenizer.convert_tokens_to_ids(f"<|{kind}|>") for kind in ("image", "audio")}
+    heads = auxiliary_heads(phase, bridge, stage, markers["image"])
     trained = {"lm": model, "bridge": bridge} | heads
     optimizer = torch.optim.AdamW([p for module in trained.values() for p in module.parameters()], lr=phase.lr,
                                   weight_decay=0.05, betas=(0.9, 0.95))
@@ -241,7 +276,8 @@ def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelera
         start, _ = load_checkpoint(checkpoint, trained, optimizer)
         print(f"resuming {phase.name} at step {start}")
     chat = ChatTokens(tokenizer, bridge.config.image_tokens, bridge.config.audio_prefix_tokens)
-    markers = {kind: tokenizer.convert_tokens_to_ids(f"<|{kind}|>") for kind in ("image", "audio")}
+    if "grounding" in heads:
+        model.set_attn_implementation("eager")      # the grounding loss reads the attention weights
     pools = MediaPools(stage, suite.seed) if start < phase.steps else None
     objective, optimizer = accelerator.prepare(
         LanguageObjective(model, bridge, heads, markers, phase.loss_per_example), optimizer)
@@ -255,7 +291,7 @@ def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelera
                 group["lr"] = cosine_lr(step, phase.steps, phase.lr, phase.warmup)
             examples = [sample_example(rng, pools.scenes, pools.sounds, stage.questions_think_first)
                         for _ in range(stage.batch)]
-            media = encode_media(examples, pools, vision, audio, rng, accelerator.device, stage, phase.caption_share)
+            media = encode_media(examples, pools, vision, audio, rng, accelerator.device, stage, phase)
             batch = chat.collate(examples).to(accelerator.device)
             recorder.clear()
             routers.clear()
@@ -277,6 +313,7 @@ def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelera
                 work.mkdir(parents=True, exist_ok=True)
                 save_checkpoint(checkpoint, trained, optimizer, step + 1)
     check_replicas_agree(accelerator, objective, phase.name)
+    model.set_attn_implementation("sdpa")
     if accelerator.is_main_process:
         save_language(model, bridge, tokenizer, suite.out_dir)
 

@@ -17,6 +17,8 @@ class Exchange:
     answer: str
     language: str                 # "en" | "zh"
     kind: str = ""                # for a question about a picture: which kind (picture_question's names)
+    about: tuple[str, ...] | None = None   # for a question about a picture: the places of the objects that decide
+                                           # the answer (empty: none is there); None: no such places (a count)
 
 
 DESCRIBE_PICTURE = {
@@ -30,23 +32,27 @@ DESCRIBE_SOUND = {
 }
 
 
+def places_of(objects) -> tuple[str, ...]:
+    return tuple(o.position for o in objects)
+
+
 def _yes_no_shape(scene: Scene, shape: str, lang: str) -> Exchange:
-    present = any(o.shape == shape for o in scene.objects)
+    found = places_of(o for o in scene.objects if o.shape == shape)
     if lang == "en":
-        answer = f"Yes, there is a {shape}." if present else f"No, there is no {shape}."
-        return Exchange(f"Is there a {shape}?", answer, lang)
-    answer = f"有，图中有{SHAPES[shape]}。" if present else f"没有，图中没有{SHAPES[shape]}。"
-    return Exchange(f"有{SHAPES[shape]}吗？", answer, lang)
+        answer = f"Yes, there is a {shape}." if found else f"No, there is no {shape}."
+        return Exchange(f"Is there a {shape}?", answer, lang, about=found)
+    answer = f"有，图中有{SHAPES[shape]}。" if found else f"没有，图中没有{SHAPES[shape]}。"
+    return Exchange(f"有{SHAPES[shape]}吗？", answer, lang, about=found)
 
 
 def _yes_no_color(scene: Scene, color: str, lang: str) -> Exchange:
-    present = any(o.color == color for o in scene.objects)
+    found = places_of(o for o in scene.objects if o.color == color)
     zh = COLORS[color][1]
     if lang == "en":
-        answer = f"Yes, there is something {color}." if present else f"No, there is nothing {color}."
-        return Exchange(f"Is there anything {color}?", answer, lang)
-    answer = f"有，图中有{zh}的东西。" if present else f"没有，图中没有{zh}的东西。"
-    return Exchange(f"有{zh}的东西吗？", answer, lang)
+        answer = f"Yes, there is something {color}." if found else f"No, there is nothing {color}."
+        return Exchange(f"Is there anything {color}?", answer, lang, about=found)
+    answer = f"有，图中有{zh}的东西。" if found else f"没有，图中没有{zh}的东西。"
+    return Exchange(f"有{zh}的东西吗？", answer, lang, about=found)
 
 
 def _count(scene: Scene, lang: str) -> Exchange:
@@ -65,31 +71,35 @@ def _background(scene: Scene, lang: str) -> Exchange:
 
 def _shape_at(scene: Scene, position: str, lang: str) -> Exchange:
     found = [o for o in scene.objects if o.position == position]
+    about = places_of(found)
     if lang == "en":
         where = POSITION_PHRASES_EN[position]
         question = f"What shape is {where}?"
         answer = f"There is a {found[0].color} {found[0].shape} {where}." if found else f"There is nothing {where}."
-        return Exchange(question, answer, lang)
+        return Exchange(question, answer, lang, about=about)
     zh = POSITIONS[position]
     if found:
         answer = f"{zh}是一个{COLORS[found[0].color][1]}{SHAPES[found[0].shape]}。"
     else:
         answer = f"{zh}什么也没有。"
-    return Exchange(f"{zh}是什么形状？", answer, lang)
+    return Exchange(f"{zh}是什么形状？", answer, lang, about=about)
 
 
 def _color_of(obj: SceneObject, lang: str) -> Exchange:
     if lang == "en":
-        return Exchange(f"What color is the {obj.shape}?", f"The {obj.shape} is {obj.color}.", lang)
-    return Exchange(f"{SHAPES[obj.shape]}是什么颜色？", f"{SHAPES[obj.shape]}是{COLORS[obj.color][1]}的。", lang)
+        return Exchange(f"What color is the {obj.shape}?", f"The {obj.shape} is {obj.color}.", lang,
+                        about=(obj.position,))
+    return Exchange(f"{SHAPES[obj.shape]}是什么颜色？", f"{SHAPES[obj.shape]}是{COLORS[obj.color][1]}的。", lang,
+                    about=(obj.position,))
 
 
 def _where_is(obj: SceneObject, lang: str) -> Exchange:
     if lang == "en":
         return Exchange(f"Where is the {obj.color} {obj.shape}?",
-                        f"The {obj.color} {obj.shape} is {POSITION_PHRASES_EN[obj.position]}.", lang)
+                        f"The {obj.color} {obj.shape} is {POSITION_PHRASES_EN[obj.position]}.", lang,
+                        about=(obj.position,))
     name = COLORS[obj.color][1] + SHAPES[obj.shape]
-    return Exchange(f"{name}在哪里？", f"{name}在{POSITIONS[obj.position]}。", lang)
+    return Exchange(f"{name}在哪里？", f"{name}在{POSITIONS[obj.position]}。", lang, about=(obj.position,))
 
 
 def capitalised(text: str) -> str:
@@ -115,8 +125,14 @@ def picture_notes(scene: Scene, lang: str) -> str:
     return f"{caption_zh(scene)}，背景是{BACKGROUNDS[scene.background][1]}的。"
 
 
-def picture_question(scene: Scene, lang: str, rng: random.Random) -> Exchange:
-    """A random question about the scene, of any kind WORLD.md lists, with its true answer."""
+QUESTION_KINDS = ("count", "background", "shape at a place", "is there a shape", "is there a colour",
+                  "colour of a shape", "place of an object")
+
+
+def picture_question(scene: Scene, lang: str, rng: random.Random, kind_weights: dict[str, float] | None = None
+                     ) -> Exchange:
+    """A random question about the scene, of any kind WORLD.md lists, with its true answer; kind_weights: how
+    often each kind is asked, relative to the others (default: all alike)."""
     unique_shapes = [o for o in scene.objects if sum(p.shape == o.shape for p in scene.objects) == 1]
     unique_names = [o for o in scene.objects
                     if sum((p.shape, p.color) == (o.shape, o.color) for p in scene.objects) == 1]
@@ -131,7 +147,11 @@ def picture_question(scene: Scene, lang: str, rng: random.Random) -> Exchange:
         makers["colour of a shape"] = lambda: _color_of(rng.choice(unique_shapes), lang)
     if unique_names:
         makers["place of an object"] = lambda: _where_is(rng.choice(unique_names), lang)
-    kind, maker = rng.choice(list(makers.items()))
+    if kind_weights is None:
+        kind, maker = rng.choice(list(makers.items()))
+    else:
+        kind = rng.choices(list(makers), weights=[kind_weights[k] for k in makers])[0]
+        maker = makers[kind]
     return replace(maker(), kind=kind)
 
 

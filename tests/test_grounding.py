@@ -1,0 +1,85 @@
+"""The grounding loss: which answer positions it reads, where they should look, and what it asks of a head."""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import torch
+from transformers import AutoTokenizer
+
+from modules.bridge_model import PrefixBridgeConfig
+from modules.training.grounding import grounding_loss
+from modules.training.lm_data import IGNORE, ChatTokens, Example, picture_turn
+from modules.training.suite_config import LanguageStage
+from modules.training.world_pictures import Scene, SceneObject
+from modules.training.world_talk import picture_question
+
+RED_STAR_LEFT = SceneObject("red", "star", "small", "left")
+BLUE_CIRCLE_TOP = SceneObject("blue", "circle", "large", "top")
+RED_SQUARE_RIGHT = SceneObject("red", "square", "small", "right")
+SCENE = Scene("black", (RED_STAR_LEFT, BLUE_CIRCLE_TOP, RED_SQUARE_RIGHT))
+FOLDER = Path(__file__).resolve().parents[1] / "assets" / "mini" / "language_model"
+
+
+def question_of_kind(kind: str, wanted_answer_start: str = "") -> object:
+    rng = random.Random(0)
+    for _ in range(2000):
+        e = picture_question(SCENE, "en", rng)
+        if e.kind == kind and e.answer.startswith(wanted_answer_start):
+            return e
+    raise AssertionError(f"no {kind} question starting {wanted_answer_start!r}")
+
+
+def test_a_question_is_about_the_places_of_the_objects_that_decide_its_answer():
+    red = [e for e in (picture_question(SCENE, "en", random.Random(k)) for k in range(400))
+           if e.question == "Is there anything red?"]
+    assert red and all(set(e.about) == {"left", "right"} for e in red)
+    assert question_of_kind("is there a colour", "No").about == ()
+    where_blue = [e for e in (picture_question(SCENE, "zh", random.Random(k)) for k in range(400))
+                  if e.kind == "place of an object" and "蓝色" in e.question]
+    assert where_blue and all(e.about == ("top",) for e in where_blue)
+    assert question_of_kind("count").about is None and question_of_kind("background").about is None
+    captions = [t for t in (picture_turn(SCENE, random.Random(k), caption_share=1.0) for k in range(20))]
+    assert all(t.about is None for t in captions)
+
+
+def encoded(question: str, answer: str):
+    tokenizer = AutoTokenizer.from_pretrained(FOLDER)
+    bridge = PrefixBridgeConfig(image_grid=8, image_pool=2, image_pool_margin=1, image_global_tokens=8)
+    chat = ChatTokens(tokenizer, bridge.image_tokens, 52)
+    batch = chat.collate([Example("image", [(question, answer)])])
+    marker = tokenizer.convert_tokens_to_ids("<|image|>")
+    stage = LanguageStage()
+    return batch, grounding_loss(bridge, marker, stage.grounding_layer, stage.grounding_head), marker
+
+
+def test_the_answer_positions_look_at_the_asked_objects_cells_or_at_the_first_token_when_none_is_there():
+    batch, loss, marker = encoded("Where is the blue circle?", "The blue circle is at the top.")
+    queries, keys = loss.targets(batch.input_ids, batch.labels, [("top",)])
+    markers = (batch.input_ids[0] == marker).nonzero().flatten()
+    assert keys[0].nonzero().flatten().tolist() == [int(markers[8 + 1])]      # cell 1 of 3x3: the top middle
+    predicted = (batch.labels[0, 1:] != IGNORE).nonzero().flatten()           # positions whose next token is learnt
+    assert queries[0].nonzero().flatten().tolist() == predicted.tolist()
+    _, nothing = loss.targets(batch.input_ids, batch.labels, [()])
+    assert nothing[0].nonzero().flatten().tolist() == [0]
+    none_asked, _ = loss.targets(batch.input_ids, batch.labels, [None])
+    assert not none_asked.any()
+
+
+def test_the_loss_is_low_for_a_head_that_looks_at_the_right_cells_and_high_for_one_that_looks_elsewhere():
+    batch, loss, marker = encoded("Is there anything red?", "Yes, there is something red.")
+    _, keys = loss.targets(batch.input_ids, batch.labels, [("left", "right")])
+    length = batch.input_ids.shape[1]
+    causal = torch.tril(torch.ones(length, length))
+
+    def attentions_looking_at(where: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        weights = causal * (where[None, :] * 50.0 + 1e-3)
+        weights = (weights / weights.sum(dim=-1, keepdim=True))[None, None].expand(1, 4, length, length)
+        return (weights,) * 4
+
+    right = loss(attentions_looking_at(keys[0]), batch.input_ids, batch.labels, [("left", "right")])
+    wrong_cells = torch.zeros(length)
+    markers = (batch.input_ids[0] == marker).nonzero().flatten()
+    wrong_cells[markers[8 + 1]] = 1.0                                           # the top cell: blue, not red
+    wrong = loss(attentions_looking_at(wrong_cells), batch.input_ids, batch.labels, [("left", "right")])
+    assert right < 0.01 and wrong > 5.0
