@@ -7,7 +7,7 @@ import pytest
 
 from modules.training.augment import augment_sound, band_limited, mirror, picture_to_tensor
 from modules.training.corpus import every_sound_content_for, scenes_for, sounds_for, split_of, sound_split_of
-from modules.training.world_pictures import Scene, SceneObject, caption_en, caption_zh, render_scene
+from modules.training.world_pictures import COLORS, Scene, SceneObject, caption_en, caption_zh, render_scene
 from modules.training.world_sounds import Sound, all_sound_contents, describe_en, describe_zh, synthesize
 from modules.training.world_talk import language_of, picture_question, sound_exchange
 
@@ -218,11 +218,22 @@ def test_the_caption_share_decides_how_many_picture_turns_ask_for_a_caption():
 
 
 def test_kind_weights_decide_how_often_each_kind_of_picture_question_is_asked():
-    from modules.training.world_talk import QUESTION_KINDS
+    from modules.training.world_talk import QUESTION_KINDS, QuestionMix
     scene = Scene("black", (RED_LEFT, BLUE_TOP))             # every kind can be asked of it
     weights = {kind: 1.0 for kind in QUESTION_KINDS} | {"is there a colour": 3.0, "count": 0.0}
     rng = random.Random(2)
-    kinds = [picture_question(scene, "en", rng, weights).kind for _ in range(3000)]
+    kinds = [picture_question(scene, "en", rng, QuestionMix(weights)).kind for _ in range(3000)]
     assert abs(kinds.count("is there a colour") / len(kinds) - 3 / 8) < 0.03
     assert "count" not in kinds
     assert set(kinds) == set(QUESTION_KINDS) - {"count"}
+
+
+def test_balanced_yes_no_questions_ask_about_something_in_the_picture_half_the_time():
+    from modules.training.world_talk import QUESTION_KINDS, QuestionMix
+    scene = Scene("black", (RED_LEFT, BLUE_TOP))
+    only_colours = {kind: 0.0 for kind in QUESTION_KINDS} | {"is there a colour": 1.0}
+    for balanced, share_yes in ((False, 2 / len(COLORS)), (True, 0.5)):
+        rng = random.Random(4)
+        answers = [picture_question(scene, "en", rng, QuestionMix(only_colours, balanced)).answer
+                   for _ in range(3000)]
+        assert abs(sum(a.startswith("Yes") for a in answers) / len(answers) - share_yes) < 0.03, balanced

@@ -9,7 +9,7 @@ import torch
 from .world_pictures import Scene
 from .world_sounds import Sound
 from ..reasoning import THINK_END, THINK_START
-from .world_talk import (Exchange, caption_exchange, conversation_exchange, draw_prompt, out_of_world_exchange,
+from .world_talk import (Exchange, QuestionMix, caption_exchange, conversation_exchange, draw_prompt, out_of_world_exchange,
                          picture_notes, picture_question, sound_exchange)
 from .corpus import shuffled_objects
 
@@ -90,17 +90,17 @@ def objects_by_place(scene: Scene) -> Scene:
 
 
 def picture_turn(scene: Scene, rng: random.Random, by_place: bool = False, think_first: bool = False,
-                 caption_share: float = 0.45, kind_weights: dict[str, float] | None = None) -> Exchange:
+                 caption_share: float = 0.45, mix: QuestionMix | None = None) -> Exchange:
     """A caption request or a question about the (possibly mirrored) scene; by_place: captions list the objects
     in reading order, else in a random order; think_first: an answer to a question starts with the picture's
-    notes between <think> and </think>; kind_weights: how often each kind of question is asked (picture_question)."""
+    notes between <think> and </think>; mix: how the questions are drawn (picture_question)."""
     lang = rng.choice(["en", "zh"])
     shown = objects_by_place(scene) if by_place else shuffled_objects(scene, rng)
     if rng.random() < 0.1 and lang == "en":
         return replace(caption_exchange(shown, lang, rng), question="")  # a picture with no question is described
     if rng.random() < caption_share:
         return caption_exchange(shown, lang, rng)
-    e = picture_question(shown, lang, rng, kind_weights)
+    e = picture_question(shown, lang, rng, mix)
     return replace(e, answer=thought_through(shown, lang, e.answer)) if think_first else e
 
 

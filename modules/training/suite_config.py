@@ -106,6 +106,9 @@ class LanguageStage:
         ("count", 1.0), ("background", 1.0), ("shape at a place", 1.0),    # what it is: those the head is for
         ("is there a shape", 2.0), ("is there a colour", 3.0), ("colour of a shape", 2.0),
         ("place of an object", 3.0))
+    grounding_balanced_yes_no: bool = True   # "Is there anything red?" asks about a colour that is there half the
+                                             # time: drawn from all colours, "No" was right 70 % of the time, and
+                                             # the model always said "No" (0 of 30 two-object pictures)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from .replicas import check_replicas_agree
 from .suite_config import LanguageStage, SuiteConfig
 from .train_encoders import frozen_picture_tower
 from .world_pictures import Scene
+from .world_talk import QuestionMix
 from .world_sounds import Sound, synthesize
 
 
@@ -85,7 +86,7 @@ def encode_media(examples: list[Example], pools: MediaPools, vision, audio, rng:
         pictures, media.scenes = mirror(pictures, [e.scene for e in pictured], [rng.random() < 0.5 for _ in pictured])
         for example, scene in zip(pictured, media.scenes):
             turn = picture_turn(scene, rng, stage.captions_by_place, stage.questions_think_first, phase.caption_share,
-                                phase.question_weights)
+                                phase.questions)
             example.turns = example.turns + [(turn.question, turn.answer)]
             media.groundings.append(turn.about)
         with torch.no_grad():
@@ -196,7 +197,7 @@ class Phase:
     aux_weights: dict[str, float]   # the auxiliary heads to train, by the name of their loss, and their weights
     loss_per_example: bool          # next-token loss averaged per example first (else over all tokens)
     caption_share: float            # of the picture turns with a request, the share asking for a caption
-    question_weights: dict[str, float] | None = None   # how often each kind of picture question is asked
+    questions: QuestionMix | None = None   # how picture questions are drawn (default: every kind alike)
 
 
 def auxiliary_heads(phase: Phase, bridge: PrefixBridge, stage: LanguageStage, image_marker: int
@@ -247,7 +248,8 @@ def tune_with_grounding(suite: SuiteConfig, tokenizer, accelerator: Accelerator)
     weights = {"cells": stage.cell_attribute_weight, "scene_facts": stage.fact_weight,
                "sound_facts": stage.fact_weight, "grounding": stage.grounding_weight}
     phase = Phase("grounding", stage.grounding_steps, stage.question_lr, 50, weights, True,
-                  stage.question_caption_share, dict(stage.grounding_question_weights))
+                  stage.question_caption_share,
+                  QuestionMix(dict(stage.grounding_question_weights), stage.grounding_balanced_yes_no))
     run_phase(phase, suite, tokenizer, accelerator, model, bridge, encoders)
 
 

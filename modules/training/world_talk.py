@@ -129,30 +129,51 @@ QUESTION_KINDS = ("count", "background", "shape at a place", "is there a shape",
                   "colour of a shape", "place of an object")
 
 
-def picture_question(scene: Scene, lang: str, rng: random.Random, kind_weights: dict[str, float] | None = None
-                     ) -> Exchange:
-    """A random question about the scene, of any kind WORLD.md lists, with its true answer; kind_weights: how
-    often each kind is asked, relative to the others (default: all alike)."""
+@dataclass(frozen=True)
+class QuestionMix:
+    """How questions about a picture are drawn."""
+
+    kind_weights: dict[str, float]    # how often each kind is asked, relative to the others (QUESTION_KINDS)
+    balanced_yes_no: bool = False     # "Is there ...?" asks about something in the picture half the time (else
+                                      # about any colour or shape alike: "No" is then the answer 70 % of the time
+                                      # for colours, 59 % for shapes)
+
+
+def picture_question(scene: Scene, lang: str, rng: random.Random, mix: QuestionMix | None = None) -> Exchange:
+    """A random question about the scene, of any kind WORLD.md lists, with its true answer; mix: how often each
+    kind is asked (default: all kinds alike, yes/no questions about any colour or shape)."""
     unique_shapes = [o for o in scene.objects if sum(p.shape == o.shape for p in scene.objects) == 1]
     unique_names = [o for o in scene.objects
                     if sum((p.shape, p.color) == (o.shape, o.color) for p in scene.objects) == 1]
+    balanced = mix is not None and mix.balanced_yes_no
     makers = {
         "count": lambda: _count(scene, lang),
         "background": lambda: _background(scene, lang),
         "shape at a place": lambda: _shape_at(scene, rng.choice(sorted(POSITIONS)), lang),
-        "is there a shape": lambda: _yes_no_shape(scene, rng.choice(sorted(SHAPES)), lang),
-        "is there a colour": lambda: _yes_no_color(scene, rng.choice(sorted(COLORS)), lang),
+        "is there a shape": lambda: _yes_no_shape(
+            scene, asked_about({o.shape for o in scene.objects}, sorted(SHAPES), rng, balanced), lang),
+        "is there a colour": lambda: _yes_no_color(
+            scene, asked_about({o.color for o in scene.objects}, sorted(COLORS), rng, balanced), lang),
     }
     if unique_shapes:
         makers["colour of a shape"] = lambda: _color_of(rng.choice(unique_shapes), lang)
     if unique_names:
         makers["place of an object"] = lambda: _where_is(rng.choice(unique_names), lang)
-    if kind_weights is None:
+    if mix is None:
         kind, maker = rng.choice(list(makers.items()))
     else:
-        kind = rng.choices(list(makers), weights=[kind_weights[k] for k in makers])[0]
+        kind = rng.choices(list(makers), weights=[mix.kind_weights[k] for k in makers])[0]
         maker = makers[kind]
     return replace(maker(), kind=kind)
+
+
+def asked_about(present: set[str], every: list[str], rng: random.Random, balanced: bool) -> str:
+    """The colour or shape a yes/no question names: any of `every` alike, or (balanced) one of those present half
+    the time and one of those absent the other half."""
+    absent = [x for x in every if x not in present]
+    if balanced and present and absent:
+        return rng.choice(sorted(present) if rng.random() < 0.5 else absent)
+    return rng.choice(every)
 
 
 def sound_exchange(sound: Sound, lang: str, rng: random.Random) -> Exchange:
