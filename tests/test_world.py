@@ -212,7 +212,7 @@ def test_the_caption_share_decides_how_many_picture_turns_ask_for_a_caption():
     for share in (0.0, 0.5, 1.0):
         rng = random.Random(1)
         turns = [picture_turn(scene, rng, by_place=True, caption_share=share) for _ in range(2000)]
-        asked = [t.question for t in turns if t.question]                         # a picture with no question is always described
+        asked = [t.question for t in turns if t.question]        # a picture with no question is always described
         captions = sum(q in requests for q in asked) / len(asked)
         assert abs(captions - share) < 0.04, (share, captions)
 

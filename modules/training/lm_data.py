@@ -9,8 +9,8 @@ import torch
 from .world_pictures import Scene
 from .world_sounds import Sound
 from ..reasoning import THINK_END, THINK_START
-from .world_talk import (Exchange, QuestionMix, caption_exchange, conversation_exchange, draw_prompt, out_of_world_exchange,
-                         picture_notes, picture_question, sound_exchange)
+from .world_talk import (Exchange, QuestionMix, caption_exchange, conversation_exchange, draw_prompt,
+                         out_of_world_exchange, picture_notes, picture_question, sound_exchange)
 from .corpus import shuffled_objects
 
 IGNORE = -100

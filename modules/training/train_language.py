@@ -203,7 +203,8 @@ class Phase:
 def auxiliary_heads(phase: Phase, bridge: PrefixBridge, stage: LanguageStage, image_marker: int
                     ) -> dict[str, nn.Module]:
     makers = {"cells": lambda: cell_attribute_heads(bridge.config, stage.hidden),
-              "scene_facts": lambda: scene_fact_head(stage.hidden), "sound_facts": lambda: sound_fact_head(stage.hidden),
+              "scene_facts": lambda: scene_fact_head(stage.hidden),
+              "sound_facts": lambda: sound_fact_head(stage.hidden),
               "grounding": lambda: grounding_loss(bridge.config, image_marker, stage.grounding_layer,
                                                   stage.grounding_head)}
     return {name: makers[name]() for name, weight in phase.aux_weights.items() if weight}

@@ -89,8 +89,8 @@ def _color_of(obj: SceneObject, lang: str) -> Exchange:
     if lang == "en":
         return Exchange(f"What color is the {obj.shape}?", f"The {obj.shape} is {obj.color}.", lang,
                         about=(obj.position,))
-    return Exchange(f"{SHAPES[obj.shape]}是什么颜色？", f"{SHAPES[obj.shape]}是{COLORS[obj.color][1]}的。", lang,
-                    about=(obj.position,))
+    shape = SHAPES[obj.shape]
+    return Exchange(f"{shape}是什么颜色？", f"{shape}是{COLORS[obj.color][1]}的。", lang, about=(obj.position,))
 
 
 def _where_is(obj: SceneObject, lang: str) -> Exchange:
