@@ -35,8 +35,8 @@ class GroundingLoss(nn.Module):
 
     def targets(self, input_ids: torch.Tensor, labels: torch.Tensor, groundings: list[tuple[str, ...] | None]
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(queries, keys), each (B, T) bool: the positions that predict a grounded answer's tokens, and where
-        they should look."""
+        """(queries, keys), each (B, T): the positions that predict a grounded answer's tokens (bool), and 1.0
+        where they should look (float)."""
         queries = torch.zeros_like(input_ids, dtype=torch.bool)
         keys = torch.zeros_like(input_ids, dtype=torch.float)
         for row, places in enumerate(groundings):

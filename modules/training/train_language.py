@@ -233,9 +233,7 @@ def tune_on_questions(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -
     stage = suite.language
     torch.manual_seed(suite.seed + 1)
     encoders, model, bridge = load_saved_language(Path(suite.out_dir), accelerator)
-    weights = {"cells": stage.cell_attribute_weight, "scene_facts": stage.fact_weight,
-               "sound_facts": stage.fact_weight}
-    phase = Phase("questions", stage.question_steps, stage.question_lr, 50, weights, True,
+    phase = Phase("questions", stage.question_steps, stage.question_lr, 50, question_phase_heads(stage), True,
                   stage.question_caption_share)
     run_phase(phase, suite, tokenizer, accelerator, model, bridge, encoders)
 
@@ -246,12 +244,16 @@ def tune_with_grounding(suite: SuiteConfig, tokenizer, accelerator: Accelerator)
     stage = suite.language
     torch.manual_seed(suite.seed + 2)
     encoders, model, bridge = load_saved_language(Path(suite.out_dir), accelerator)
-    weights = {"cells": stage.cell_attribute_weight, "scene_facts": stage.fact_weight,
-               "sound_facts": stage.fact_weight, "grounding": stage.grounding_weight}
+    weights = question_phase_heads(stage) | {"grounding": stage.grounding_weight}
     phase = Phase("grounding", stage.grounding_steps, stage.question_lr, 50, weights, True,
                   stage.question_caption_share,
                   QuestionMix(dict(stage.grounding_question_weights), stage.grounding_balanced_yes_no))
     run_phase(phase, suite, tokenizer, accelerator, model, bridge, encoders)
+
+
+def question_phase_heads(stage: LanguageStage) -> dict[str, float]:
+    """The auxiliary heads of the questions phase, by the name of their loss, and their weights."""
+    return {"cells": stage.cell_attribute_weight, "scene_facts": stage.fact_weight, "sound_facts": stage.fact_weight}
 
 
 def load_saved_language(out: Path, accelerator: Accelerator
