@@ -45,7 +45,7 @@ def mirror(pictures: torch.Tensor, scenes: list[Scene], flip: list[bool]) -> tup
     """Flip the chosen pictures left-right; their scenes swap left and right so captions stay true.
 
     pictures: (B, 3, H, W)."""
-    mask = torch.tensor(flip, dtype=torch.bool)[:, None, None, None]
+    mask = torch.tensor(flip, dtype=torch.bool, device=pictures.device)[:, None, None, None]
     flipped = torch.where(mask, pictures.flip(-1), pictures)
     return flipped, [s.mirrored() if f else s for s, f in zip(scenes, flip)]
 

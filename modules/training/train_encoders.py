@@ -61,7 +61,7 @@ def describe_in(sound: Sound, lang: str) -> str:
 def contrastive_loss(a: torch.Tensor, b: torch.Tensor, keys: list[str], scale: torch.Tensor) -> torch.Tensor:
     """Symmetric InfoNCE where every pair with the same content counts as a positive. a, b: (B, D) normalised."""
     logits = scale.exp().clamp(max=100) * a @ b.T                                   # (B, B)
-    same = torch.tensor([[x == y for y in keys] for x in keys], dtype=torch.float32)
+    same = torch.tensor([[x == y for y in keys] for x in keys], dtype=torch.float32, device=logits.device)
     targets = same / same.sum(dim=1, keepdim=True)
     return 0.5 * (torch.sum(-targets * logits.log_softmax(1), 1).mean()
                   + torch.sum(-targets * logits.log_softmax(0).T, 1).mean())
