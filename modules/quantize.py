@@ -4,7 +4,8 @@ A method is used only where an installed library supports it on the chosen devic
 with a message that says what is missing (app.py calls check_quantize through modules.offline.preflight):
 
     int8  bitsandbytes on CUDA, else torchao (int8 weight-only; CPU or CUDA)
-    int4  bitsandbytes NF4 on CUDA, else torchao int4 weight-only on CUDA
+    int4  bitsandbytes NF4 on CUDA, else torchao int4 weight-only on CUDA with mslk installed (torchao 0.18's
+          int4 weights need its kernels: without it loading stops with "Requires mslk >= 1.0.0")
     fp8   CUDA of compute capability 8.9+ (Ada, Hopper, Blackwell): transformers' fine-grained FP8, which loads
           its Triton kernel through the `kernels` package; else torchao float8 weight-only
 
@@ -36,7 +37,7 @@ def _backend(method: str, device_type: str, capability: tuple[int, int] | None) 
         return "bitsandbytes"
     if method == "int8" and _has("torchao") and device_type in ("cpu", "cuda"):
         return "torchao"
-    if method == "int4" and cuda and _has("torchao"):
+    if method == "int4" and cuda and _has("torchao") and _has("mslk"):
         return "torchao"
     if method == "fp8" and cuda and capability is not None and capability >= (8, 9):
         if _has("kernels"):
@@ -45,10 +46,10 @@ def _backend(method: str, device_type: str, capability: tuple[int, int] | None) 
             return "torchao"
         raise QuantizeUnavailable("--quantize fp8 needs the `kernels` package (transformers' fine-grained FP8 "
                                   "kernel) or torchao: pip install kernels   (or: pip install torchao)")
-    installed = [p for p in ("bitsandbytes", "torchao", "kernels") if _has(p)]
+    installed = [p for p in ("bitsandbytes", "torchao", "mslk", "kernels") if _has(p)]
     where = f"cuda (compute capability {capability[0]}.{capability[1]})" if cuda and capability else device_type
     needs = {"int8": "CUDA with bitsandbytes, or torchao (CPU or CUDA)",
-             "int4": "CUDA with bitsandbytes or torchao",
+             "int4": "CUDA with bitsandbytes, or with torchao and mslk",
              "fp8": "an NVIDIA GPU of compute capability 8.9 or newer (Ada, Hopper) with kernels or torchao"}[method]
     raise QuantizeUnavailable(f"--quantize {method} is not supported on this machine: it needs {needs}; here the "
                               f"device is {where} and the quantization libraries installed are "

@@ -52,6 +52,8 @@ def test_quantize_comes_from_flag_env_or_profile_and_is_checked(tmp_path):
     ("fp8", "cuda", (9, 0), {"kernels"}, "fp8"),
     ("fp8", "cuda", (8, 9), {"torchao"}, "torchao"),
     ("int4", "cpu", None, {"torchao", "bitsandbytes"}, None),      # CPU int4: neither library does it here
+    ("int4", "cuda", (9, 0), {"torchao", "mslk"}, "torchao"),
+    ("int4", "cuda", (9, 0), {"torchao"}, None),                   # torchao's int4 weights need mslk's kernels
     ("fp8", "cuda", (8, 0), {"kernels", "torchao"}, None),         # an A100 has no FP8 units
     ("int8", "cpu", None, set(), None),
 ])
