@@ -60,46 +60,57 @@ def timed(run: Run, task: str, call):
 
 
 def measure(device: str, dtype: str, config_path: str, repeats: int) -> Run:
+    """Load the mini profile on `device` in `dtype`, then ask everything `repeats` times (answers of the first)."""
     import torch
-
-    from modules.config import load_config
-    from modules.contracts import DrawSettings, GenerationSettings
-    from modules.pipeline import Pipeline
-    from modules.training.evaluate import color_present
 
     run = Run(device, dtype)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     started = time.perf_counter()
-    pipeline = Pipeline(load_config(["--config", config_path, "--profile", "mini", "--device", device,
-                                     "--dtype", dtype]))
-    pipeline.preload()
+    pipeline = loaded_pipeline(device, dtype, config_path)
     run.load_s = time.perf_counter() - started
-    failed = {role: state for role, state in pipeline.status().items() if not state.startswith("ready")}
-    if failed:
-        raise RuntimeError(f"{device} {dtype}: roles not loaded: {failed}")
-    greedy = GenerationSettings(temperature=0.0, max_new_tokens=96)
     for repeat in range(repeats):
-        keep = repeat == 0
-        for name, question in PICTURE_QUESTIONS:
-            answer = timed(run, "describe_image", lambda: last(
-                pipeline.describe_image(str(EXAMPLES / name), question, greedy)))
-            run.answers += [answer] if keep else []
-        for name, question in SOUND_QUESTIONS:
-            answer = timed(run, "describe_audio", lambda: last(
-                pipeline.describe_audio(str(EXAMPLES / name), question, greedy)))
-            run.answers += [answer] if keep else []
-        for message in CHATS:
-            event = timed(run, "chat", lambda: last(pipeline.chat(message, [], [], greedy)))
-            run.answers += [event.text] if keep else []
-        prompt, colour = DRAWING
-        pictures = timed(run, "draw", lambda: pipeline.draw(prompt, DrawSettings(steps=12, seed=repeat)))
-        run.drawing_has_colour = run.drawing_has_colour or color_present(pictures[0].image, colour)
+        ask_everything(pipeline, run, keep_answers=repeat == 0, seed=repeat)
     if device == "cuda":
         torch.cuda.synchronize()
         run.peak_gpu_mb = torch.cuda.max_memory_allocated() / 2**20
     run.role_mb = {role: entry["bytes"] / 2**20 for role, entry in pipeline.memory().items()}
     return run
+
+
+def loaded_pipeline(device: str, dtype: str, config_path: str):
+    from modules.config import load_config
+    from modules.pipeline import Pipeline
+
+    pipeline = Pipeline(load_config(["--config", config_path, "--profile", "mini", "--device", device,
+                                     "--dtype", dtype]))
+    pipeline.preload()
+    failed = {role: state for role, state in pipeline.status().items() if not state.startswith("ready")}
+    if failed:
+        raise RuntimeError(f"{device} {dtype}: roles not loaded: {failed}")
+    return pipeline
+
+
+def ask_everything(pipeline, run: Run, keep_answers: bool, seed: int) -> None:
+    """One round: every picture and sound question, every chat message and the drawing, each timed."""
+    from modules.contracts import DrawSettings, GenerationSettings
+    from modules.training.evaluate import color_present
+
+    greedy = GenerationSettings(temperature=0.0, max_new_tokens=96)
+    answers = []
+    for name, question in PICTURE_QUESTIONS:
+        answers.append(timed(run, "describe_image", lambda: last(
+            pipeline.describe_image(str(EXAMPLES / name), question, greedy))))
+    for name, question in SOUND_QUESTIONS:
+        answers.append(timed(run, "describe_audio", lambda: last(
+            pipeline.describe_audio(str(EXAMPLES / name), question, greedy))))
+    for message in CHATS:
+        answers.append(timed(run, "chat", lambda: last(pipeline.chat(message, [], [], greedy))).text)
+    prompt, colour = DRAWING
+    pictures = timed(run, "draw", lambda: pipeline.draw(prompt, DrawSettings(steps=12, seed=seed)))
+    run.drawing_has_colour = run.drawing_has_colour or color_present(pictures[0].image, colour)
+    if keep_answers:
+        run.answers = answers
 
 
 def quantize_support() -> dict[str, str]:
