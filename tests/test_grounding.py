@@ -1,4 +1,5 @@
-"""The grounding loss: which answer positions it reads, where they should look, and what it asks of a head."""
+"""The grounding losses: which answer positions and question words they read, where those should look, and what
+they ask of a head."""
 from __future__ import annotations
 
 import random
@@ -8,11 +9,12 @@ import torch
 from transformers import AutoTokenizer
 
 from modules.bridge_model import PrefixBridgeConfig
-from modules.training.grounding import grounding_loss
+from modules.training.grounding import grounding_loss, name_lookup_loss, names_in
 from modules.training.lm_data import IGNORE, ChatTokens, Example, picture_turn
 from modules.training.suite_config import LanguageStage
 from modules.training.world_pictures import Scene, SceneObject
-from modules.training.world_talk import picture_question
+from modules.training.world_pictures import COLORS, SHAPES
+from modules.training.world_talk import _yes_no_color, _yes_no_shape, picture_question
 
 RED_STAR_LEFT = SceneObject("red", "star", "small", "left")
 BLUE_CIRCLE_TOP = SceneObject("blue", "circle", "large", "top")
@@ -53,6 +55,17 @@ def encoded(question: str, answer: str):
     return batch, grounding_loss(bridge, marker, stage.grounding_layer, stage.grounding_head), marker
 
 
+def naming(question: str, answer: str, language: str):
+    """The question encoded with a picture, the name lookup loss, the names the question uses, and the positions
+    of the picture's prefix tokens."""
+    tokenizer = AutoTokenizer.from_pretrained(FOLDER)
+    bridge = PrefixBridgeConfig(image_grid=8, image_pool=2, image_pool_margin=1, image_global_tokens=8)
+    batch = ChatTokens(tokenizer, bridge.image_tokens, 52).collate([Example("image", [(question, answer)])])
+    marker = tokenizer.convert_tokens_to_ids("<|image|>")
+    loss = name_lookup_loss(bridge, marker, 0, 1, tokenizer)
+    return batch, loss, names_in(question, SCENE, language), (batch.input_ids[0] == marker).nonzero().flatten()
+
+
 def test_the_answer_positions_look_at_the_asked_objects_cells_or_at_the_first_token_when_none_is_there():
     batch, loss, marker = encoded("Where is the blue circle?", "The blue circle is at the top.")
     queries, keys = loss.targets(batch.input_ids, batch.labels, [("top",)])
@@ -82,4 +95,54 @@ def test_the_loss_is_low_for_a_head_that_looks_at_the_right_cells_and_high_for_o
     markers = (batch.input_ids[0] == marker).nonzero().flatten()
     wrong_cells[markers[8 + 1]] = 1.0                                           # the top cell: blue, not red
     wrong = loss(attentions_looking_at(wrong_cells), batch.input_ids, batch.labels, [("left", "right")])
+    assert right < 0.01 and wrong > 5.0
+
+
+def test_a_question_names_colours_and_shapes_with_the_places_of_the_objects_that_have_them():
+    assert names_in("Where is the red square?", SCENE, "en") == (("red", ("left", "right")), ("square", ("right",)))
+    assert names_in("有绿色的东西吗？", SCENE, "zh") == (("绿色", ()),)
+    assert names_in("蓝色圆形在哪里？", SCENE, "zh") == (("蓝色", ("top",)), ("圆形", ("top",)))
+    assert names_in("What color is the background?", SCENE, "en") == ()
+    assert names_in("What shape is on the left?", SCENE, "en") == ()
+
+
+def test_each_naming_word_of_the_question_looks_at_the_cells_of_the_objects_it_names_not_the_answers_words():
+    batch, loss, names, markers = naming("Where is the red square?", "The red square is on the right.", "en")
+    rows, queries, keys = loss.targets(batch.input_ids, batch.labels, [names])
+    tokenizer = AutoTokenizer.from_pretrained(FOLDER)
+    assert [tokenizer.decode(batch.input_ids[0, q]) for q in queries] == [" red", " square"]
+    assert all(q < (batch.labels[0] != IGNORE).nonzero().min() for q in queries)     # in the question
+    cell = {"left": 3, "right": 5, "top": 1}                                          # of the 3x3 cells
+    assert keys[0].nonzero().flatten().tolist() == [int(markers[8 + cell["left"]]), int(markers[8 + cell["right"]])]
+    assert keys[1].nonzero().flatten().tolist() == [int(markers[8 + cell["right"]])]
+    batch, loss, names, _ = naming("有绿色的东西吗？", "没有，图中没有绿色的东西。", "zh")
+    _, queries, keys = loss.targets(batch.input_ids, batch.labels, [names])
+    assert [tokenizer.decode(batch.input_ids[0, q]) for q in queries] == ["绿"]          # the colour's own character
+    assert keys[0].nonzero().flatten().tolist() == [0]                                  # nothing green: first token
+    assert len(loss.targets(batch.input_ids, batch.labels, [None])[0]) == 0
+
+
+def test_every_colour_and_shape_name_is_found_in_its_yes_no_question_in_both_languages():
+    for language in ("en", "zh"):
+        asked = ([_yes_no_color(SCENE, c, language) for c in COLORS]
+                 + [_yes_no_shape(SCENE, s, language) for s in SHAPES])
+        for exchange in asked:
+            batch, loss, names, _ = naming(exchange.question, exchange.answer, language)
+            rows, _, _ = loss.targets(batch.input_ids, batch.labels, [names])
+            assert len(names) == 1 and len(rows) == 1, exchange.question
+
+
+def test_the_name_lookup_loss_is_low_for_a_head_that_finds_the_named_colour_and_high_for_one_that_does_not():
+    batch, loss, names, markers = naming("Is there anything red?", "Yes, there is something red.", "en")
+    length = batch.input_ids.shape[1]
+    causal = torch.tril(torch.ones(length, length))
+
+    def attentions_looking_at(cells: list[int]) -> tuple[torch.Tensor, ...]:
+        where = torch.zeros(length)
+        where[[int(markers[8 + c]) for c in cells]] = 1.0
+        weights = causal * (where[None, :] * 50.0 + 1e-3)
+        return ((weights / weights.sum(dim=-1, keepdim=True))[None, None].expand(1, 4, length, length),) * 4
+
+    right = loss(attentions_looking_at([3, 5]), batch.input_ids, batch.labels, [names])   # the red star and square
+    wrong = loss(attentions_looking_at([1]), batch.input_ids, batch.labels, [names])      # the blue circle
     assert right < 0.01 and wrong > 5.0

@@ -1,12 +1,16 @@
-"""Grounding: one attention head of the language model learns to look, from the words of an answer, at the picture
-cells of the objects the question is about, or at the first token when no such object is there."""
+"""Grounding: attention heads of the language model learn to look at the picture cells of the objects that a
+question is about, or at the first token when no such object is there: one head from the words of the answer, one
+from the question's words that name a colour or a shape."""
 from __future__ import annotations
+
+import re
 
 import torch
 from torch import nn
 
 from .attribute_heads import REGIONS, cell_weights
 from .lm_data import IGNORE
+from .world_pictures import COLORS, SHAPES, Scene
 
 
 class GroundingLoss(nn.Module):
@@ -43,10 +47,7 @@ class GroundingLoss(nn.Module):
             if places is None:
                 continue
             markers = (input_ids[row] == self.marker_id).nonzero().flatten()
-            for place in places:
-                keys[row, markers[self.global_tokens + self.cell_of_place[place]]] = 1.0
-            if not places:
-                keys[row, 0] = 1.0
+            keys[row] = place_keys(markers, places, self.global_tokens, self.cell_of_place, input_ids.shape[1])
             predicts_answer = torch.zeros_like(queries[row])
             predicts_answer[:-1] = labels[row, 1:] != IGNORE
             predicts_answer[: int(markers[-1]) + 1] = False
@@ -54,6 +55,92 @@ class GroundingLoss(nn.Module):
         return queries, keys
 
 
+class NameLookupLoss(nn.Module):
+    """-log of the attention mass that one head puts, from each token of a question that names a colour or a shape
+    ("green" in "Is there anything green?"), on the cells of the objects that have it, or on the first token when
+    none has. In an early layer such a token's query is little more than the name itself, so the head learns to
+    find objects by colour and shape; the answer's head (GroundingLoss) alone learnt shapes but not colours."""
+
+    def __init__(self, layer: int, head: int, marker_id: int, global_tokens: int, cells: torch.Tensor,
+                 name_tokens: dict[str, int]):
+        """name_tokens: every colour and shape name (both languages) -> the id of its first token in a question."""
+        super().__init__()
+        self.layer, self.head, self.marker_id, self.global_tokens = layer, head, marker_id, global_tokens
+        self.cell_of_place = {region: int(row.argmax()) for region, row in zip(REGIONS, cells)}
+        self.name_tokens = name_tokens
+
+    def forward(self, attentions: tuple[torch.Tensor, ...], input_ids: torch.Tensor, labels: torch.Tensor,
+                names: list[tuple[tuple[str, tuple[str, ...]], ...] | None]) -> torch.Tensor:
+        """attentions: per layer (B, heads, T, T); input_ids, labels (B, T); names: per row, the names its question
+        uses with the places of the objects that have each (names_in), None where the row has no picture."""
+        weights = attentions[self.layer][:, self.head]                                   # (B, T, T)
+        rows, queries, keys = self.targets(input_ids, labels, names)                     # (N,), (N,), (N, T)
+        if not len(rows):
+            return weights.sum() * 0.0
+        mass = (weights[rows, queries] * keys).sum(dim=-1)                               # (N,)
+        return -torch.log(mass.clamp(min=1e-6)).mean()
+
+    def targets(self, input_ids: torch.Tensor, labels: torch.Tensor,
+                names: list[tuple[tuple[str, tuple[str, ...]], ...] | None]
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(rows, queries, keys): for each naming token of a question, its row and position (N,), and 1.0 where it
+        should look (N, T)."""
+        rows, queries, keys = [], [], []
+        for row, named in enumerate(names):
+            if not named:
+                continue
+            markers = (input_ids[row] == self.marker_id).nonzero().flatten()
+            in_question = labels[row] == IGNORE                                           # (T,) before the answer
+            in_question[: int(markers[-1]) + 1] = False
+            for name, places in named:
+                for position in ((input_ids[row] == self.name_tokens[name]) & in_question).nonzero().flatten():
+                    rows.append(row)
+                    queries.append(int(position))
+                    keys.append(place_keys(markers, places, self.global_tokens, self.cell_of_place,
+                                           input_ids.shape[1]))
+        if not rows:
+            return torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long), torch.zeros(0)
+        return torch.tensor(rows), torch.tensor(queries), torch.stack(keys).to(input_ids.device)
+
+
+def place_keys(markers: torch.Tensor, places: tuple[str, ...], global_tokens: int, cell_of_place: dict[str, int],
+               length: int) -> torch.Tensor:
+    """(length,): 1.0 at the picture cells of the places, or at the first token when there are none. markers:
+    the positions of the picture's prefix tokens."""
+    keys = torch.zeros(length, device=markers.device)
+    for place in places:
+        keys[markers[global_tokens + cell_of_place[place]]] = 1.0
+    if not places:
+        keys[0] = 1.0
+    return keys
+
+
+def names_in(question: str, scene: Scene, language: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The colour and shape names a question about the scene uses, each with the places of the objects that have
+    it: "Where is the green star?" -> (("green", places of green objects), ("star", places of stars))."""
+    found = []
+    for key, name in [(c, c if language == "en" else COLORS[c][1]) for c in sorted(COLORS)] + \
+                     [(s, s if language == "en" else SHAPES[s]) for s in sorted(SHAPES)]:
+        pattern = rf"\b{name}\b" if language == "en" else re.escape(name)
+        if re.search(pattern, question):
+            found.append((name, tuple(o.position for o in scene.objects if key in (o.color, o.shape))))
+    return tuple(found)
+
+
+def name_token_ids(tokenizer) -> dict[str, int]:
+    """Every colour and shape name, in English and Chinese -> the id of its first token inside a question (English
+    words follow a space there)."""
+    english = [*COLORS, *SHAPES]
+    chinese = [zh for _, zh in COLORS.values()] + list(SHAPES.values())
+    return ({name: tokenizer.encode(" " + name, add_special_tokens=False)[0] for name in english}
+            | {name: tokenizer.encode(name, add_special_tokens=False)[0] for name in chinese})
+
+
 def grounding_loss(bridge_config, marker_id: int, layer: int, head: int) -> GroundingLoss:
     cells = cell_weights(bridge_config.image_grid, bridge_config.image_pool_margin, bridge_config.image_pool)
     return GroundingLoss(layer, head, marker_id, bridge_config.image_global_tokens, cells)
+
+
+def name_lookup_loss(bridge_config, marker_id: int, layer: int, head: int, tokenizer) -> NameLookupLoss:
+    cells = cell_weights(bridge_config.image_grid, bridge_config.image_pool_margin, bridge_config.image_pool)
+    return NameLookupLoss(layer, head, marker_id, bridge_config.image_global_tokens, cells, name_token_ids(tokenizer))

@@ -102,6 +102,10 @@ class LanguageStage:
     grounding_weight: float = 2.0
     grounding_layer: int = 2           # which layer's head, counted from 0
     grounding_head: int = 0
+    naming_weight: float = 0.0         # in the grounding phase, one more head learns to look from each question word
+                                       # that names a colour or a shape at the objects that have it (0: off)
+    naming_layer: int = 0
+    naming_head: int = 1
     grounding_question_weights: tuple[tuple[str, float], ...] = (   # more of the questions that name an object by
         ("count", 1.0), ("background", 1.0), ("shape at a place", 1.0),    # what it is: those the head is for
         ("is there a shape", 2.0), ("is there a colour", 3.0), ("colour of a shape", 2.0),

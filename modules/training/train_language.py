@@ -17,7 +17,7 @@ from ..encoders.audio_model import MiniAudioEncoder
 from ..moe_trace import ExpertRecorder, moe_gates, update_balancing_bias
 from .attribute_heads import RegionAttributeHeads, cell_weights
 from .fact_heads import scene_fact_head, sound_fact_head
-from .grounding import grounding_loss
+from .grounding import grounding_loss, name_lookup_loss, names_in
 from .augment import augment_sound, batch_sounds, mirror, resample_blur, training_picture
 from .balance_loss import RouterScores, sequence_balance_loss
 from .checkpoint import cosine_lr, load_checkpoint, save_checkpoint
@@ -71,6 +71,7 @@ class MediaInputs:
     hidden: torch.Tensor | None = None         # (n,) bool: pictures whose summary tokens are hidden
     scenes: list[Scene] = field(default_factory=list)   # what the pictures show (mirrored where the picture was)
     groundings: list[tuple[str, ...] | None] = field(default_factory=list)  # per picture: Exchange.about of its turn
+    names: list[tuple] = field(default_factory=list)    # per picture: the names its question uses (names_in)
     audio_tokens: torch.Tensor | None = None   # (m, T, width)
     sounds: list[Sound] = field(default_factory=list)   # what the sounds are
 
@@ -89,6 +90,7 @@ def encode_media(examples: list[Example], pools: MediaPools, vision, audio, rng:
                                 phase.questions)
             example.turns = example.turns + [(turn.question, turn.answer)]
             media.groundings.append(turn.about)
+            media.names.append(names_in(turn.question, scene, turn.language))
         with torch.no_grad():
             pooled, media.patch_tokens = vision(resample_blur(pictures, rng))           # (n, D), (n, 64, width)
         media.pooled = F.normalize(pooled, dim=-1)
@@ -134,14 +136,22 @@ class LanguageObjective(nn.Module):
                 summary = prefix[:, :self.bridge.config.audio_global_tokens]               # (m, G, H)
                 losses["sound_facts"] = self.heads["sound_facts"].loss(summary, media.sounds)
             embeds = splice(embeds, batch.input_ids, self.markers["audio"], prefix)
-        grounded = "grounding" in self.heads
-        out = self.model(inputs_embeds=embeds, attention_mask=batch.attention_mask, output_attentions=grounded,
+        looks = reads_attention(self.heads)
+        out = self.model(inputs_embeds=embeds, attention_mask=batch.attention_mask, output_attentions=looks,
                          labels=None if self.loss_per_example else batch.labels)
         losses["text"] = per_example_loss(out.logits, batch.labels) if self.loss_per_example else out.loss
-        if grounded:
+        if "grounding" in self.heads:
             losses["grounding"] = self.heads["grounding"](out.attentions, batch.input_ids, batch.labels,
                                                           rows_of_pictures(batch.media, media.groundings))
+        if "naming" in self.heads:
+            losses["naming"] = self.heads["naming"](out.attentions, batch.input_ids, batch.labels,
+                                                    rows_of_pictures(batch.media, media.names))
         return losses
+
+
+def reads_attention(heads: dict[str, nn.Module]) -> bool:
+    """Whether a loss that is on reads the attention weights (the grounding losses)."""
+    return "grounding" in heads or "naming" in heads
 
 
 def rows_of_pictures(row_media: list[str | None], values: list) -> list:
@@ -200,13 +210,15 @@ class Phase:
     questions: QuestionMix | None = None   # how picture questions are drawn (default: every kind alike)
 
 
-def auxiliary_heads(phase: Phase, bridge: PrefixBridge, stage: LanguageStage, image_marker: int
+def auxiliary_heads(phase: Phase, bridge: PrefixBridge, stage: LanguageStage, image_marker: int, tokenizer
                     ) -> dict[str, nn.Module]:
     makers = {"cells": lambda: cell_attribute_heads(bridge.config, stage.hidden),
               "scene_facts": lambda: scene_fact_head(stage.hidden),
               "sound_facts": lambda: sound_fact_head(stage.hidden),
               "grounding": lambda: grounding_loss(bridge.config, image_marker, stage.grounding_layer,
-                                                  stage.grounding_head)}
+                                                  stage.grounding_head),
+              "naming": lambda: name_lookup_loss(bridge.config, image_marker, stage.naming_layer, stage.naming_head,
+                                                 tokenizer)}
     return {name: makers[name]() for name, weight in phase.aux_weights.items() if weight}
 
 
@@ -244,7 +256,7 @@ def tune_with_grounding(suite: SuiteConfig, tokenizer, accelerator: Accelerator)
     stage = suite.language
     torch.manual_seed(suite.seed + 2)
     encoders, model, bridge = load_saved_language(Path(suite.out_dir), accelerator)
-    weights = question_phase_heads(stage) | {"grounding": stage.grounding_weight}
+    weights = question_phase_heads(stage) | {"grounding": stage.grounding_weight, "naming": stage.naming_weight}
     phase = Phase("grounding", stage.grounding_steps, stage.question_lr, 50, weights, True,
                   stage.question_caption_share,
                   QuestionMix(dict(stage.grounding_question_weights), stage.grounding_balanced_yes_no))
@@ -272,7 +284,7 @@ def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelera
     rng = random.Random(f"{phase.name}-{suite.seed}-{accelerator.process_index}")
     vision, audio = encoders
     markers = {kind: tokenizer.convert_tokens_to_ids(f"<|{kind}|>") for kind in ("image", "audio")}
-    heads = auxiliary_heads(phase, bridge, stage, markers["image"])
+    heads = auxiliary_heads(phase, bridge, stage, markers["image"], tokenizer)
     trained = {"lm": model, "bridge": bridge} | heads
     optimizer = torch.optim.AdamW([p for module in trained.values() for p in module.parameters()], lr=phase.lr,
                                   weight_decay=0.05, betas=(0.9, 0.95))
@@ -281,8 +293,8 @@ def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelera
         start, _ = load_checkpoint(checkpoint, trained, optimizer)
         print(f"resuming {phase.name} at step {start}")
     chat = ChatTokens(tokenizer, bridge.config.image_tokens, bridge.config.audio_prefix_tokens)
-    if "grounding" in heads:
-        model.set_attn_implementation("eager")      # the grounding loss reads the attention weights
+    if reads_attention(heads):
+        model.set_attn_implementation("eager")
     pools = MediaPools(stage, suite.seed) if start < phase.steps else None
     objective, optimizer = accelerator.prepare(
         LanguageObjective(model, bridge, heads, markers, phase.loss_per_example), optimizer)
