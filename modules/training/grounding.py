@@ -19,12 +19,12 @@ class GroundingLoss(nn.Module):
     question naming the place: 39 of 40 right) but not by what they are (questions naming a colour or a shape: 23
     to 30 of 40, after 400 more steps with four times as many of them: the same)."""
 
-    def __init__(self, layer: int, head: int, marker_id: int, global_tokens: int, cells: torch.Tensor):
-        """cells (regions, cells²): the bridge cell of each place (cell_weights); global_tokens: the picture
+    def __init__(self, layer: int, head: int, marker_id: int, global_tokens: int, cell_of_place: dict[str, int]):
+        """cell_of_place: the bridge cell that holds each place (cells_of_places); global_tokens: the picture
         prefix tokens before the cells."""
         super().__init__()
         self.layer, self.head, self.marker_id, self.global_tokens = layer, head, marker_id, global_tokens
-        self.cell_of_place = {region: int(row.argmax()) for region, row in zip(REGIONS, cells)}
+        self.cell_of_place = cell_of_place
 
     def forward(self, attentions: tuple[torch.Tensor, ...], input_ids: torch.Tensor, labels: torch.Tensor,
                 groundings: list[tuple[str, ...] | None]) -> torch.Tensor:
@@ -61,13 +61,13 @@ class NameLookupLoss(nn.Module):
     none has. In an early layer such a token's query is little more than the name itself, so the head learns to
     find objects by colour and shape; the answer's head (GroundingLoss) alone learnt shapes but not colours."""
 
-    def __init__(self, layer: int, head: int, marker_id: int, global_tokens: int, cells: torch.Tensor,
+    def __init__(self, layer: int, head: int, marker_id: int, global_tokens: int, cell_of_place: dict[str, int],
                  name_tokens: dict[str, int]):
-        """name_tokens: every colour and shape name (both languages) -> the id of its first token in a question."""
+        """as GroundingLoss; name_tokens: every colour and shape name (both languages) -> the id of its first token
+        in a question."""
         super().__init__()
         self.layer, self.head, self.marker_id, self.global_tokens = layer, head, marker_id, global_tokens
-        self.cell_of_place = {region: int(row.argmax()) for region, row in zip(REGIONS, cells)}
-        self.name_tokens = name_tokens
+        self.cell_of_place, self.name_tokens = cell_of_place, name_tokens
 
     def forward(self, attentions: tuple[torch.Tensor, ...], input_ids: torch.Tensor, labels: torch.Tensor,
                 names: list[tuple[tuple[str, tuple[str, ...]], ...] | None]) -> torch.Tensor:
@@ -119,28 +119,39 @@ def names_in(question: str, scene: Scene, language: str) -> tuple[tuple[str, tup
     """The colour and shape names a question about the scene uses, each with the places of the objects that have
     it: "Where is the green star?" -> (("green", places of green objects), ("star", places of stars))."""
     found = []
-    for key, name in [(c, c if language == "en" else COLORS[c][1]) for c in sorted(COLORS)] + \
-                     [(s, s if language == "en" else SHAPES[s]) for s in sorted(SHAPES)]:
+    for key, name in names_of_colours_and_shapes(language):
         pattern = rf"\b{name}\b" if language == "en" else re.escape(name)
         if re.search(pattern, question):
             found.append((name, tuple(o.position for o in scene.objects if key in (o.color, o.shape))))
     return tuple(found)
 
 
+def names_of_colours_and_shapes(language: str) -> list[tuple[str, str]]:
+    """(the world's key, its name in the language) for every colour, then every shape: ("red", "红色")."""
+    if language == "en":
+        return [(key, key) for key in [*sorted(COLORS), *sorted(SHAPES)]]
+    return [(key, COLORS[key][1]) for key in sorted(COLORS)] + [(key, SHAPES[key]) for key in sorted(SHAPES)]
+
+
 def name_token_ids(tokenizer) -> dict[str, int]:
     """Every colour and shape name, in English and Chinese -> the id of its first token inside a question (English
     words follow a space there)."""
-    english = [*COLORS, *SHAPES]
-    chinese = [zh for _, zh in COLORS.values()] + list(SHAPES.values())
-    return ({name: tokenizer.encode(" " + name, add_special_tokens=False)[0] for name in english}
-            | {name: tokenizer.encode(name, add_special_tokens=False)[0] for name in chinese})
+    return ({name: tokenizer.encode(" " + name, add_special_tokens=False)[0]
+             for _, name in names_of_colours_and_shapes("en")}
+            | {name: tokenizer.encode(name, add_special_tokens=False)[0]
+               for _, name in names_of_colours_and_shapes("zh")})
+
+
+def cells_of_places(bridge_config) -> dict[str, int]:
+    """Each place -> the bridge cell that holds it (cell_weights)."""
+    cells = cell_weights(bridge_config.image_grid, bridge_config.image_pool_margin, bridge_config.image_pool)
+    return {region: int(row.argmax()) for region, row in zip(REGIONS, cells)}
 
 
 def grounding_loss(bridge_config, marker_id: int, layer: int, head: int) -> GroundingLoss:
-    cells = cell_weights(bridge_config.image_grid, bridge_config.image_pool_margin, bridge_config.image_pool)
-    return GroundingLoss(layer, head, marker_id, bridge_config.image_global_tokens, cells)
+    return GroundingLoss(layer, head, marker_id, bridge_config.image_global_tokens, cells_of_places(bridge_config))
 
 
 def name_lookup_loss(bridge_config, marker_id: int, layer: int, head: int, tokenizer) -> NameLookupLoss:
-    cells = cell_weights(bridge_config.image_grid, bridge_config.image_pool_margin, bridge_config.image_pool)
-    return NameLookupLoss(layer, head, marker_id, bridge_config.image_global_tokens, cells, name_token_ids(tokenizer))
+    return NameLookupLoss(layer, head, marker_id, bridge_config.image_global_tokens, cells_of_places(bridge_config),
+                          name_token_ids(tokenizer))
