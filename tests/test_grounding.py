@@ -2,6 +2,7 @@
 they ask of a head."""
 from __future__ import annotations
 
+import functools
 import random
 from pathlib import Path
 
@@ -45,24 +46,31 @@ def test_a_question_is_about_the_places_of_the_objects_that_decide_its_answer():
     assert all(t.about is None for t in captions)
 
 
+BRIDGE = PrefixBridgeConfig(image_grid=8, image_pool=2, image_pool_margin=1, image_global_tokens=8)
+STAGE = LanguageStage()
+
+
+@functools.cache
+def tokenizer():
+    return AutoTokenizer.from_pretrained(FOLDER)
+
+
+def picture_chat(question: str, answer: str):
+    """The question and answer encoded after a picture, and the id of the picture's marker token."""
+    batch = ChatTokens(tokenizer(), BRIDGE.image_tokens, 52).collate([Example("image", [(question, answer)])])
+    return batch, tokenizer().convert_tokens_to_ids("<|image|>")
+
+
 def encoded(question: str, answer: str):
-    tokenizer = AutoTokenizer.from_pretrained(FOLDER)
-    bridge = PrefixBridgeConfig(image_grid=8, image_pool=2, image_pool_margin=1, image_global_tokens=8)
-    chat = ChatTokens(tokenizer, bridge.image_tokens, 52)
-    batch = chat.collate([Example("image", [(question, answer)])])
-    marker = tokenizer.convert_tokens_to_ids("<|image|>")
-    stage = LanguageStage()
-    return batch, grounding_loss(bridge, marker, stage.grounding_layer, stage.grounding_head), marker
+    batch, marker = picture_chat(question, answer)
+    return batch, grounding_loss(BRIDGE, marker, STAGE.grounding_layer, STAGE.grounding_head), marker
 
 
 def naming(question: str, answer: str, language: str):
     """The question encoded with a picture, the name lookup loss, the names the question uses, and the positions
     of the picture's prefix tokens."""
-    tokenizer = AutoTokenizer.from_pretrained(FOLDER)
-    bridge = PrefixBridgeConfig(image_grid=8, image_pool=2, image_pool_margin=1, image_global_tokens=8)
-    batch = ChatTokens(tokenizer, bridge.image_tokens, 52).collate([Example("image", [(question, answer)])])
-    marker = tokenizer.convert_tokens_to_ids("<|image|>")
-    loss = name_lookup_loss(bridge, marker, 0, 1, tokenizer)
+    batch, marker = picture_chat(question, answer)
+    loss = name_lookup_loss(BRIDGE, marker, STAGE.naming_layer, STAGE.naming_head, tokenizer())
     return batch, loss, names_in(question, SCENE, language), (batch.input_ids[0] == marker).nonzero().flatten()
 
 
@@ -109,15 +117,14 @@ def test_a_question_names_colours_and_shapes_with_the_places_of_the_objects_that
 def test_each_naming_word_of_the_question_looks_at_the_cells_of_the_objects_it_names_not_the_answers_words():
     batch, loss, names, markers = naming("Where is the red square?", "The red square is on the right.", "en")
     rows, queries, keys = loss.targets(batch.input_ids, batch.labels, [names])
-    tokenizer = AutoTokenizer.from_pretrained(FOLDER)
-    assert [tokenizer.decode(batch.input_ids[0, q]) for q in queries] == [" red", " square"]
+    assert [tokenizer().decode(batch.input_ids[0, q]) for q in queries] == [" red", " square"]
     assert all(q < (batch.labels[0] != IGNORE).nonzero().min() for q in queries)     # in the question
     cell = {"left": 3, "right": 5, "top": 1}                                          # of the 3x3 cells
     assert keys[0].nonzero().flatten().tolist() == [int(markers[8 + cell["left"]]), int(markers[8 + cell["right"]])]
     assert keys[1].nonzero().flatten().tolist() == [int(markers[8 + cell["right"]])]
     batch, loss, names, _ = naming("有绿色的东西吗？", "没有，图中没有绿色的东西。", "zh")
     _, queries, keys = loss.targets(batch.input_ids, batch.labels, [names])
-    assert [tokenizer.decode(batch.input_ids[0, q]) for q in queries] == ["绿"]          # the colour's own character
+    assert [tokenizer().decode(batch.input_ids[0, q]) for q in queries] == ["绿"]          # the colour's own character
     assert keys[0].nonzero().flatten().tolist() == [0]                                  # nothing green: first token
     assert len(loss.targets(batch.input_ids, batch.labels, [None])[0]) == 0
 

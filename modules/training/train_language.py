@@ -140,18 +140,19 @@ class LanguageObjective(nn.Module):
         out = self.model(inputs_embeds=embeds, attention_mask=batch.attention_mask, output_attentions=looks,
                          labels=None if self.loss_per_example else batch.labels)
         losses["text"] = per_example_loss(out.logits, batch.labels) if self.loss_per_example else out.loss
-        if "grounding" in self.heads:
-            losses["grounding"] = self.heads["grounding"](out.attentions, batch.input_ids, batch.labels,
-                                                          rows_of_pictures(batch.media, media.groundings))
-        if "naming" in self.heads:
-            losses["naming"] = self.heads["naming"](out.attentions, batch.input_ids, batch.labels,
-                                                    rows_of_pictures(batch.media, media.names))
+        targets = {"grounding": media.groundings, "naming": media.names}          # per picture, by loss
+        for name in ATTENTION_LOSSES:
+            if name in self.heads:
+                losses[name] = self.heads[name](out.attentions, batch.input_ids, batch.labels,
+                                                rows_of_pictures(batch.media, targets[name]))
         return losses
 
 
+ATTENTION_LOSSES = ("grounding", "naming")      # the losses that read the attention weights (grounding.py)
+
+
 def reads_attention(heads: dict[str, nn.Module]) -> bool:
-    """Whether a loss that is on reads the attention weights (the grounding losses)."""
-    return "grounding" in heads or "naming" in heads
+    return any(name in heads for name in ATTENTION_LOSSES)
 
 
 def rows_of_pictures(row_media: list[str | None], values: list) -> list:
