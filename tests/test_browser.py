@@ -1,4 +1,5 @@
-"""The studio in a real browser (Debian's chromium through Playwright): chat, a picture in the chat, a drawing."""
+"""The studio in a real browser (Debian's chromium through Playwright): chat, a picture in the chat, a drawing, the
+Inspector's memory table."""
 from __future__ import annotations
 
 import os
@@ -92,3 +93,17 @@ def test_a_drawing_request_shows_a_picture_in_the_conversation(page):
     assert min(size) >= 32, f"the drawn picture did not load: {size}"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "studio.png"), full_page=True)
+
+
+def test_the_inspector_shows_each_roles_memory_as_soon_as_the_page_opens(studio_url, browser):  # noqa: F811
+    context = browser.new_context(viewport={"width": 1280, "height": 960}, locale="en-US")   # a page with no answer
+    try:
+        fresh = context.new_page()
+        fresh.goto(studio_url, wait_until="domcontentloaded", timeout=FIRST_LOAD_MS)
+        fresh.get_by_role("tab", name=re.compile("Inspector")).click(timeout=FIRST_LOAD_MS)
+        memory = fresh.locator("#inspector-memory")
+        sync_api.expect(memory).to_contain_text("language model", timeout=ANSWER_MS)   # before any ↻ Refresh
+        sync_api.expect(memory).to_contain_text("image encoder")
+        sync_api.expect(memory).not_to_contain_text("No model is loaded")
+    finally:
+        context.close()

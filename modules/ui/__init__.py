@@ -42,6 +42,14 @@ def status_line(pipeline: Any) -> str:
     return " · ".join(head + roles)
 
 
+def still_loading(pipeline: Any) -> bool:
+    """Whether some role has neither loaded nor failed yet (the studio loads them all at start-up)."""
+    try:
+        return any(state == "not loaded yet" for state in (pipeline.status() or {}).values())
+    except Exception:  # noqa: BLE001 - the header must never break the page
+        return False
+
+
 def _header(profile: str, texts: Relabeler):
     with gr.Row(equal_height=True):
         with gr.Column(scale=4):
@@ -73,14 +81,20 @@ def build_studio(pipeline: Any, config: Any) -> gr.Blocks:
                     answers += build()
                 texts.add(tab, label=f"tab_{name}")
             with gr.Tab(t("tab_inspector"), id="inspector", elem_id="tab-inspector") as tab:
-                follow = build_inspector_tab(pipeline.last_trace, texts, pipeline.memory)
+                inspector = build_inspector_tab(pipeline.last_trace, texts, pipeline.memory)
             texts.add(tab, label="tab_inspector")
         render_settings(settings, texts)
-        follow(answers)
+        inspector.after_answers(answers)
         for event in answers:
             event.then(lambda: status_line(pipeline), None, [status], queue=False, **PRIVATE)
         language.change(texts.updates, [language], texts.components, queue=False, **PRIVATE)
-        demo.load(lambda: status_line(pipeline), None, [status], queue=False, **PRIVATE)
+        loading = gr.Timer(2.0)          # while roles load at start-up, the header and the memory table follow them
+
+        def header_while_loading():
+            return status_line(pipeline), gr.Timer(active=still_loading(pipeline))
+
+        inspector.memory_after([demo.load(header_while_loading, None, [status, loading], queue=False, **PRIVATE),
+                                loading.tick(header_while_loading, None, [status, loading], queue=False, **PRIVATE)])
     # Gradio 6 takes theme/css in launch(); these become launch()'s defaults, so app.py need not repeat them.
     demo._deprecated_theme, demo._deprecated_css = studio_theme(), CSS
     return demo

@@ -3,6 +3,7 @@ and the memory each loaded role takes."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
@@ -44,10 +45,18 @@ def _views(texts: Relabeler):
     return refresh, stats, heatmap, load, raw, memory
 
 
+@dataclass(frozen=True)
+class InspectorUpdates:
+    """How the studio keeps the Inspector current: `after_answers(events)` refreshes the trace and the memory table
+    after each of those events; `memory_after(events)` refreshes the memory table alone (roles loading)."""
+
+    after_answers: Callable[[list], None]
+    memory_after: Callable[[list], None]
+
+
 def build_inspector_tab(last_trace: Callable[[], dict], texts: Relabeler,
-                        memory: Callable[[], dict] | None = None) -> Callable[[list], None]:
-    """Build the tab; /inspect() → the last answer's trace dict; `memory` → pipeline.memory() for the memory table.
-    Returns `follow(events)`, which refreshes the Inspector after each of those events."""
+                        memory: Callable[[], dict] | None = None) -> InspectorUpdates:
+    """Build the tab; /inspect() → the last answer's trace dict; `memory` → pipeline.memory() for the memory table."""
     refresh, stats, heatmap, load, raw, memory_view = _views(texts)
 
     def inspect() -> dict:
@@ -65,9 +74,13 @@ def build_inspector_tab(last_trace: Callable[[], dict], texts: Relabeler,
         render_views, [raw], [heatmap, load, stats], **PRIVATE)
     refresh.click(show_memory, None, [memory_view], **PRIVATE)
 
-    def follow(events: list) -> None:
+    def memory_after(events: list) -> None:
         for event in events:
-            event.then(inspect, None, [raw], **PRIVATE).then(render_views, [raw], [heatmap, load, stats], **PRIVATE)
             event.then(show_memory, None, [memory_view], **PRIVATE)
 
-    return follow
+    def after_answers(events: list) -> None:
+        for event in events:
+            event.then(inspect, None, [raw], **PRIVATE).then(render_views, [raw], [heatmap, load, stats], **PRIVATE)
+        memory_after(events)
+
+    return InspectorUpdates(after_answers, memory_after)
