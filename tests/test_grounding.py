@@ -10,12 +10,12 @@ import torch
 from transformers import AutoTokenizer
 
 from modules.bridge_model import PrefixBridgeConfig
-from modules.training.grounding import grounding_loss, name_lookup_loss, names_in
+from modules.training.grounding import caption_grounding_loss, grounding_loss, name_lookup_loss, names_in
 from modules.training.lm_data import IGNORE, ChatTokens, Example, picture_turn
 from modules.training.suite_config import LanguageStage
 from modules.training.world_pictures import Scene, SceneObject
 from modules.training.world_pictures import COLORS, SHAPES
-from modules.training.world_talk import _yes_no_color, _yes_no_shape, picture_question
+from modules.training.world_talk import _yes_no_color, _yes_no_shape, caption_exchange, picture_question
 
 RED_STAR_LEFT = SceneObject("red", "star", "small", "left")
 BLUE_CIRCLE_TOP = SceneObject("blue", "circle", "large", "top")
@@ -153,3 +153,29 @@ def test_the_name_lookup_loss_is_low_for_a_head_that_finds_the_named_colour_and_
     right = loss(attentions_looking_at([3, 5]), batch.input_ids, batch.labels, [names])   # the red star and square
     wrong = loss(attentions_looking_at([1]), batch.input_ids, batch.labels, [names])      # the blue circle
     assert right < 0.01 and wrong > 5.0
+
+
+def caption_targets(language: str):
+    """SCENE's caption after a picture: the decoded token each query predicts, and the cell its key marks."""
+    exchange = caption_exchange(SCENE, language, random.Random(0))
+    batch, marker = picture_chat(exchange.question, exchange.answer)
+    loss = caption_grounding_loss(BRIDGE, marker, STAGE.grounding_layer, STAGE.grounding_head, tokenizer())
+    rows, queries, keys = loss.targets(batch.input_ids, batch.labels, [exchange.described])
+    markers = (batch.input_ids[0] == marker).nonzero().flatten().tolist()
+    cells = [markers.index(int(k.nonzero())) - 8 for k in keys]                  # 8 summary tokens, then the cells
+    return [tokenizer().decode(batch.input_ids[0, q + 1]) for q in queries], cells, (loss, batch, exchange)
+
+
+def test_each_word_of_a_caption_looks_at_the_cell_of_the_object_its_phrase_describes():
+    words, cells, (loss, batch, exchange) = caption_targets("en")
+    assert exchange.answer == ("A small red star on the left, a large blue circle at the top "
+                               "and a small red square on the right.")
+    left, top, right = 3, 1, 5                                                    # of the 3x3 cells
+    assert list(zip(words, cells)) == (
+        [(w, left) for w in ["A", " small", " red", " star", " on", " the", " left"]]
+        + [(w, top) for w in [" a", " large", " blue", " circle", " at", " the", " top"]]
+        + [(w, right) for w in [" a", " small", " red", " square", " on", " the", " right"]])   # not "." or the end
+    assert len(loss.targets(batch.input_ids, batch.labels, [None])[0]) == 0      # not a caption: nothing
+    words, cells, _ = caption_targets("zh")
+    assert "".join(words) == "左边有一个小的红色星形上边有一个大的蓝色圆形右边有一个小的红色正方形"   # no "，" or "。"
+    assert cells == [left] * 11 + [top] * 11 + [right] * 12

@@ -38,7 +38,7 @@ def parallel_suite(tmp_path_factory) -> Path:
     """Two data-parallel processes: each stage ends by checking that both hold the same weights (else it fails)."""
     out = tmp_path_factory.mktemp("mini-parallel")
     run = train_quick(out, processes=2)
-    for stage in ("encoders", "language", "questions", "grounding", "decoder"):
+    for stage in ("encoders", "places", "language", "questions", "grounding", "decoder"):
         assert run.stdout.count(f"stage {stage}:") == 2, run.stdout[-2000:]     # both processes ran every stage
     return out
 

@@ -94,13 +94,14 @@ def tokenizer_corpus(seed: int = 0, items: int = 6000) -> list[str]:
     return texts
 
 
-def perturbed(scene: Scene, rng: random.Random) -> Scene:
-    """The scene with exactly one thing changed: one object's colour, shape, size or position."""
+def perturbed(scene: Scene, rng: random.Random, field: str | None = None) -> Scene:
+    """The scene with exactly one thing changed: one object's colour, shape, size or position (`field`, else one
+    at random; a position where every place is taken changes the size instead)."""
     from .world_pictures import COLORS, POSITIONS, SHAPES
     objects = list(scene.objects)
     k = rng.randrange(len(objects))
     obj = objects[k]
-    field = rng.choice(["color", "shape", "size", "position"])
+    field = field or rng.choice(["color", "shape", "size", "position"])
     used = {o.position for o in objects}
     if field == "position" and len(used) < len(POSITIONS):
         obj = SceneObject(obj.color, obj.shape, obj.size, rng.choice(sorted(set(POSITIONS) - used)))

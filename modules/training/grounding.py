@@ -1,6 +1,6 @@
 """Grounding: attention heads of the language model learn to look at the picture cells of the objects that a
-question is about, or at the first token when no such object is there: one head from the words of the answer, one
-from the question's words that name a colour or a shape."""
+question is about, or at the first token when no such object is there: one head from the words of the answer (and
+of a caption, at the object each phrase describes), one from the question's words that name a colour or a shape."""
 from __future__ import annotations
 
 import re
@@ -103,6 +103,60 @@ class NameLookupLoss(nn.Module):
         return torch.tensor(rows), torch.tensor(queries), torch.stack(keys).to(input_ids.device)
 
 
+class CaptionGroundingLoss(nn.Module):
+    """-log of the attention mass that one head puts, from each position that predicts a word of a caption, on the
+    cell of the object that word describes. A caption names its objects one phrase at a time, the phrases apart by
+    "," or " and" (English) or "，" (Chinese): "A large red circle on the left, a small blue star at the top."
+    English names the place last, so the model must keep to one object through the phrase. The positions that
+    predict a separator or the caption's end decide whether another object follows; they are left free."""
+
+    def __init__(self, layer: int, head: int, marker_id: int, global_tokens: int, cell_of_place: dict[str, int],
+                 separators: set[int], ends: set[int]):
+        """as GroundingLoss; separators: the ids of the tokens between two objects' phrases; ends: of the tokens
+        that end a caption (its full stop, the end of the answer)."""
+        super().__init__()
+        self.layer, self.head, self.marker_id, self.global_tokens = layer, head, marker_id, global_tokens
+        self.cell_of_place, self.separators, self.ends = cell_of_place, separators, ends
+
+    def forward(self, attentions: tuple[torch.Tensor, ...], input_ids: torch.Tensor, labels: torch.Tensor,
+                described: list[tuple[str, ...] | None]) -> torch.Tensor:
+        """attentions: per layer (B, heads, T, T); input_ids, labels (B, T); described: per row, the place of each
+        object its caption names, in order (Exchange.described), None where the answer is not a caption."""
+        weights = attentions[self.layer][:, self.head]                                   # (B, T, T)
+        rows, queries, keys = self.targets(input_ids, labels, described)                 # (N,), (N,), (N, T)
+        if not len(rows):
+            return weights.sum() * 0.0
+        mass = (weights[rows, queries] * keys).sum(dim=-1)                               # (N,)
+        return -torch.log(mass.clamp(min=1e-6)).mean()
+
+    def targets(self, input_ids: torch.Tensor, labels: torch.Tensor, described: list[tuple[str, ...] | None]
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(rows, queries, keys): for each position that predicts a word of an object's phrase (not a separator),
+        its row and position (N,), and 1.0 at that object's cell (N, T)."""
+        rows, queries, keys = [], [], []
+        for row, places in enumerate(described):
+            if not places:
+                continue
+            markers = (input_ids[row] == self.marker_id).nonzero().flatten()
+            answer = labels[row] != IGNORE                                                # (T,)
+            answer[: int(markers[-1]) + 1] = False
+            phrase = 0
+            for position in answer.nonzero().flatten().tolist():
+                token = int(input_ids[row, position])
+                if token in self.separators:
+                    phrase += 1
+                    continue
+                if token in self.ends or phrase >= len(places):
+                    break
+                rows.append(row)
+                queries.append(position - 1)                         # the position before predicts this token
+                keys.append(place_keys(markers, (places[phrase],), self.global_tokens, self.cell_of_place,
+                                       input_ids.shape[1]))
+        if not rows:
+            return torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long), torch.zeros(0)
+        return torch.tensor(rows), torch.tensor(queries), torch.stack(keys).to(input_ids.device)
+
+
 def place_keys(markers: torch.Tensor, places: tuple[str, ...], global_tokens: int, cell_of_place: dict[str, int],
                length: int) -> torch.Tensor:
     """(length,): 1.0 at the picture cells of the places, or at the first token when there are none. markers:
@@ -155,3 +209,13 @@ def grounding_loss(bridge_config, marker_id: int, layer: int, head: int) -> Grou
 def name_lookup_loss(bridge_config, marker_id: int, layer: int, head: int, tokenizer) -> NameLookupLoss:
     return NameLookupLoss(layer, head, marker_id, bridge_config.image_global_tokens, cells_of_places(bridge_config),
                           name_token_ids(tokenizer))
+
+
+def first_tokens(tokenizer, texts: tuple[str, ...]) -> set[int]:
+    return {tokenizer.encode(text, add_special_tokens=False)[0] for text in texts}
+
+
+def caption_grounding_loss(bridge_config, marker_id: int, layer: int, head: int, tokenizer) -> CaptionGroundingLoss:
+    return CaptionGroundingLoss(layer, head, marker_id, bridge_config.image_global_tokens,
+                                cells_of_places(bridge_config), first_tokens(tokenizer, (",", " and", "，")),
+                                first_tokens(tokenizer, (".", "。")) | {tokenizer.eos_token_id})

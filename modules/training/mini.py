@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-STAGES = ("tokenizer", "encoders", "language", "questions", "grounding", "decoder")
+STAGES = ("tokenizer", "encoders", "places", "language", "questions", "grounding", "decoder")
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -30,7 +30,8 @@ def quick_config(suite, out: Path):
     from .suite_config import DecoderStage, EncoderStage, LanguageStage
     return dataclasses.replace(
         suite, out_dir=out, work_dir=out / ".work",
-        encoders=EncoderStage(scenes=200, sounds=100, shape_steps=2, steps=3, picture_batch=8, sound_batch=8),
+        encoders=EncoderStage(scenes=200, sounds=100, shape_steps=2, steps=3, place_steps=2, picture_batch=8,
+                              sound_batch=8),
         language=LanguageStage(scenes=200, sounds=100, steps=3, batch=4, question_steps=2, grounding_steps=2),
         decoder=DecoderStage(scenes=100, vae_steps=2, vae_decoder_steps=2, unet_steps=2, vae_batch=4,
                              unet_batch=4))
@@ -73,6 +74,9 @@ def train(args: argparse.Namespace) -> None:
         if stage == "encoders":
             from .train_encoders import train_encoders
             train_encoders(suite, tokenizer, accelerator)
+        elif stage == "places":
+            from .pool_places import train_places
+            train_places(suite, tokenizer, accelerator)
         elif stage == "language":
             from .train_language import train_language
             train_language(suite, tokenizer, accelerator)

@@ -256,10 +256,17 @@ def frozen_picture_tower(image_encoder_dir: Path) -> nn.Module:
 
 def save_encoders(clip: CLIP, audio: MiniAudioEncoder, stage: EncoderStage, tokenizer, out_dir: Path) -> None:
     """open_clip folder (config + safetensors + tokenizer) and a transformers-style audio folder."""
-    image_dir, audio_dir = Path(out_dir) / "image_encoder", Path(out_dir) / "audio_encoder"
-    image_dir.mkdir(parents=True, exist_ok=True)
-    (image_dir / "open_clip_config.json").write_text(json.dumps(open_clip_config(stage, len(tokenizer)), indent=2))
-    save_file({k: v.contiguous() for k, v in clip.state_dict().items()}, str(image_dir / "open_clip_model.safetensors"))
-    tokenizer.save_pretrained(str(image_dir))
+    save_image_encoder(clip, stage, tokenizer, out_dir)
+    audio_dir = Path(out_dir) / "audio_encoder"
     audio.save_pretrained(str(audio_dir))
     tokenizer.save_pretrained(str(audio_dir))
+
+
+def save_image_encoder(clip: CLIP, stage: EncoderStage, tokenizer, out_dir: Path) -> None:
+    """open_clip folder: config, safetensors weights and the tokenizer, loadable with "local-dir:"."""
+    image_dir = Path(out_dir) / "image_encoder"
+    image_dir.mkdir(parents=True, exist_ok=True)
+    (image_dir / "open_clip_config.json").write_text(json.dumps(open_clip_config(stage, len(tokenizer)), indent=2))
+    save_file({k: v.detach().cpu().contiguous() for k, v in clip.state_dict().items()},
+              str(image_dir / "open_clip_model.safetensors"))
+    tokenizer.save_pretrained(str(image_dir))

@@ -17,7 +17,7 @@ from ..encoders.audio_model import MiniAudioEncoder
 from ..moe_trace import ExpertRecorder, moe_gates, update_balancing_bias
 from .attribute_heads import RegionAttributeHeads, cell_weights
 from .fact_heads import scene_fact_head, sound_fact_head
-from .grounding import grounding_loss, name_lookup_loss, names_in
+from .grounding import caption_grounding_loss, grounding_loss, name_lookup_loss, names_in
 from .augment import augment_sound, batch_sounds, mirror, resample_blur, training_picture
 from .balance_loss import RouterScores, sequence_balance_loss
 from .checkpoint import cosine_lr, load_checkpoint, save_checkpoint
@@ -72,6 +72,7 @@ class MediaInputs:
     scenes: list[Scene] = field(default_factory=list)   # what the pictures show (mirrored where the picture was)
     groundings: list[tuple[str, ...] | None] = field(default_factory=list)  # per picture: Exchange.about of its turn
     names: list[tuple] = field(default_factory=list)    # per picture: the names its question uses (names_in)
+    described: list[tuple[str, ...] | None] = field(default_factory=list)   # per picture: Exchange.described
     audio_tokens: torch.Tensor | None = None   # (m, T, width)
     sounds: list[Sound] = field(default_factory=list)   # what the sounds are
 
@@ -91,6 +92,7 @@ def encode_media(examples: list[Example], pools: MediaPools, vision, audio, rng:
             example.turns = example.turns + [(turn.question, turn.answer)]
             media.groundings.append(turn.about)
             media.names.append(names_in(turn.question, scene, turn.language))
+            media.described.append(turn.described)
         with torch.no_grad():
             pooled, media.patch_tokens = vision(resample_blur(pictures, rng))           # (n, D), (n, 64, width)
         media.pooled = F.normalize(pooled, dim=-1)
@@ -140,7 +142,8 @@ class LanguageObjective(nn.Module):
         out = self.model(inputs_embeds=embeds, attention_mask=batch.attention_mask, output_attentions=looks,
                          labels=None if self.loss_per_example else batch.labels)
         losses["text"] = per_example_loss(out.logits, batch.labels) if self.loss_per_example else out.loss
-        targets = {"grounding": media.groundings, "naming": media.names}          # per picture, by loss
+        targets = {"grounding": media.groundings, "naming": media.names,           # per picture, by loss
+                   "captions": media.described}
         for name in ATTENTION_LOSSES:
             if name in self.heads:
                 losses[name] = self.heads[name](out.attentions, batch.input_ids, batch.labels,
@@ -148,7 +151,7 @@ class LanguageObjective(nn.Module):
         return losses
 
 
-ATTENTION_LOSSES = ("grounding", "naming")      # the losses that read the attention weights (grounding.py)
+ATTENTION_LOSSES = ("grounding", "naming", "captions")   # the losses that read the attention weights (grounding.py)
 
 
 def reads_attention(heads: dict[str, nn.Module]) -> bool:
@@ -219,7 +222,9 @@ def auxiliary_heads(phase: Phase, bridge: PrefixBridge, stage: LanguageStage, im
               "grounding": lambda: grounding_loss(bridge.config, image_marker, stage.grounding_layer,
                                                   stage.grounding_head),
               "naming": lambda: name_lookup_loss(bridge.config, image_marker, stage.naming_layer, stage.naming_head,
-                                                 tokenizer)}
+                                                 tokenizer),
+              "captions": lambda: caption_grounding_loss(bridge.config, image_marker, stage.grounding_layer,
+                                                         stage.grounding_head, tokenizer)}
     return {name: makers[name]() for name, weight in phase.aux_weights.items() if weight}
 
 
@@ -257,7 +262,8 @@ def tune_with_grounding(suite: SuiteConfig, tokenizer, accelerator: Accelerator)
     stage = suite.language
     torch.manual_seed(suite.seed + 2)
     encoders, model, bridge = load_saved_language(Path(suite.out_dir), accelerator)
-    weights = question_phase_heads(stage) | {"grounding": stage.grounding_weight, "naming": stage.naming_weight}
+    weights = question_phase_heads(stage) | {"grounding": stage.grounding_weight, "naming": stage.naming_weight,
+                                             "captions": stage.caption_grounding_weight}
     phase = Phase("grounding", stage.grounding_steps, stage.question_lr, 50, weights, True,
                   stage.question_caption_share,
                   QuestionMix(dict(stage.grounding_question_weights), stage.grounding_balanced_yes_no))

@@ -19,6 +19,7 @@ class Exchange:
     kind: str = ""                # for a question about a picture: which kind (picture_question's names)
     about: tuple[str, ...] | None = None   # for a question about a picture: the places of the objects that decide
                                            # the answer (empty: none is there); None: no such places (a count)
+    described: tuple[str, ...] | None = None   # for a caption: the place of each object, in the order it is named
 
 
 DESCRIBE_PICTURE = {
@@ -113,7 +114,8 @@ def caption_exchange(scene: Scene, lang: str, rng: random.Random) -> Exchange:
         caption = capitalised(caption) + "."
     else:
         caption += "。"
-    return Exchange(rng.choice(DESCRIBE_PICTURE[lang]), caption, lang)
+    return Exchange(rng.choice(DESCRIBE_PICTURE[lang]), caption, lang,
+                    described=tuple(o.position for o in scene.objects))
 
 
 def picture_notes(scene: Scene, lang: str) -> str:

@@ -1,0 +1,51 @@
+"""The places phase: partners that move one object, and heads that read places from the pooled embedding."""
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from modules.training.attribute_heads import CLASSES, REGIONS, region_targets
+from modules.training.corpus import perturbed, scenes_for
+from modules.training.pool_places import PooledPlaceHeads, relative_change
+from modules.training.world_pictures import POSITIONS
+
+
+def attributes(scene) -> list[tuple[str, str, str]]:
+    return sorted((o.color, o.shape, o.size) for o in scene.objects)
+
+
+def test_a_position_partner_moves_one_object_to_a_free_place_and_changes_nothing_else():
+    rng = random.Random(0)
+    for scene in scenes_for("train", 200, 0):
+        if len(scene.objects) == len(POSITIONS):
+            continue
+        partner = perturbed(scene, rng, "position")
+        places, moved_to = {o.position for o in scene.objects}, {o.position for o in partner.objects}
+        assert attributes(partner) == attributes(scene) and partner.background == scene.background
+        assert len(moved_to - places) == 1 and len(places - moved_to) == 1, (scene, partner)
+
+
+def test_the_place_heads_are_right_when_the_pooled_embedding_spells_out_every_place():
+    scenes = scenes_for("train", 64, 0)
+    width = len(REGIONS) * sum(len(c) for c in CLASSES.values())
+    spelled = torch.cat([torch.nn.functional.one_hot(region_targets(scenes, name), len(classes)).flatten(1)
+                         for name, classes in CLASSES.items()], dim=1).float()                 # (B, width)
+    heads = PooledPlaceHeads(width)
+    with torch.no_grad():
+        offset = 0
+        for name, classes in CLASSES.items():           # each head reads its own block of the spelled-out vector
+            head = heads.heads[name]
+            head.weight.zero_(), head.bias.zero_()
+            block = len(REGIONS) * len(classes)
+            head.weight[:, offset:offset + block] = 20 * torch.eye(block)
+            offset += block
+    assert heads.loss(spelled, scenes).item() < 1e-3
+    assert heads.loss(spelled.roll(1, dims=0), scenes).item() > 5      # another scene's places: wrong
+
+
+def test_patch_tokens_that_did_not_move_count_as_no_change():
+    tokens = torch.randn(2, 64, 128)
+    assert relative_change(tokens, tokens).item() == 0
+    assert relative_change(tokens * 1.1, tokens).item() == pytest.approx(0.01, rel=1e-4)
