@@ -73,12 +73,7 @@ class NameLookupLoss(nn.Module):
                 names: list[tuple[tuple[str, tuple[str, ...]], ...] | None]) -> torch.Tensor:
         """attentions: per layer (B, heads, T, T); input_ids, labels (B, T); names: per row, the names its question
         uses with the places of the objects that have each (names_in), None where the row has no picture."""
-        weights = attentions[self.layer][:, self.head]                                   # (B, T, T)
-        rows, queries, keys = self.targets(input_ids, labels, names)                     # (N,), (N,), (N, T)
-        if not len(rows):
-            return weights.sum() * 0.0
-        mass = (weights[rows, queries] * keys).sum(dim=-1)                               # (N,)
-        return -torch.log(mass.clamp(min=1e-6)).mean()
+        return looking_loss(attentions[self.layer][:, self.head], *self.targets(input_ids, labels, names))
 
     def targets(self, input_ids: torch.Tensor, labels: torch.Tensor,
                 names: list[tuple[tuple[str, tuple[str, ...]], ...] | None]
@@ -122,12 +117,7 @@ class CaptionGroundingLoss(nn.Module):
                 described: list[tuple[str, ...] | None]) -> torch.Tensor:
         """attentions: per layer (B, heads, T, T); input_ids, labels (B, T); described: per row, the place of each
         object its caption names, in order (Exchange.described), None where the answer is not a caption."""
-        weights = attentions[self.layer][:, self.head]                                   # (B, T, T)
-        rows, queries, keys = self.targets(input_ids, labels, described)                 # (N,), (N,), (N, T)
-        if not len(rows):
-            return weights.sum() * 0.0
-        mass = (weights[rows, queries] * keys).sum(dim=-1)                               # (N,)
-        return -torch.log(mass.clamp(min=1e-6)).mean()
+        return looking_loss(attentions[self.layer][:, self.head], *self.targets(input_ids, labels, described))
 
     def targets(self, input_ids: torch.Tensor, labels: torch.Tensor, described: list[tuple[str, ...] | None]
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -155,6 +145,16 @@ class CaptionGroundingLoss(nn.Module):
         if not rows:
             return torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long), torch.zeros(0)
         return torch.tensor(rows), torch.tensor(queries), torch.stack(keys).to(input_ids.device)
+
+
+def looking_loss(weights: torch.Tensor, rows: torch.Tensor, queries: torch.Tensor, keys: torch.Tensor
+                 ) -> torch.Tensor:
+    """-log of the attention mass (weights: one head's, (B, T, T)) that each query (rows, queries: (N,)) puts where
+    its keys (N, T) are 1.0, averaged; zero, still attached to the graph, when there is no query."""
+    if not len(rows):
+        return weights.sum() * 0.0
+    mass = (weights[rows, queries] * keys).sum(dim=-1)                                   # (N,)
+    return -torch.log(mass.clamp(min=1e-6)).mean()
 
 
 def place_keys(markers: torch.Tensor, places: tuple[str, ...], global_tokens: int, cell_of_place: dict[str, int],
