@@ -120,19 +120,20 @@ def train_places(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> Non
         start, _ = load_checkpoint(checkpoint, modules, optimizer)
         print(f"resuming places at step {start}")
     if start < stage.place_steps:
-        tune_places(clip, before, heads, optimizer, suite, tokenizer, accelerator, rng, start)
+        tune_places(clip, modules, optimizer, suite, tokenizer, accelerator, rng, start)
     if accelerator.is_main_process:
         save_image_encoder(clip, stage, tokenizer, suite.out_dir)
 
 
-def tune_places(clip, before: nn.Module, heads: PooledPlaceHeads, optimizer: torch.optim.Optimizer,
-                suite: SuiteConfig, tokenizer, accelerator: Accelerator, rng: random.Random, start: int) -> None:
-    stage, work = suite.encoders, Path(suite.work_dir)
+def tune_places(clip, modules: dict[str, nn.Module], optimizer: torch.optim.Optimizer, suite: SuiteConfig,
+                tokenizer, accelerator: Accelerator, rng: random.Random, start: int) -> None:
+    """modules: the trained tower ("visual"), the tower as it was ("before") and the place heads ("heads")."""
+    stage, work, before = suite.encoders, Path(suite.work_dir), modules["before"]
     pool = PicturePool(stage, suite.seed)
     validation = scenes_for("validation", 400, suite.seed)
     validation_pictures = torch.stack([picture_to_tensor(render_scene(s)) for s in validation]).to(accelerator.device)
     clip.to(accelerator.device)
-    objective, optimizer = accelerator.prepare(PlacesObjective(clip.visual, before, heads), optimizer)
+    objective, optimizer = accelerator.prepare(PlacesObjective(clip.visual, before, modules["heads"]), optimizer)
 
     def tokens(texts: list[str]) -> torch.Tensor:
         return tokenizer(texts, padding="max_length", max_length=stage.context_length, truncation=True,
@@ -155,7 +156,6 @@ def tune_places(clip, before: nn.Module, heads: PooledPlaceHeads, optimizer: tor
         bar.set_postfix({name: f"{value.item():.3f}" for name, value in losses.items()})
         if accelerator.is_main_process and ((step + 1) % 100 == 0 or step + 1 == stage.place_steps):
             work.mkdir(parents=True, exist_ok=True)
-            save_checkpoint(work / "places.safetensors", {"visual": clip.visual, "before": before, "heads": heads},
-                            optimizer, step + 1)
+            save_checkpoint(work / "places.safetensors", modules, optimizer, step + 1)
     print("places, after: " + held_out_report(clip, before, tokens, validation, validation_pictures))
     check_replicas_agree(accelerator, objective, "places")

@@ -33,7 +33,7 @@ class EncoderStage:
     place_steps: int = 400        # then the places phase (stage "places", modules/training/pool_places.py): the
                                   # picture tower alone, text tower frozen. Linear probes on the pooled embedding had
                                   # told which places hold an object only 0.67-0.73 of the time; R@1 on 400 validation
-                                  # scenes 0.915/0.910 -> 0.960/0.960 (en/zh), patch tokens moved 0.2 % (squared)
+                                  # scenes 0.915/0.910 -> 0.960/0.960 (en/zh), patch tokens moved 0.4 % (squared)
     place_lr: float = 5e-4
     place_move_share: float = 0.5         # share of hard-negative partners in which one object moves to a free place
     place_head_weight: float = 1.0        # heads naming every place's colour, shape and size from the pooled embedding
@@ -118,7 +118,7 @@ class LanguageStage:
                                             # the words of a caption, at the cell of the object they describe
                                             # (0: off). On the places-phase picture tower, off -> on: exact
                                             # captions 0.96/0.97 -> 0.98/0.97 (English on another 100 test scenes
-                                            # 86 -> 98 against the shipped run before), picture Q&A 0.89/0.90 ->
+                                            # 92 -> 98; 86 for the shipped weights), picture Q&A 0.89/0.90 ->
                                             # 0.95/0.93 ("Where is the <object>?" 14 -> 17 of 19 in English)
     naming_layer: int = 0
     naming_head: int = 1
