@@ -98,6 +98,12 @@ class PrefixBridge(PreTrainedModel):
         grid = patch_tokens.transpose(1, 2).reshape(b, w, g, g)[:, :, m: g - m, m: g - m]   # (B, W, g-2m, g-2m)
         return F.avg_pool2d(grid, self.config.image_pool).flatten(2).transpose(1, 2)
 
+    def sound_parameters(self) -> list[nn.Parameter]:
+        """What project_audio reads: the sound half of the bridge."""
+        parts = [self.audio_projector] + ([self.audio_narrow, self.audio_global] if self.config.audio_global_tokens
+                                          else [])
+        return [p for part in parts for p in part.parameters()] + [self.audio_positions]
+
     def project_audio(self, audio_tokens: torch.Tensor) -> torch.Tensor:
         """(B, audio_tokens, audio_width) -> (B, audio_prefix_tokens, lm_hidden)."""
         prefix = self.audio_projector(audio_tokens)                                        # (B, T, hidden)

@@ -38,7 +38,7 @@ def parallel_suite(tmp_path_factory) -> Path:
     """Two data-parallel processes: each stage ends by checking that both hold the same weights (else it fails)."""
     out = tmp_path_factory.mktemp("mini-parallel")
     run = train_quick(out, processes=2)
-    for stage in ("encoders", "places", "language", "questions", "grounding", "decoder"):
+    for stage in ("encoders", "places", "language", "questions", "grounding", "sounds", "decoder"):
         assert run.stdout.count(f"stage {stage}:") == 2, run.stdout[-2000:]     # both processes ran every stage
     return out
 
@@ -78,3 +78,30 @@ profiles:
     steps = []
     pictures = pipeline.draw("a red circle", DrawSettings(steps=3, seed=1), on_step=lambda s, t: steps.append((s, t)))
     assert steps == [(1, 3), (2, 3), (3, 3)] and pictures[0].seed == 1 and pictures[0].image.size == (256, 256)
+
+
+def test_the_sounds_phase_moves_only_the_bridge_s_sound_half(quick_suite, tmp_path):
+    """What it trains on sounds cannot change a word the studio says about a picture or a chat without a sound."""
+    import shutil
+
+    import torch
+    from accelerate import Accelerator
+    from safetensors.torch import load_file
+    from transformers import AutoTokenizer
+
+    from modules.training.suite_config import LanguageStage, SuiteConfig
+    from modules.training.train_language import tune_sound_bridge
+
+    suite_dir = tmp_path / "suite"
+    shutil.copytree(quick_suite, suite_dir, ignore=shutil.ignore_patterns("sounds.safetensors"))
+    before = {role: load_file(suite_dir / role / "model.safetensors") for role in ("language_model", "bridge")}
+    suite = SuiteConfig(out_dir=suite_dir, work_dir=suite_dir / ".work",
+                        language=LanguageStage(scenes=200, sounds=100, batch=4, sound_steps=3, sound_phase_sounds=100))
+    tune_sound_bridge(suite, AutoTokenizer.from_pretrained(str(suite_dir / ".work" / "tokenizer")),
+                      Accelerator(cpu=True))
+    after = {role: load_file(suite_dir / role / "model.safetensors") for role in ("language_model", "bridge")}
+    changed = {(role, name) for role in before for name, value in before[role].items()
+               if not torch.equal(value, after[role][name])}
+    assert changed, "the sounds phase trained nothing"
+    assert {role for role, _ in changed} == {"bridge"}, sorted(changed)
+    assert all(name.startswith("audio_") for _, name in changed), sorted(changed)

@@ -67,9 +67,7 @@ def sample_example(rng: random.Random, scenes: list[Scene], sounds: list[Sound],
         i = rng.randrange(len(scenes))
         return Example("image", history, scene=scenes[i], picture_index=i)     # turn text filled after mirroring
     if task == "sound":
-        i = rng.randrange(len(sounds))
-        e = sound_exchange(sounds[i], lang, rng)
-        return Example("audio", history + [(e.question, e.answer)], sound_index=i)
+        return sound_example(rng, sounds, lang, history)
     if task == "multi_turn":
         return Example(None, [_text_turn(rng, lang) for _ in range(rng.randint(2, 3))])
     if task == "draw":
@@ -78,6 +76,20 @@ def sample_example(rng: random.Random, scenes: list[Scene], sounds: list[Sound],
     maker = conversation_exchange if task == "conversation" else out_of_world_exchange
     e = maker(rng, lang)
     return Example(None, history + [(e.question, e.answer)])
+
+
+def sound_example(rng: random.Random, sounds: list[Sound], lang: str, history: list[tuple[str, str]]) -> Example:
+    """A question about one of the sounds, in `lang`, after the given earlier turns."""
+    i = rng.randrange(len(sounds))
+    e = sound_exchange(sounds[i], lang, rng)
+    return Example("audio", history + [(e.question, e.answer)], sound_index=i)
+
+
+def sample_sound_example(rng: random.Random, sounds: list[Sound]) -> Example:
+    """A sound turn alone, with sample_example's odds of language and of an earlier text turn."""
+    lang = rng.choice(["en", "zh"])
+    history = [_text_turn(rng, rng.choice(["en", "zh"]))] if rng.random() < 0.15 else []
+    return sound_example(rng, sounds, lang, history)
 
 
 PLACE_ORDER = ("top", "left", "center", "right", "bottom")     # reading order: top row, middle row, bottom row

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-STAGES = ("tokenizer", "encoders", "places", "language", "questions", "grounding", "decoder")
+STAGES = ("tokenizer", "encoders", "places", "language", "questions", "grounding", "sounds", "decoder")
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -32,7 +32,8 @@ def quick_config(suite, out: Path):
         suite, out_dir=out, work_dir=out / ".work",
         encoders=EncoderStage(scenes=200, sounds=100, shape_steps=2, steps=3, place_steps=2, picture_batch=8,
                               sound_batch=8),
-        language=LanguageStage(scenes=200, sounds=100, steps=3, batch=4, question_steps=2, grounding_steps=2),
+        language=LanguageStage(scenes=200, sounds=100, steps=3, batch=4, question_steps=2, grounding_steps=2,
+                              sound_steps=2, sound_phase_sounds=100),
         decoder=DecoderStage(scenes=100, vae_steps=2, vae_decoder_steps=2, unet_steps=2, vae_batch=4,
                              unet_batch=4))
 
@@ -86,6 +87,9 @@ def train(args: argparse.Namespace) -> None:
         elif stage == "grounding":
             from .train_language import tune_with_grounding
             tune_with_grounding(suite, tokenizer, accelerator)
+        elif stage == "sounds":
+            from .train_language import tune_sound_bridge
+            tune_sound_bridge(suite, tokenizer, accelerator)
         elif stage == "decoder":
             from .train_decoder import train_decoder
             train_decoder(suite, tokenizer, accelerator)

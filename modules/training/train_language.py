@@ -5,6 +5,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
@@ -18,11 +19,11 @@ from ..moe_trace import ExpertRecorder, moe_gates, update_balancing_bias
 from .attribute_heads import RegionAttributeHeads, cell_weights
 from .fact_heads import scene_fact_head, sound_fact_head
 from .grounding import caption_grounding_loss, grounding_loss, name_lookup_loss, names_in
-from .augment import augment_sound, batch_sounds, mirror, resample_blur, training_picture
+from .augment import augment_sound, mirror, resample_blur, training_picture
 from .balance_loss import RouterScores, sequence_balance_loss
 from .checkpoint import cosine_lr, load_checkpoint, save_checkpoint
 from .corpus import scenes_for, sounds_for
-from .lm_data import IGNORE, ChatTokens, Example, picture_turn, sample_example
+from .lm_data import IGNORE, ChatTokens, Example, picture_turn, sample_example, sample_sound_example
 from .replicas import check_replicas_agree
 from .suite_config import LanguageStage, SuiteConfig
 from .train_encoders import frozen_picture_tower
@@ -52,14 +53,15 @@ def load_frozen_encoders(out_dir: Path) -> tuple[torch.nn.Module, MiniAudioEncod
 
 
 class MediaPools:
-    """Training pictures (rendered once, some with JPEG artefacts) and sounds, ready to be augmented."""
+    """Training pictures (rendered once, some with JPEG artefacts) and sounds (synthesised when drawn: that takes
+    about a millisecond), ready to be augmented."""
 
-    def __init__(self, stage: LanguageStage, seed: int):
+    def __init__(self, stage: LanguageStage, seed: int, sounds_only: bool = False):
+        """sounds_only: no pictures, and stage.sound_phase_sounds sounds rather than stage.sounds."""
         rng = random.Random(f"lm-pools-{seed}")
-        self.scenes = scenes_for("train", stage.scenes, seed + 1)
-        self.pictures = torch.stack([training_picture(s, rng) for s in self.scenes])  # (N, 3, 64, 64)
-        self.sounds = sounds_for("train", stage.sounds, seed + 1)
-        self.waves = [synthesize(s) for s in self.sounds]
+        self.scenes = [] if sounds_only else scenes_for("train", stage.scenes, seed + 1)
+        self.pictures = torch.stack([training_picture(s, rng) for s in self.scenes]) if self.scenes else None
+        self.sounds = sounds_for("train", stage.sound_phase_sounds if sounds_only else stage.sounds, seed + 1)
 
 
 @dataclass
@@ -100,10 +102,18 @@ def encode_media(examples: list[Example], pools: MediaPools, vision, audio, rng:
     heard = [e for e in examples if e.media == "audio"]
     if heard:
         media.sounds = [pools.sounds[e.sound_index] for e in heard]
-        waves = batch_sounds([augment_sound(pools.waves[e.sound_index], rng) for e in heard]).to(device)
-        with torch.no_grad():
-            _, media.audio_tokens = audio(waves)                                        # (m, T, width)
+        waves = [augment_sound(synthesize(pools.sounds[e.sound_index]), rng) for e in heard]
+        media.audio_tokens = time_tokens_one_by_one(audio, waves, device)               # (m, T, width)
     return media
+
+
+@torch.no_grad()
+def time_tokens_one_by_one(audio: MiniAudioEncoder, waves: list[np.ndarray], device: torch.device) -> torch.Tensor:
+    """Each sound's time tokens as the studio makes them, from that sound alone: its tokens span its own length
+    (at least 3 s). Padded to the batch's longest sound (3.0 to 3.3 s), a short sound's beeps fell on other tokens
+    than in the studio, and the example three beeps, heard as four in the studio, came out three when padded
+    to 3.1 s or more. waves: (samples,) each -> (m, T, width)."""
+    return torch.cat([audio(torch.from_numpy(wave)[None].to(device))[1] for wave in waves])
 
 
 class LanguageObjective(nn.Module):
@@ -212,6 +222,8 @@ class Phase:
     loss_per_example: bool          # next-token loss averaged per example first (else over all tokens)
     caption_share: float            # of the picture turns with a request, the share asking for a caption
     questions: QuestionMix | None = None   # how picture questions are drawn (default: every kind alike)
+    sounds_only: bool = False       # every example a sound turn, and only the bridge's sound half (and the heads)
+                                    # trains: the language model, its balancing bias and the picture half stay
 
 
 def auxiliary_heads(phase: Phase, bridge: PrefixBridge, stage: LanguageStage, image_marker: int, tokenizer
@@ -270,6 +282,18 @@ def tune_with_grounding(suite: SuiteConfig, tokenizer, accelerator: Accelerator)
     run_phase(phase, suite, tokenizer, accelerator, model, bridge, encoders)
 
 
+def tune_sound_bridge(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> None:
+    """The saved bridge's sound half trained on sound turns alone, the language model frozen: beep counts moved
+    with every grounding phase, and this phase mends them without changing any answer about a picture or any text
+    without a sound."""
+    stage = suite.language
+    torch.manual_seed(suite.seed + 3)
+    encoders, model, bridge = load_saved_language(Path(suite.out_dir), accelerator)
+    phase = Phase("sounds", stage.sound_steps, stage.sound_lr, 20, {"sound_facts": stage.sound_fact_weight}, True,
+                  stage.question_caption_share, sounds_only=True)
+    run_phase(phase, suite, tokenizer, accelerator, model, bridge, encoders)
+
+
 def question_phase_heads(stage: LanguageStage) -> dict[str, float]:
     """The auxiliary heads of the questions phase, by the name of their loss, and their weights."""
     return {"cells": stage.cell_attribute_weight, "scene_facts": stage.fact_weight, "sound_facts": stage.fact_weight}
@@ -293,7 +317,7 @@ def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelera
     markers = {kind: tokenizer.convert_tokens_to_ids(f"<|{kind}|>") for kind in ("image", "audio")}
     heads = auxiliary_heads(phase, bridge, stage, markers["image"], tokenizer)
     trained = {"lm": model, "bridge": bridge} | heads
-    optimizer = torch.optim.AdamW([p for module in trained.values() for p in module.parameters()], lr=phase.lr,
+    optimizer = torch.optim.AdamW(trained_parameters(phase, model, bridge, heads), lr=phase.lr,
                                   weight_decay=0.05, betas=(0.9, 0.95))
     checkpoint, start = work / f"{phase.name}.safetensors", 0
     if checkpoint.exists():
@@ -302,7 +326,7 @@ def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelera
     chat = ChatTokens(tokenizer, bridge.config.image_tokens, bridge.config.audio_prefix_tokens)
     if reads_attention(heads):
         model.set_attn_implementation("eager")
-    pools = MediaPools(stage, suite.seed) if start < phase.steps else None
+    pools = MediaPools(stage, suite.seed, phase.sounds_only) if start < phase.steps else None
     objective, optimizer = accelerator.prepare(
         LanguageObjective(model, bridge, heads, markers, phase.loss_per_example), optimizer)
     recorder = ExpertRecorder(model)
@@ -313,7 +337,8 @@ def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelera
         for step in bar:
             for group in optimizer.param_groups:
                 group["lr"] = cosine_lr(step, phase.steps, phase.lr, phase.warmup)
-            examples = [sample_example(rng, pools.scenes, pools.sounds, stage.questions_think_first)
+            examples = [sample_sound_example(rng, pools.sounds) if phase.sounds_only
+                        else sample_example(rng, pools.scenes, pools.sounds, stage.questions_think_first)
                         for _ in range(stage.batch)]
             media = encode_media(examples, pools, vision, audio, rng, accelerator.device, stage, phase)
             batch = chat.collate(examples).to(accelerator.device)
@@ -322,16 +347,17 @@ def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelera
             losses = objective(batch, media)
             loss = losses["text"] + sum(phase.aux_weights[name] * value for name, value in losses.items()
                                         if name != "text")
-            if stage.sequence_balance_weight:
+            if stage.sequence_balance_weight and not phase.sounds_only:
                 loss = loss + stage.sequence_balance_weight * sequence_balance_loss(
                     routers.seen, batch.attention_mask.bool())
             optimizer.zero_grad()
             accelerator.backward(loss)
             torch.nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], 1.0)
             optimizer.step()
-            update_balancing_bias(recorder, stage.routed_experts, stage.bias_update_rate,
-                                  token_mask=batch.attention_mask.bool(),
-                                  total=lambda load: accelerator.reduce(load.to(accelerator.device), "sum").cpu())
+            if not phase.sounds_only:
+                update_balancing_bias(recorder, stage.routed_experts, stage.bias_update_rate,
+                                      token_mask=batch.attention_mask.bool(),
+                                      total=lambda load: accelerator.reduce(load.to(accelerator.device), "sum").cpu())
             bar.set_postfix(loss=f"{loss.item():.3f}")
             if accelerator.is_main_process and ((step + 1) % 250 == 0 or step + 1 == phase.steps):
                 work.mkdir(parents=True, exist_ok=True)
@@ -340,6 +366,16 @@ def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelera
     model.set_attn_implementation("sdpa")
     if accelerator.is_main_process:
         save_language(model, bridge, tokenizer, suite.out_dir)
+
+
+def trained_parameters(phase: Phase, model: DeepseekV3ForCausalLM, bridge: PrefixBridge,
+                       heads: dict[str, nn.Module]) -> list[nn.Parameter]:
+    """What the phase's optimizer moves; with sounds_only the language model is frozen, gradients still pass
+    through it to the sound prefix."""
+    if phase.sounds_only:
+        model.requires_grad_(False)
+        return bridge.sound_parameters() + [p for head in heads.values() for p in head.parameters()]
+    return [p for module in [model, bridge, *heads.values()] for p in module.parameters()]
 
 
 def save_language(model: DeepseekV3ForCausalLM, bridge: PrefixBridge, tokenizer, out_dir: Path) -> None:
