@@ -11,7 +11,8 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 from modules.training.evaluate import parse_caption, scene_labels
-from modules.training.examples import EXAMPLE_PICTURES
+from modules.training.examples import EXAMPLE_PICTURES, EXAMPLE_SOUNDS
+from modules.training.world_sounds import describe_en, describe_zh
 from tests.e2e_server import ROOT, has_chinese, studio_client, studio_url, world_picture, world_sound  # noqa: F401
 
 EXAMPLES = ROOT / "assets" / "examples"
@@ -90,6 +91,15 @@ def test_a_world_sound_is_counted_in_chinese(client, media):
     answer = client.predict(audio=handle_file(str(media["sound"])), question="这是什么声音？",
                             api_name="/describe_audio")
     assert has_chinese(answer) and "三声" in answer and "蜂鸣" in answer, answer
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLE_SOUNDS))
+@pytest.mark.parametrize("question, describe", [("", describe_en), ("这是什么声音？", describe_zh)], ids=["en", "zh"])
+def test_each_example_sound_is_described_exactly(client, name, question, describe):
+    """The sounds a visitor clicks first: kind, pitch, timbre and the number of beeps."""
+    answer = client.predict(audio=handle_file(str(EXAMPLES / f"{name}.wav")), question=question,
+                            api_name="/describe_audio")
+    assert describe(EXAMPLE_SOUNDS[name]).lower() in answer.lower(), answer
 
 
 def test_hello_is_answered_in_english(client):

@@ -6,10 +6,14 @@ import random
 import pytest
 import torch
 
+from pathlib import Path
+
 from modules.training.attribute_heads import CLASSES, REGIONS, region_targets
 from modules.training.corpus import perturbed, scenes_for
 from modules.training.pool_places import PooledPlaceHeads, relative_change
-from modules.training.world_pictures import POSITIONS
+from modules.training.world_pictures import POSITIONS, caption_en, caption_zh, render_scene
+
+SHIPPED_TOWER = Path(__file__).resolve().parents[1] / "assets" / "mini" / "image_encoder"
 
 
 def attributes(scene) -> list[tuple[str, str, str]]:
@@ -49,3 +53,19 @@ def test_patch_tokens_that_did_not_move_count_as_no_change():
     tokens = torch.randn(2, 64, 128)
     assert relative_change(tokens, tokens).item() == 0
     assert relative_change(tokens * 1.1, tokens).item() == pytest.approx(0.01, rel=1e-4)
+
+
+@pytest.mark.parametrize("caption", [caption_en, caption_zh], ids=["en", "zh"])
+def test_the_shipped_picture_tower_tells_a_scene_from_the_same_scene_with_one_object_moved(caption):
+    """Of two captions that differ only in where one object is, the picture's own is the nearer: 54 (en) and 53
+    (zh) of 100 before the places phase, about chance; 78 and 69 after it."""
+    from modules.encoders.image import ImageEncoder
+
+    encoder = ImageEncoder.load(f"local-dir:{SHIPPED_TOWER}", torch.device("cpu"), torch.float32)
+    rng = random.Random(0)
+    scenes = [s for s in scenes_for("test", 150, 0) if len(s.objects) < len(POSITIONS)][:100]
+    told_apart = 0
+    for scene in scenes:
+        texts = encoder.encode_texts([caption(scene), caption(perturbed(scene, rng, "position"))])   # (2, D)
+        told_apart += int((texts @ encoder.encode(render_scene(scene)).embedding).argmax()) == 0
+    assert told_apart >= 65, f"{told_apart} of {len(scenes)}"
