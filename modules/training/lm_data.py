@@ -55,12 +55,17 @@ def _text_turn(rng: random.Random, lang: str) -> tuple[str, str]:
     return e.question, e.answer
 
 
+def _language_and_history(rng: random.Random) -> tuple[str, list[tuple[str, str]]]:
+    """The language of an example's last turn, and (15 % of the time) one text turn before it in either language."""
+    lang = rng.choice(["en", "zh"])
+    return lang, ([_text_turn(rng, rng.choice(["en", "zh"]))] if rng.random() < 0.15 else [])
+
+
 def sample_example(rng: random.Random, scenes: list[Scene], sounds: list[Sound], think_first: bool = False
                    ) -> Example:
     mixture = THINKING_MIXTURE if think_first else MIXTURE
     task = rng.choices(list(mixture), weights=list(mixture.values()))[0]
-    lang = rng.choice(["en", "zh"])
-    history = [_text_turn(rng, rng.choice(["en", "zh"]))] if rng.random() < 0.15 else []
+    lang, history = _language_and_history(rng)
     if task == "notes_question":
         return notes_question(scenes[rng.randrange(len(scenes))], lang, rng, history)
     if task in ("caption", "picture_question"):
@@ -87,9 +92,7 @@ def sound_example(rng: random.Random, sounds: list[Sound], lang: str, history: l
 
 def sample_sound_example(rng: random.Random, sounds: list[Sound]) -> Example:
     """A sound turn alone, with sample_example's odds of language and of an earlier text turn."""
-    lang = rng.choice(["en", "zh"])
-    history = [_text_turn(rng, rng.choice(["en", "zh"]))] if rng.random() < 0.15 else []
-    return sound_example(rng, sounds, lang, history)
+    return sound_example(rng, sounds, *_language_and_history(rng))
 
 
 PLACE_ORDER = ("top", "left", "center", "right", "bottom")     # reading order: top row, middle row, bottom row
