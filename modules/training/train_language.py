@@ -289,6 +289,7 @@ def tune_sound_bridge(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -
     stage = suite.language
     torch.manual_seed(suite.seed + 3)
     encoders, model, bridge = load_saved_language(Path(suite.out_dir), accelerator)
+    model.requires_grad_(False)             # gradients still pass through it to the sound prefix
     phase = Phase("sounds", stage.sound_steps, stage.sound_lr, 20, {"sound_facts": stage.sound_fact_weight}, True,
                   stage.question_caption_share, sounds_only=True)
     run_phase(phase, suite, tokenizer, accelerator, model, bridge, encoders)
@@ -370,10 +371,8 @@ def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelera
 
 def trained_parameters(phase: Phase, model: DeepseekV3ForCausalLM, bridge: PrefixBridge,
                        heads: dict[str, nn.Module]) -> list[nn.Parameter]:
-    """What the phase's optimizer moves; with sounds_only the language model is frozen, gradients still pass
-    through it to the sound prefix."""
+    """What the phase's optimizer moves: with sounds_only, the bridge's sound half and the heads."""
     if phase.sounds_only:
-        model.requires_grad_(False)
         return bridge.sound_parameters() + [p for head in heads.values() for p in head.parameters()]
     return [p for module in [model, bridge, *heads.values()] for p in module.parameters()]
 
