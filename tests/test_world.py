@@ -1,5 +1,6 @@
 """The built-in world: deterministic generation, disjoint splits, true captions and answers, label-keeping flips."""
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -237,3 +238,11 @@ def test_balanced_yes_no_questions_ask_about_something_in_the_picture_half_the_t
         answers = [picture_question(scene, "en", rng, QuestionMix(only_colours, balanced)).answer
                    for _ in range(3000)]
         assert abs(sum(a.startswith("Yes") for a in answers) / len(answers) - share_yes) < 0.03, balanced
+
+
+def test_the_objects_key_names_what_a_caption_names_and_nothing_else():
+    star, circle = SceneObject("red", "star", "small", "left"), SceneObject("blue", "circle", "large", "top")
+    scene = Scene("white", (star, circle), 1)
+    assert Scene("black", (circle, star), 2).objects_key() == scene.objects_key()       # background, order, shade
+    assert Scene("white", (star, replace(circle, position="right")), 1).objects_key() != scene.objects_key()
+    assert scene.content_key() == "white|" + scene.objects_key()

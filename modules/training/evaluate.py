@@ -95,7 +95,7 @@ def normalise(text: str) -> str:
 
 def picture_retrieval(suite: Suite, scenes: list[Scene], pictures: list[Image.Image], lang: str) -> float:
     texts = [caption_en(s) if lang == "en" else caption_zh(s) for s in scenes]
-    keys = [s.content_key().split("|", 1)[1] for s in scenes]
+    keys = [s.objects_key() for s in scenes]
     text_emb = suite.image_encoder.encode_texts(texts)
     hits = 0
     for key, picture in zip(keys, pictures):

@@ -88,7 +88,7 @@ def retrieval_r1(clip, tokens, scenes: list[Scene], pictures: torch.Tensor, lang
     """Picture -> caption R@1 among the scenes' own captions; pictures (N, 3, 64, 64)."""
     texts = F.normalize(clip.encode_text(tokens([caption_in(s, lang) for s in scenes])), dim=-1)      # (N, D)
     pooled = F.normalize(clip.visual(pictures)[0], dim=-1)                                           # (N, D)
-    keys = [s.content_key().split("|", 1)[1] for s in scenes]
+    keys = [s.objects_key() for s in scenes]
     best = (pooled @ texts.T).argmax(dim=1).tolist()
     return sum(keys[b] == key for b, key in zip(best, keys)) / len(scenes)
 

@@ -175,7 +175,7 @@ def caption_batch(scenes: list[Scene], rng: random.Random, tokens) -> TextBatch:
     """Each picture's caption, objects in random order, in a random language."""
     langs = [rng.choice(["en", "zh"]) for _ in scenes]
     texts = [caption_in(shuffled_objects(s, rng), lang) for s, lang in zip(scenes, langs)]
-    return TextBatch(tokens(texts), [s.content_key().split("|", 1)[1] + lang for s, lang in zip(scenes, langs)])
+    return TextBatch(tokens(texts), [s.objects_key() + lang for s, lang in zip(scenes, langs)])
 
 
 def sound_batch(sounds: list[Sound], waves: list[np.ndarray], stage: EncoderStage, rng: random.Random, tokens,

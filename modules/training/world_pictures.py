@@ -58,8 +58,11 @@ class Scene:
 
     def content_key(self) -> str:
         """What the scene shows, independent of object order and small variations (used for splits)."""
-        parts = sorted(f"{o.size}-{o.color}-{o.shape}-{o.position}" for o in self.objects)
-        return self.background + "|" + ",".join(parts)
+        return self.background + "|" + self.objects_key()
+
+    def objects_key(self) -> str:
+        """What its objects are and where, in any order: what a caption names (the background it does not)."""
+        return ",".join(sorted(f"{o.size}-{o.color}-{o.shape}-{o.position}" for o in self.objects))
 
     def mirrored(self) -> "Scene":
         """The scene flipped left-right: left and right swap places, everything else stays."""
