@@ -26,7 +26,7 @@ from .corpus import perturbed, scenes_for
 from .replicas import check_replicas_agree
 from .suite_config import EncoderStage, SuiteConfig
 from .train_encoders import (PicturePool, TextBatch, caption_batch, caption_in, contrastive_loss, render_for_training,
-                             save_image_encoder)
+                             save_image_encoder, text_tokens)
 from .world_pictures import Scene, render_scene
 
 
@@ -134,11 +134,7 @@ def tune_places(clip, modules: dict[str, nn.Module], optimizer: torch.optim.Opti
     validation_pictures = torch.stack([picture_to_tensor(render_scene(s)) for s in validation]).to(accelerator.device)
     clip.to(accelerator.device)
     objective, optimizer = accelerator.prepare(PlacesObjective(clip.visual, before, modules["heads"]), optimizer)
-
-    def tokens(texts: list[str]) -> torch.Tensor:
-        return tokenizer(texts, padding="max_length", max_length=stage.context_length, truncation=True,
-                         return_tensors="pt").input_ids.to(accelerator.device)
-
+    tokens = text_tokens(tokenizer, stage, accelerator.device)
     print("places, before: " + held_out_report(clip, before, tokens, validation, validation_pictures))
     bar = tqdm(range(start, stage.place_steps), desc="places", initial=start, total=stage.place_steps)
     for step in bar:

@@ -6,6 +6,7 @@ import random
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import open_clip
@@ -171,6 +172,14 @@ class SoundBatch:
     descriptions: TextBatch
 
 
+def text_tokens(tokenizer, stage: EncoderStage, device: torch.device) -> Callable[[list[str]], torch.Tensor]:
+    """texts -> their token ids (n, context_length) on `device`, padded and cut as the text tower reads them."""
+    def tokens(texts: list[str]) -> torch.Tensor:
+        return tokenizer(texts, padding="max_length", max_length=stage.context_length, truncation=True,
+                         return_tensors="pt").input_ids.to(device)
+    return tokens
+
+
 def caption_batch(scenes: list[Scene], rng: random.Random, tokens) -> TextBatch:
     """Each picture's caption, objects in random order, in a random language."""
     langs = [rng.choice(["en", "zh"]) for _ in scenes]
@@ -214,11 +223,7 @@ def train_encoders(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
     sounds = sounds_for("train", stage.sounds, suite.seed)
     waves = [synthesize(s) for s in sounds]
     objective, optimizer = accelerator.prepare(EncoderObjective(clip, audio, heads), optimizer)
-
-    def tokens(texts: list[str]) -> torch.Tensor:
-        return tokenizer(texts, padding="max_length", max_length=stage.context_length, truncation=True,
-                         return_tensors="pt").input_ids.to(accelerator.device)
-
+    tokens = text_tokens(tokenizer, stage, accelerator.device)
     bar = tqdm(range(start, total), desc="encoders", initial=start, total=total)
     for step in bar:
         set_learning_rates(optimizer, step, stage)
