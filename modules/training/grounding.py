@@ -93,9 +93,7 @@ class NameLookupLoss(nn.Module):
                     queries.append(int(position))
                     keys.append(place_keys(markers, places, self.global_tokens, self.cell_of_place,
                                            input_ids.shape[1]))
-        if not rows:
-            return torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long), torch.zeros(0)
-        return torch.tensor(rows), torch.tensor(queries), torch.stack(keys).to(input_ids.device)
+        return looking_targets(rows, queries, keys, input_ids.device)
 
 
 class CaptionGroundingLoss(nn.Module):
@@ -142,9 +140,7 @@ class CaptionGroundingLoss(nn.Module):
                 queries.append(position - 1)                         # the position before predicts this token
                 keys.append(place_keys(markers, (places[phrase],), self.global_tokens, self.cell_of_place,
                                        input_ids.shape[1]))
-        if not rows:
-            return torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long), torch.zeros(0)
-        return torch.tensor(rows), torch.tensor(queries), torch.stack(keys).to(input_ids.device)
+        return looking_targets(rows, queries, keys, input_ids.device)
 
 
 def looking_loss(weights: torch.Tensor, rows: torch.Tensor, queries: torch.Tensor, keys: torch.Tensor
@@ -155,6 +151,14 @@ def looking_loss(weights: torch.Tensor, rows: torch.Tensor, queries: torch.Tenso
         return weights.sum() * 0.0
     mass = (weights[rows, queries] * keys).sum(dim=-1)                                   # (N,)
     return -torch.log(mass.clamp(min=1e-6)).mean()
+
+
+def looking_targets(rows: list[int], queries: list[int], keys: list[torch.Tensor], device: torch.device
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """What looking_loss reads: rows, queries (N,) and keys (N, T) on `device`; empty tensors when N is 0."""
+    if not rows:
+        return torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long), torch.zeros(0)
+    return torch.tensor(rows), torch.tensor(queries), torch.stack(keys).to(device)
 
 
 def place_keys(markers: torch.Tensor, places: tuple[str, ...], global_tokens: int, cell_of_place: dict[str, int],
