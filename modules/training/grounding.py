@@ -194,10 +194,8 @@ def names_of_colours_and_shapes(language: str) -> list[tuple[str, str]]:
 def name_token_ids(tokenizer) -> dict[str, int]:
     """Every colour and shape name, in English and Chinese -> the id of its first token inside a question (English
     words follow a space there)."""
-    return ({name: tokenizer.encode(" " + name, add_special_tokens=False)[0]
-             for _, name in names_of_colours_and_shapes("en")}
-            | {name: tokenizer.encode(name, add_special_tokens=False)[0]
-               for _, name in names_of_colours_and_shapes("zh")})
+    return ({name: first_token(tokenizer, " " + name) for _, name in names_of_colours_and_shapes("en")}
+            | {name: first_token(tokenizer, name) for _, name in names_of_colours_and_shapes("zh")})
 
 
 def cells_of_places(bridge_config) -> dict[str, int]:
@@ -215,11 +213,13 @@ def name_lookup_loss(bridge_config, marker_id: int, layer: int, head: int, token
                           name_token_ids(tokenizer))
 
 
-def first_tokens(tokenizer, texts: tuple[str, ...]) -> set[int]:
-    return {tokenizer.encode(text, add_special_tokens=False)[0] for text in texts}
+def first_token(tokenizer, text: str) -> int:
+    """The id of the text's first token, as the text is tokenised inside a longer one (no special tokens)."""
+    return tokenizer.encode(text, add_special_tokens=False)[0]
 
 
 def caption_grounding_loss(bridge_config, marker_id: int, layer: int, head: int, tokenizer) -> CaptionGroundingLoss:
+    separators = {first_token(tokenizer, text) for text in (",", " and", "，")}
+    ends = {first_token(tokenizer, text) for text in (".", "。")} | {tokenizer.eos_token_id}
     return CaptionGroundingLoss(layer, head, marker_id, bridge_config.image_global_tokens,
-                                cells_of_places(bridge_config), first_tokens(tokenizer, (",", " and", "，")),
-                                first_tokens(tokenizer, (".", "。")) | {tokenizer.eos_token_id})
+                                cells_of_places(bridge_config), separators, ends)
