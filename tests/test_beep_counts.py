@@ -2,6 +2,7 @@
 from collections import Counter
 
 from modules.training.beep_counts import beep_sounds, count_heard, report
+from modules.training.corpus import sound_split_of
 from modules.training.world_sounds import Sound, describe_en, describe_zh
 
 
@@ -23,6 +24,10 @@ def test_every_pitch_timbre_and_count_is_measured_as_often():
     contents = Counter((s.pitch, s.timbre, s.count) for s in sounds)
     assert len(contents) == 24 and set(contents.values()) == {3}
     assert len({s.variation_seed for s in sounds}) == len(sounds)
+
+
+def test_the_beeps_are_held_out_sounds_that_no_training_phase_hears():
+    assert {sound_split_of(s) for s in beep_sounds(3, seed=0)} == {"test"}
 
 
 def test_the_report_names_the_right_share_and_each_confusion():

@@ -3,19 +3,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import re
 import sys
 from collections import Counter
 from pathlib import Path
 
-from .world_sounds import COUNT_WORDS_EN, COUNT_WORDS_ZH, PITCHES, TIMBRES, Sound, synthesize
+from .corpus import every_sound_content_for
+from .world_sounds import COUNT_WORDS_EN, COUNT_WORDS_ZH, Sound, synthesize
+
 
 def beep_sounds(per_content: int, seed: int) -> list[Sound]:
-    """`per_content` sounds of every pitch, timbre and count (24 contents), each with its own random variation."""
-    rng = random.Random(seed)
-    return [Sound("beeps", pitch, timbre, count, rng.randrange(1 << 30))
-            for pitch in PITCHES for timbre in TIMBRES for count in range(1, 5) for _ in range(per_content)]
+    """`per_content` held-out (test split) sounds of every pitch, timbre and count of beeps (24 contents), each with
+    its own random variation: no training phase heard them."""
+    return [s for s in every_sound_content_for("test", per_content, seed) if s.kind == "beeps"]
 
 
 def count_heard(answer: str, lang: str) -> int | None:
