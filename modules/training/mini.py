@@ -52,56 +52,70 @@ def load_or_train_tokenizer(suite, retrain: bool):
     return AutoTokenizer.from_pretrained(str(folder))
 
 
-def train(args: argparse.Namespace) -> None:
-    import torch
-    from accelerate import Accelerator, DistributedDataParallelKwargs
-
+def suite_for(args: argparse.Namespace):
+    """The suite the command line asks for: the recipe's, in --out, or the quick one."""
     from .suite_config import SuiteConfig
     suite = SuiteConfig()
     if args.out:
         suite = dataclasses.replace(suite, out_dir=args.out, work_dir=args.out / ".work")
     if args.quick:
         suite = quick_config(suite, args.out or Path("/tmp") / "omnimoe-mini-quick")
-    stages = args.stage or list(STAGES)
+    return suite
+
+
+def train_stages(suite, stages: list[str]) -> dict[str, float]:
+    """Train the stages in order; returns each stage's seconds."""
+    import torch
+    from accelerate import Accelerator, DistributedDataParallelKwargs
     torch.manual_seed(suite.seed)
     # find_unused_parameters: under `accelerate launch` some parts rest in some steps (the text and sound towers in
     # the shape phase, the sound projector in a batch without sounds, the VAE's encoder in its decoder phase)
     accelerator = Accelerator(cpu=not torch.cuda.is_available(),
                               kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+    started = time.time()
     with accelerator.main_process_first():     # one process writes the tokenizer; the others then read it
         tokenizer = load_or_train_tokenizer(suite, retrain="tokenizer" in stages and accelerator.is_main_process)
+    tokenizer_seconds = time.time() - started
+    seconds = {}
     for stage in stages:
         started = time.time()
-        if stage == "encoders":
-            from .train_encoders import train_encoders
-            train_encoders(suite, tokenizer, accelerator)
-        elif stage == "places":
-            from .pool_places import train_places
-            train_places(suite, tokenizer, accelerator)
-        elif stage == "language":
-            from .train_language import train_language
-            train_language(suite, tokenizer, accelerator)
-        elif stage == "questions":
-            from .train_language import tune_on_questions
-            tune_on_questions(suite, tokenizer, accelerator)
-        elif stage == "grounding":
-            from .train_language import tune_with_grounding
-            tune_with_grounding(suite, tokenizer, accelerator)
-        elif stage == "sounds":
-            from .train_language import tune_sound_bridge
-            tune_sound_bridge(suite, tokenizer, accelerator)
-        elif stage == "decoder":
-            from .train_decoder import train_decoder
-            train_decoder(suite, tokenizer, accelerator)
+        train_stage(stage, suite, tokenizer, accelerator)    # nothing for "tokenizer": it was trained above
         accelerator.wait_for_everyone()     # the main process has saved what the next stage reads
-        print(f"stage {stage}: {time.time() - started:.0f} s")
+        seconds[stage] = time.time() - started + (tokenizer_seconds if stage == "tokenizer" else 0.0)
+        print(f"stage {stage}: {seconds[stage]:.0f} s")
+    return seconds
+
+
+def train_stage(stage: str, suite, tokenizer, accelerator) -> None:
+    """Train one of STAGES; the tokenizer is not among them here (train_stages makes it first)."""
+    if stage == "encoders":
+        from .train_encoders import train_encoders
+        train_encoders(suite, tokenizer, accelerator)
+    elif stage == "places":
+        from .pool_places import train_places
+        train_places(suite, tokenizer, accelerator)
+    elif stage == "language":
+        from .train_language import train_language
+        train_language(suite, tokenizer, accelerator)
+    elif stage == "questions":
+        from .train_language import tune_on_questions
+        tune_on_questions(suite, tokenizer, accelerator)
+    elif stage == "grounding":
+        from .train_language import tune_with_grounding
+        tune_with_grounding(suite, tokenizer, accelerator)
+    elif stage == "sounds":
+        from .train_language import tune_sound_bridge
+        tune_sound_bridge(suite, tokenizer, accelerator)
+    elif stage == "decoder":
+        from .train_decoder import train_decoder
+        train_decoder(suite, tokenizer, accelerator)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.command == "train":
-        train(args)
+        train_stages(suite_for(args), args.stage or list(STAGES))
         return 0
     if args.command == "table":
         from .report import markdown
