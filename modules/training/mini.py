@@ -3,12 +3,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import os
 import sys
 import time
 from pathlib import Path
 
 STAGES = ("tokenizer", "encoders", "places", "language", "questions", "grounding", "sounds", "decoder")
+# each stage after the tokenizer -> (module of this package, its training function), imported when the stage runs
+TRAINERS = {"encoders": ("train_encoders", "train_encoders"), "places": ("pool_places", "train_places"),
+            "language": ("train_language", "train_language"), "questions": ("train_language", "tune_on_questions"),
+            "grounding": ("train_language", "tune_with_grounding"), "sounds": ("train_language", "tune_sound_bridge"),
+            "decoder": ("train_decoder", "train_decoder")}
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -88,27 +94,12 @@ def train_stages(suite, stages: list[str]) -> dict[str, float]:
 
 def train_stage(stage: str, suite, tokenizer, accelerator) -> None:
     """Train one of STAGES; the tokenizer is not among them here (train_stages makes it first)."""
-    if stage == "encoders":
-        from .train_encoders import train_encoders
-        train_encoders(suite, tokenizer, accelerator)
-    elif stage == "places":
-        from .pool_places import train_places
-        train_places(suite, tokenizer, accelerator)
-    elif stage == "language":
-        from .train_language import train_language
-        train_language(suite, tokenizer, accelerator)
-    elif stage == "questions":
-        from .train_language import tune_on_questions
-        tune_on_questions(suite, tokenizer, accelerator)
-    elif stage == "grounding":
-        from .train_language import tune_with_grounding
-        tune_with_grounding(suite, tokenizer, accelerator)
-    elif stage == "sounds":
-        from .train_language import tune_sound_bridge
-        tune_sound_bridge(suite, tokenizer, accelerator)
-    elif stage == "decoder":
-        from .train_decoder import train_decoder
-        train_decoder(suite, tokenizer, accelerator)
+    if stage == "tokenizer":
+        return
+    if stage not in TRAINERS:
+        raise ValueError(f"unknown stage {stage!r}; the stages are {', '.join(STAGES)}")
+    module, function = TRAINERS[stage]
+    getattr(importlib.import_module(f".{module}", __package__), function)(suite, tokenizer, accelerator)
 
 
 def main(argv: list[str] | None = None) -> int:
