@@ -34,10 +34,9 @@ def scaled_suite(suite, fraction: float, folder: Path):
     return dataclasses.replace(suite, out_dir=folder, work_dir=folder / ".work", **stages)
 
 
-def steps_of(suite, fraction: float) -> int:
-    """All steps the scaled recipe takes, for the table."""
-    return sum(max(1, round(getattr(getattr(suite, name), f) * fraction))
-               for name, fields in STEP_FIELDS.items() for f in fields)
+def steps_of(suite) -> int:
+    """All the steps the suite's stages take, for the progress line."""
+    return sum(getattr(getattr(suite, name), f) for name, fields in STEP_FIELDS.items() for f in fields)
 
 
 def project(small: dict[str, float], large: dict[str, float], fractions: tuple[float, float]
@@ -79,7 +78,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="training-time-") as scratch:
         for fraction in (args.small, args.large):
             suite = scaled_suite(recipe, fraction, Path(scratch) / f"{fraction}")
-            print(f"running {steps_of(recipe, fraction)} steps ({fraction:.1%} of the recipe's) ...", flush=True)
+            print(f"running {steps_of(suite)} steps ({fraction:.1%} of the recipe's) ...", flush=True)
             seconds[fraction] = train_stages(suite, list(STAGES))
     print(f"\n{torch.get_num_threads()} torch threads\n")
     print(table(project(seconds[args.small], seconds[args.large], (args.small, args.large))))
