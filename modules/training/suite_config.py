@@ -122,7 +122,7 @@ class LanguageStage:
                                             # 0.95/0.93 ("Where is the <object>?" 14 -> 17 of 19 in English)
     sound_steps: int = 1200            # then the sounds phase ("sounds" stage): the bridge's sound half alone on
                                        # sound turns, the language model frozen (train_language.tune_sound_bridge).
-                                       # Beeps counted right of 240 (en / zh) after the grounding phase: 222 / 224;
+                                       # Beeps counted right of 240 from any split (en / zh) after grounding: 222 / 224;
                                        # 600 steps: 226 / 226; 1,200: 227 / 229, and with each sound's time tokens
                                        # made from it alone (time_tokens_one_by_one): 230 / 230. On an earlier
                                        # grounding phase (223 / 222), 300 steps at 5e-4 with the fact head at 1
