@@ -121,7 +121,7 @@ class LanguageModel:
         logits = self.model(inputs_embeds=self._embed(ids, prefix_kind, prefix), cache=cache,
                             use_cache=True).logits[0, -1]
         answer: list[int] = []
-        first_token_at = None
+        first_token_at, text, shown = None, "", ""
         eos = set(self._eos_ids())
         for _ in range(settings.max_new_tokens):
             if stop is not None and stop.is_set():
@@ -135,11 +135,14 @@ class LanguageModel:
             stats.tokens.append(self.tokenizer.decode([token]))
             first_token_at = first_token_at or time.perf_counter()
             text = self.tokenizer.decode(answer, skip_special_tokens=True)
-            if not text.endswith("\ufffd"):
+            if not text.endswith("\ufffd"):            # a character's bytes may still be coming: wait for them
                 yield text
+                shown = text
             self.recorder.clear()
             logits = self.model(input_ids=torch.tensor([[token]], device=self.device), cache=cache,
                                 use_cache=True).logits[0, -1]
+        if text != shown:                               # ended inside a character: the whole answer, as written
+            yield text
         self._finish(stats, answer, started, first_token_at)
 
     def _finish(self, stats: GenerationStats, answer: list[int], started: float, first_at: float | None) -> None:

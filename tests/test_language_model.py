@@ -44,6 +44,18 @@ def test_stop_halts_generation_at_once(tiny_lm):
     assert stats.stopped and stats.answer_tokens <= 4
 
 
+def test_an_answer_cut_inside_a_character_still_streams_its_last_tokens(tiny_lm, monkeypatch):
+    """The token cap can fall between the bytes of one character ("一" is three byte tokens here): the words before
+    it must not be lost, and the last text streamed is the whole answer as written."""
+    tokenizer = tiny_lm.tokenizer
+    written = tokenizer.encode("ok", add_special_tokens=False) + [tokenizer.convert_tokens_to_ids("ä")]   # ä: 0xE4
+    script = iter(written)
+    monkeypatch.setattr("modules.language_model.sample_next", lambda logits, settings, generator: next(script))
+    stats = GenerationStats()
+    texts = list(tiny_lm.stream([{"role": "user", "content": "hello"}], GenerationSettings(max_new_tokens=3), stats))
+    assert texts[-1] == "ok\ufffd" == tokenizer.decode(written) and stats.answer_tokens == 3
+
+
 def test_media_prefix_changes_the_answer(tiny_lm):
     hidden = tiny_lm.model.config.hidden_size
     answers = []
