@@ -88,7 +88,9 @@ def build_language_model(folder: Path) -> None:
     torch.manual_seed(0)
     model = DeepseekV3ForCausalLM(config).eval()
     with torch.no_grad():
-        model.lm_head.weight[config.eos_token_id] = 0.0     # answers run to the token cap: comparable lengths
+        # no special token scores above 0, below the best word: answers run to the token cap (comparable lengths)
+        # and always hold words, whatever the prompt (a turn written by the text bridge differs between machines)
+        model.lm_head.weight[tokenizer.all_special_ids] = 0.0
     model.generation_config = GenerationConfig(bos_token_id=config.bos_token_id, eos_token_id=config.eos_token_id)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
