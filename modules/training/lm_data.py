@@ -30,6 +30,8 @@ class Example:
     sound_index: int | None = None
     picture_index: int | None = None
     thinking_given: bool = False           # the last answer's <think> part is context, not a target (no loss)
+    mirrored: bool = False                 # the picture is shown flipped left-right (its scene's sides swapped)
+    request: Exchange | None = None        # the picture's caption request or question, once drawn
 
 
 @dataclass

@@ -79,22 +79,42 @@ class MediaInputs:
     sounds: list[Sound] = field(default_factory=list)   # what the sounds are
 
 
+def add_picture_requests(examples: list[Example], rng: random.Random, stage: LanguageStage, phase: "Phase") -> None:
+    """Give each picture example its request, about the picture as shown (flipped left-right half the time): a
+    caption in the phase's caption_share of them, else a question."""
+    for example in examples:
+        if example.media != "image":
+            continue
+        example.mirrored = rng.random() < 0.5
+        shown = example.scene.mirrored() if example.mirrored else example.scene
+        example.request = picture_turn(shown, rng, stage.captions_by_place, stage.questions_think_first,
+                                       phase.caption_share, phase.questions)
+        example.turns = example.turns + [(example.request.question, example.request.answer)]
+
+
+def batches_by_length(examples: list[Example], chat: ChatTokens, batch: int, rng: random.Random
+                      ) -> list[list[Example]]:
+    """Examples -> batches of `batch` examples of similar token length, in random order. A batch is padded to its
+    longest example: drawn one batch at a time, 56 % of the tokens the model ran on were padding."""
+    ordered = sorted(examples, key=lambda example: len(chat.encode(example)[0]))
+    batches = [ordered[start:start + batch] for start in range(0, len(ordered), batch)]
+    rng.shuffle(batches)
+    return batches
+
+
 def encode_media(examples: list[Example], pools: MediaPools, vision, audio, rng: random.Random, device: torch.device,
-                 stage: LanguageStage, phase: "Phase") -> MediaInputs:
-    """Augment and encode this batch's pictures and sounds, and add each picture's request (a caption in the
-    phase's caption_share of them, else a question) and answer."""
+                 stage: LanguageStage) -> MediaInputs:
+    """Augment and encode this batch's pictures (with their requests already drawn: add_picture_requests) and
+    sounds."""
     media = MediaInputs()
     pictured = [e for e in examples if e.media == "image"]
     if pictured:
         pictures = pools.pictures[[e.picture_index for e in pictured]].to(device)
-        pictures, media.scenes = mirror(pictures, [e.scene for e in pictured], [rng.random() < 0.5 for _ in pictured])
+        pictures, media.scenes = mirror(pictures, [e.scene for e in pictured], [e.mirrored for e in pictured])
         for example, scene in zip(pictured, media.scenes):
-            turn = picture_turn(scene, rng, stage.captions_by_place, stage.questions_think_first, phase.caption_share,
-                                phase.questions)
-            example.turns = example.turns + [(turn.question, turn.answer)]
-            media.groundings.append(turn.about)
-            media.names.append(names_in(turn.question, scene, turn.language))
-            media.described.append(turn.described)
+            media.groundings.append(example.request.about)
+            media.names.append(names_in(example.request.question, scene, example.request.language))
+            media.described.append(example.request.described)
         with torch.no_grad():
             pooled, media.patch_tokens = vision(resample_blur(pictures, rng))           # (n, D), (n, 64, width)
         media.pooled = F.normalize(pooled, dim=-1)
@@ -334,14 +354,15 @@ def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelera
     # the balance loss needs the routers' logits with gradients; hooked only when that loss is on
     routers = RouterScores(moe_gates(model) if stage.sequence_balance_weight else {})
     bar = tqdm(range(start, phase.steps), desc=phase.name, initial=start, total=phase.steps)
+    waiting: list[list[Example]] = []      # batches drawn together, sorted by length, not yet trained on
     with recorder, routers:
         for step in bar:
             for group in optimizer.param_groups:
                 group["lr"] = cosine_lr(step, phase.steps, phase.lr, phase.warmup)
-            examples = [sample_sound_example(rng, pools.sounds) if phase.sounds_only
-                        else sample_example(rng, pools.scenes, pools.sounds, stage.questions_think_first)
-                        for _ in range(stage.batch)]
-            media = encode_media(examples, pools, vision, audio, rng, accelerator.device, stage, phase)
+            if not waiting:
+                waiting = batches_by_length(draw_examples(phase, stage, pools, rng), chat, stage.batch, rng)
+            examples = waiting.pop()
+            media = encode_media(examples, pools, vision, audio, rng, accelerator.device, stage)
             batch = chat.collate(examples).to(accelerator.device)
             recorder.clear()
             routers.clear()
@@ -367,6 +388,15 @@ def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelera
     model.set_attn_implementation("sdpa")
     if accelerator.is_main_process:
         save_language(model, bridge, tokenizer, suite.out_dir)
+
+
+def draw_examples(phase: Phase, stage: LanguageStage, pools: MediaPools, rng: random.Random) -> list[Example]:
+    """The examples of stage.length_groups batches, their pictures' requests drawn."""
+    examples = [sample_sound_example(rng, pools.sounds) if phase.sounds_only
+                else sample_example(rng, pools.scenes, pools.sounds, stage.questions_think_first)
+                for _ in range(stage.batch * stage.length_groups)]
+    add_picture_requests(examples, rng, stage, phase)
+    return examples
 
 
 def trained_parameters(phase: Phase, model: DeepseekV3ForCausalLM, bridge: PrefixBridge,

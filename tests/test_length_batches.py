@@ -1,0 +1,52 @@
+"""Language-model batches drawn together and sorted by length: every example is trained on once, with less padding,
+and each picture's request speaks of the picture as it is shown."""
+import random
+
+import pytest
+from transformers import AutoTokenizer
+
+from modules.training.corpus import scenes_for, sounds_for
+from modules.training.lm_data import ChatTokens, sample_example
+from modules.training.suite_config import REPO_ROOT, LanguageStage
+from modules.training.train_language import Phase, add_picture_requests, batches_by_length
+
+STAGE = LanguageStage()
+PHASE = Phase("language", 10, 1e-3, 1, {}, False, STAGE.caption_share)
+
+
+@pytest.fixture(scope="module")
+def chat():
+    tokenizer = AutoTokenizer.from_pretrained(str(REPO_ROOT / "assets" / "mini" / "language_model"))
+    return ChatTokens(tokenizer, image_tokens=17, audio_tokens=52)
+
+
+def drawn_examples(count: int, seed: int):
+    rng = random.Random(seed)
+    scenes, sounds = scenes_for("train", 300, 1), sounds_for("train", 100, 1)
+    examples = [sample_example(rng, scenes, sounds) for _ in range(count)]
+    add_picture_requests(examples, rng, STAGE, PHASE)
+    return examples
+
+
+def padding_share(batches, chat) -> float:
+    padded = [chat.collate(batch).attention_mask for batch in batches]
+    return 1 - sum(int(mask.sum()) for mask in padded) / sum(mask.numel() for mask in padded)
+
+
+def test_sorted_batches_hold_every_example_once_with_far_less_padding(chat):
+    examples = drawn_examples(STAGE.batch * STAGE.length_groups, seed=0)
+    batches = batches_by_length(examples, chat, STAGE.batch, random.Random(0))
+    assert [len(batch) for batch in batches] == [STAGE.batch] * STAGE.length_groups
+    assert sorted(map(id, (e for batch in batches for e in batch))) == sorted(map(id, examples))
+    in_drawn_order = [examples[k:k + STAGE.batch] for k in range(0, len(examples), STAGE.batch)]
+    assert padding_share(in_drawn_order, chat) > 0.4 and padding_share(batches, chat) < 0.25
+
+
+def test_a_mirrored_picture_s_caption_names_the_other_side():
+    captions = [e for e in drawn_examples(600, seed=1) if e.media == "image" and e.request.described is not None]
+    mirrored = [e for e in captions if e.mirrored]
+    assert 0.3 < len(mirrored) / len(captions) < 0.7
+    sides = {"left": "right", "right": "left"}
+    for example in mirrored:
+        places = [o.position for o in example.scene.objects]
+        assert sorted(example.request.described) == sorted(sides.get(place, place) for place in places)
