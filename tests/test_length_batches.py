@@ -50,3 +50,24 @@ def test_a_mirrored_picture_s_caption_names_the_other_side():
     for example in mirrored:
         places = [o.position for o in example.scene.objects]
         assert sorted(example.request.described) == sorted(sides.get(place, place) for place in places)
+
+
+def test_sorted_batches_weigh_every_answer_token_as_one_unsorted_batch_would():
+    """A long-answer batch and a short-answer one, each divided by their mean number of answer tokens, add up to
+    what the two would give as one batch: no token weighs more for the company it is batched with."""
+    import torch
+
+    from modules.training.lm_data import IGNORE
+    from modules.training.train_language import token_loss
+
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 12, 50, generator=generator)                          # (B, T, V)
+    labels = torch.randint(0, 50, (2, 12), generator=generator)
+    labels[0, :2] = IGNORE                         # 9 answer tokens (the first label is never a target)
+    labels[1, :10] = IGNORE                        # 1 answer token, and one the model is sure of
+    logits[1, 10, labels[1, 11]] = 30.0
+    mean = ((labels[:, 1:] != IGNORE).sum() / 2).item()
+    apart = token_loss(logits[:1], labels[:1], mean) + token_loss(logits[1:], labels[1:], mean)
+    assert torch.isclose(apart, 2 * token_loss(logits, labels))
+    own = token_loss(logits[:1], labels[:1]) + token_loss(logits[1:], labels[1:])
+    assert not torch.isclose(own, 2 * token_loss(logits, labels))

@@ -169,9 +169,9 @@ class LanguageObjective(nn.Module):
                 losses["sound_facts"] = self.heads["sound_facts"].loss(summary, media.sounds)
             embeds = splice(embeds, batch.input_ids, self.markers["audio"], prefix)
         looks = reads_attention(self.heads)
-        out = self.model(inputs_embeds=embeds, attention_mask=batch.attention_mask, output_attentions=looks,
-                         labels=None if self.loss_per_example else batch.labels)
-        losses["text"] = per_example_loss(out.logits, batch.labels) if self.loss_per_example else out.loss
+        out = self.model(inputs_embeds=embeds, attention_mask=batch.attention_mask, output_attentions=looks)
+        losses["text"] = (per_example_loss(out.logits, batch.labels) if self.loss_per_example
+                          else token_loss(out.logits, batch.labels, batch.loss_tokens))
         targets = {"grounding": media.groundings, "naming": media.names,           # per picture, by loss
                    "captions": media.described}
         for name in ATTENTION_LOSSES:
@@ -192,6 +192,18 @@ def rows_of_pictures(row_media: list[str | None], values: list) -> list:
     """values, one per picture in batch order -> one per row (None in the rows without a picture)."""
     given = iter(values)
     return [next(given) if kind == "image" else None for kind in row_media]
+
+
+def token_loss(logits: torch.Tensor, labels: torch.Tensor, tokens: float | None = None) -> torch.Tensor:
+    """Next-token cross-entropy summed over the answer tokens, divided by `tokens` (None: their number, the plain
+    mean). Batches sorted by length pass their group's mean number: divided by its own, the group's longest batch
+    weighed each of its tokens about a seventh of what its shortest did (they hold 4.6 to 8.8 times as many answer
+    tokens), and captions gave objects each other's colours: exact captions on 40 test scenes after the first phase
+    0.78 / 0.70 (en / zh), with the group's mean 1.00 / 0.98.
+    logits (B, T, V); labels (B, T), IGNORE where no loss."""
+    targets = labels[:, 1:]                                                              # (B, T-1)
+    summed = F.cross_entropy(logits[:, :-1].transpose(1, 2).float(), targets, ignore_index=IGNORE, reduction="sum")
+    return summed / (tokens if tokens is not None else (targets != IGNORE).sum().clamp(min=1))
 
 
 def per_example_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -355,15 +367,17 @@ def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelera
     routers = RouterScores(moe_gates(model) if stage.sequence_balance_weight else {})
     bar = tqdm(range(start, phase.steps), desc=phase.name, initial=start, total=phase.steps)
     waiting: list[list[Example]] = []      # batches drawn together, sorted by length, not yet trained on
+    loss_tokens = 0.0                      # the mean number of answer tokens in a batch of those
     with recorder, routers:
         for step in bar:
             for group in optimizer.param_groups:
                 group["lr"] = cosine_lr(step, phase.steps, phase.lr, phase.warmup)
             if not waiting:
                 waiting = batches_by_length(draw_examples(phase, stage, pools, rng), chat, stage.batch, rng)
+                loss_tokens = sum(chat.answer_tokens(e) for group in waiting for e in group) / len(waiting)
             examples = waiting.pop()
             media = encode_media(examples, pools, vision, audio, rng, accelerator.device, stage)
-            batch = chat.collate(examples).to(accelerator.device)
+            batch = chat.collate(examples, loss_tokens).to(accelerator.device)
             recorder.clear()
             routers.clear()
             losses = objective(batch, media)
