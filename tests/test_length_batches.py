@@ -10,7 +10,7 @@ from modules.training.lm_data import ChatTokens, sample_example
 from modules.training.suite_config import REPO_ROOT, LanguageStage
 from modules.training.train_language import Phase, add_picture_requests, batches_by_length
 
-STAGE = LanguageStage()
+STAGE = LanguageStage(length_groups=8)
 PHASE = Phase("language", 10, 1e-3, 1, {}, False, STAGE.caption_share)
 
 

@@ -51,9 +51,12 @@ class LanguageStage:
     sounds: int = 4000
     steps: int = 2500
     batch: int = 24
-    length_groups: int = 8         # batches drawn together and sorted by token length before they are trained on:
-                                   # drawn one at a time, 56 % of the tokens in a batch were padding; 8 together
-                                   # leave 17 %, and a step takes time in proportion to its tokens
+    length_groups: int = 1         # batches drawn together and sorted by token length before they are trained on
+                                   # (1: one at a time, as drawn). One at a time, 55 % of a batch's tokens are
+                                   # padding; 8 together leave 10 % (bench/lm_batches.py), and the four phases
+                                   # took 3,401 s rather than about 5,000. But at 8, steps unchanged, picture Q&A
+                                   # fell to 0.77 / 0.88 and the busiest expert rose to 2.42 (eval --limit 100;
+                                   # captions 0.98 / 0.97 with train_language.token_loss): not in the recipe yet
     lr: float = 2e-3
     hidden: int = 256
     layers: int = 4
