@@ -95,7 +95,7 @@ def add_picture_requests(examples: list[Example], rng: random.Random, stage: Lan
 def batches_by_length(examples: list[Example], chat: ChatTokens, batch: int, rng: random.Random
                       ) -> list[list[Example]]:
     """Examples -> batches of `batch` examples of similar token length, in random order. A batch is padded to its
-    longest example: drawn one batch at a time, 56 % of the tokens the model ran on were padding."""
+    longest example: drawn one batch at a time, 55 % of the tokens the model runs on are padding."""
     ordered = sorted(examples, key=lambda example: len(chat.encode(example)[0]))
     batches = [ordered[start:start + batch] for start in range(0, len(ordered), batch)]
     rng.shuffle(batches)
