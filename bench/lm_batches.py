@@ -22,17 +22,16 @@ sys.path.insert(0, str(ROOT))
 
 def drawn_batches(groups: int, count: int, chat, stage, phase, seed: int) -> list:
     """`count` batches of stage.batch examples, drawn and sorted `groups` batches at a time."""
-    from modules.training.corpus import scenes_for, sounds_for
-    from modules.training.lm_data import sample_example
-    from modules.training.train_language import add_picture_requests, batches_by_length
+    import dataclasses
 
-    rng = random.Random(seed)
+    from modules.training.corpus import scenes_for, sounds_for
+    from modules.training.train_language import batches_by_length, draw_examples
+
+    rng, grouped = random.Random(seed), dataclasses.replace(stage, length_groups=groups)
     scenes, sounds = scenes_for("train", 400, 1), sounds_for("train", 200, 1)
     batches = []
     while len(batches) < count:
-        examples = [sample_example(rng, scenes, sounds) for _ in range(stage.batch * groups)]
-        add_picture_requests(examples, rng, stage, phase)
-        batches += batches_by_length(examples, chat, stage.batch, rng)
+        batches += batches_by_length(draw_examples(phase, grouped, scenes, sounds, rng), chat, stage.batch, rng)
     return [chat.collate(examples) for examples in batches[:count]]
 
 

@@ -1,14 +1,15 @@
 """Language-model batches drawn together and sorted by length: every example is trained on once, with less padding,
 and each picture's request speaks of the picture as it is shown."""
 import random
+from dataclasses import replace
 
 import pytest
 from transformers import AutoTokenizer
 
 from modules.training.corpus import scenes_for, sounds_for
-from modules.training.lm_data import ChatTokens, sample_example
+from modules.training.lm_data import ChatTokens
 from modules.training.suite_config import REPO_ROOT, LanguageStage
-from modules.training.train_language import Phase, add_picture_requests, batches_by_length
+from modules.training.train_language import Phase, batches_by_length, draw_examples
 
 STAGE = LanguageStage(length_groups=8)
 PHASE = Phase("language", 10, 1e-3, 1, {}, False, STAGE.caption_share)
@@ -20,12 +21,10 @@ def chat():
     return ChatTokens(tokenizer, image_tokens=17, audio_tokens=52)
 
 
-def drawn_examples(count: int, seed: int):
-    rng = random.Random(seed)
+def drawn_examples(batches: int, seed: int):
+    """The examples of that many batches, drawn as training draws them."""
     scenes, sounds = scenes_for("train", 300, 1), sounds_for("train", 100, 1)
-    examples = [sample_example(rng, scenes, sounds) for _ in range(count)]
-    add_picture_requests(examples, rng, STAGE, PHASE)
-    return examples
+    return draw_examples(PHASE, replace(STAGE, length_groups=batches), scenes, sounds, random.Random(seed))
 
 
 def padding_share(batches, chat) -> float:
@@ -34,7 +33,7 @@ def padding_share(batches, chat) -> float:
 
 
 def test_sorted_batches_hold_every_example_once_with_far_less_padding(chat):
-    examples = drawn_examples(STAGE.batch * STAGE.length_groups, seed=0)
+    examples = drawn_examples(STAGE.length_groups, seed=0)
     batches = batches_by_length(examples, chat, STAGE.batch, random.Random(0))
     assert [len(batch) for batch in batches] == [STAGE.batch] * STAGE.length_groups
     assert sorted(map(id, (e for batch in batches for e in batch))) == sorted(map(id, examples))
@@ -43,7 +42,7 @@ def test_sorted_batches_hold_every_example_once_with_far_less_padding(chat):
 
 
 def test_a_mirrored_picture_s_caption_names_the_other_side():
-    captions = [e for e in drawn_examples(600, seed=1) if e.media == "image" and e.request.described is not None]
+    captions = [e for e in drawn_examples(25, seed=1) if e.media == "image" and e.request.described is not None]
     mirrored = [e for e in captions if e.mirrored]
     assert 0.3 < len(mirrored) / len(captions) < 0.7
     sides = {"left": "right", "right": "left"}

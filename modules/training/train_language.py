@@ -373,7 +373,8 @@ def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelera
             for group in optimizer.param_groups:
                 group["lr"] = cosine_lr(step, phase.steps, phase.lr, phase.warmup)
             if not waiting:
-                waiting = batches_by_length(draw_examples(phase, stage, pools, rng), chat, stage.batch, rng)
+                drawn = draw_examples(phase, stage, pools.scenes, pools.sounds, rng)
+                waiting = batches_by_length(drawn, chat, stage.batch, rng)
                 loss_tokens = sum(chat.answer_tokens(e) for group in waiting for e in group) / len(waiting)
             examples = waiting.pop()
             media = encode_media(examples, pools, vision, audio, rng, accelerator.device, stage)
@@ -404,10 +405,11 @@ def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelera
         save_language(model, bridge, tokenizer, suite.out_dir)
 
 
-def draw_examples(phase: Phase, stage: LanguageStage, pools: MediaPools, rng: random.Random) -> list[Example]:
+def draw_examples(phase: Phase, stage: LanguageStage, scenes: list[Scene], sounds: list[Sound], rng: random.Random
+                  ) -> list[Example]:
     """The examples of stage.length_groups batches, their pictures' requests drawn."""
-    examples = [sample_sound_example(rng, pools.sounds) if phase.sounds_only
-                else sample_example(rng, pools.scenes, pools.sounds, stage.questions_think_first)
+    examples = [sample_sound_example(rng, sounds) if phase.sounds_only
+                else sample_example(rng, scenes, sounds, stage.questions_think_first)
                 for _ in range(stage.batch * stage.length_groups)]
     add_picture_requests(examples, rng, stage, phase)
     return examples
