@@ -70,3 +70,32 @@ def test_sorted_batches_weigh_every_answer_token_as_one_unsorted_batch_would():
     assert torch.isclose(apart, 2 * token_loss(logits, labels))
     own = token_loss(logits[:1], labels[:1]) + token_loss(logits[1:], labels[1:])
     assert not torch.isclose(own, 2 * token_loss(logits, labels))
+
+
+def test_sorted_batches_weigh_every_picture_s_auxiliary_losses_as_unsorted_batches_would(chat):
+    """Questions cluster in the short batches of a sorted group. Each auxiliary loss is a mean over its batch's
+    items; times auxiliary_scales, the group's batches add up to the group's mean item loss once per batch, as
+    batches drawn one at a time give it. Without the scales, the questions' grounding weighed about half as much."""
+    from modules.training.train_language import auxiliary_items, auxiliary_scales
+
+    examples = drawn_examples(STAGE.length_groups, seed=2)
+    batches = batches_by_length(examples, chat, STAGE.batch, random.Random(2))
+    rng = random.Random(3)
+    item_loss = {id(e): rng.random() for e in examples}                 # any loss per picture or sound
+    for name in ("cells", "sound_facts", "grounding", "naming", "captions"):
+        def items(batch):
+            return [e for e in batch if auxiliary_items([e])[name]]
+        group_mean = sum(item_loss[id(e)] for e in items(examples)) / len(items(examples))
+        sorted_total = sum(auxiliary_scales(batch, batches)[name]
+                           * sum(item_loss[id(e)] for e in items(batch)) / len(items(batch))
+                           for batch in batches if items(batch))
+        assert sorted_total == pytest.approx(len(batches) * group_mean), name
+    grounded = [len([e for e in batch if auxiliary_items([e])["grounding"]]) for batch in batches]
+    assert max(grounded) >= 2 * sum(grounded) / len(grounded)          # the clustering the scales undo
+
+
+def test_one_batch_alone_keeps_every_auxiliary_loss_as_it_is(chat):
+    from modules.training.train_language import auxiliary_scales
+
+    batch = drawn_examples(1, seed=4)
+    assert set(auxiliary_scales(batch, [batch]).values()) == {1.0}

@@ -15,7 +15,7 @@ from transformers import DeepseekV3Config, DeepseekV3ForCausalLM
 
 from ..bridge_model import PrefixBridge, PrefixBridgeConfig
 from ..encoders.audio_model import MiniAudioEncoder
-from ..moe_trace import ExpertRecorder, moe_gates, update_balancing_bias
+from ..moe_trace import ExpertRecorder, LoadWindow, moe_gates, update_balancing_bias
 from .attribute_heads import RegionAttributeHeads, cell_weights
 from .fact_heads import scene_fact_head, sound_fact_head
 from .grounding import caption_grounding_loss, grounding_loss, name_lookup_loss, names_in
@@ -100,6 +100,30 @@ def batches_by_length(examples: list[Example], chat: ChatTokens, batch: int, rng
     batches = [ordered[start:start + batch] for start in range(0, len(ordered), batch)]
     rng.shuffle(batches)
     return batches
+
+
+def auxiliary_items(examples: list[Example]) -> dict[str, int]:
+    """How many items each auxiliary loss averages over in these examples (see LanguageObjective.forward): the
+    pictures for the cell and scene-fact heads, the sounds for the sound-fact head, and the pictures whose request
+    the grounding, naming and caption losses read (a question about places, one naming a colour or shape, a
+    caption)."""
+    pictured = [e for e in examples if e.media == "image"]
+    requests = [(e.request, e.scene.mirrored() if e.mirrored else e.scene) for e in pictured]
+    return {"cells": len(pictured), "scene_facts": len(pictured),
+            "sound_facts": sum(e.media == "audio" for e in examples),
+            "grounding": sum(request.about is not None for request, _ in requests),
+            "naming": sum(bool(names_in(request.question, shown, request.language)) for request, shown in requests),
+            "captions": sum(bool(request.described) for request, _ in requests)}
+
+
+def auxiliary_scales(batch: list[Example], group: list[list[Example]]) -> dict[str, float]:
+    """Each auxiliary loss is a mean over its batch's items; times its scale, it is their sum over the group's mean
+    count, as the text loss is (token_loss). Sorted by length, a group's items cluster in a few of its batches (the
+    questions in the short ones), and a mean per batch would give them a fraction of the weight they have in batches
+    drawn one at a time. One batch alone: every scale is 1."""
+    counts = auxiliary_items(batch)
+    means = {name: sum(auxiliary_items(b)[name] for b in group) / len(group) for name in counts}
+    return {name: counts[name] / means[name] if means[name] else 1.0 for name in counts}
 
 
 def encode_media(examples: list[Example], pools: MediaPools, vision, audio, rng: random.Random, device: torch.device,
@@ -362,11 +386,12 @@ def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelera
     pools = MediaPools(stage, suite.seed, phase.sounds_only) if start < phase.steps else None
     objective, optimizer = accelerator.prepare(
         LanguageObjective(model, bridge, heads, markers, phase.loss_per_example), optimizer)
-    recorder = ExpertRecorder(model)
+    recorder, recent_load = ExpertRecorder(model), LoadWindow(stage.length_groups)
     # the balance loss needs the routers' logits with gradients; hooked only when that loss is on
     routers = RouterScores(moe_gates(model) if stage.sequence_balance_weight else {})
     bar = tqdm(range(start, phase.steps), desc=phase.name, initial=start, total=phase.steps)
     waiting: list[list[Example]] = []      # batches drawn together, sorted by length, not yet trained on
+    together: list[list[Example]] = []     # all the batches drawn with them
     loss_tokens = 0.0                      # the mean number of answer tokens in a batch of those
     with recorder, routers:
         for step in bar:
@@ -376,14 +401,16 @@ def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelera
                 drawn = draw_examples(phase, stage, pools.scenes, pools.sounds, rng)
                 waiting = batches_by_length(drawn, chat, stage.batch, rng)
                 loss_tokens = sum(chat.answer_tokens(e) for group in waiting for e in group) / len(waiting)
+                together = list(waiting)
             examples = waiting.pop()
+            scales = auxiliary_scales(examples, together)
             media = encode_media(examples, pools, vision, audio, rng, accelerator.device, stage)
             batch = chat.collate(examples, loss_tokens).to(accelerator.device)
             recorder.clear()
             routers.clear()
             losses = objective(batch, media)
-            loss = losses["text"] + sum(phase.aux_weights[name] * value for name, value in losses.items()
-                                        if name != "text")
+            loss = losses["text"] + sum(phase.aux_weights[name] * scales[name] * value
+                                        for name, value in losses.items() if name != "text")
             if stage.sequence_balance_weight and not phase.sounds_only:
                 loss = loss + stage.sequence_balance_weight * sequence_balance_loss(
                     routers.seen, batch.attention_mask.bool())
@@ -394,7 +421,8 @@ def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelera
             if not phase.sounds_only:
                 update_balancing_bias(recorder, stage.routed_experts, stage.bias_update_rate,
                                       token_mask=batch.attention_mask.bool(),
-                                      total=lambda load: accelerator.reduce(load.to(accelerator.device), "sum").cpu())
+                                      total=lambda load: accelerator.reduce(load.to(accelerator.device), "sum").cpu(),
+                                      window=recent_load)
             bar.set_postfix(loss=f"{loss.item():.3f}")
             if accelerator.is_main_process and ((step + 1) % 250 == 0 or step + 1 == phase.steps):
                 work.mkdir(parents=True, exist_ok=True)
