@@ -1,17 +1,20 @@
 """The decoder's training objectives: what the VAE is asked to keep, and what its second phase may change."""
 from __future__ import annotations
 
+import dataclasses
 import random
 from pathlib import Path
 
+import pytest
 import torch
 from accelerate import Accelerator
 
 from modules.training.augment import picture_to_tensor
-from modules.training.suite_config import DecoderStage
+from modules.training.suite_config import DecoderStage, SuiteConfig
 from modules.training.train_encoders import frozen_picture_tower
 from modules.training.train_decoder import (FOREGROUND_WEIGHT, DrawingPool, VAEObjective, build_vae,
-                                            foreground_weighted_mse, perceptual_distance, train_vae_phase)
+                                            foreground_weighted_mse, perceptual_distance, train_decoder,
+                                            train_vae_phase)
 from modules.training.world_pictures import RenderStyle, Scene, SceneObject, render_scene
 
 
@@ -52,7 +55,8 @@ def test_refining_the_vae_decoder_leaves_the_latents_the_unet_learnt_unchanged(t
     with torch.no_grad():
         before = vae.encode(pool.pictures).latent_dist.mean                          # (8, 4, 8, 8)
         decoded_before = vae.decode(before).sample
-    objective = VAEObjective(vae, frozen_picture_tower(MINI_IMAGE_ENCODER), stage.perceptual_weight)
+    objective = VAEObjective(vae, frozen_picture_tower(MINI_IMAGE_ENCODER), stage.perceptual_weight,
+                             stage.perceptual_from_start)
     train_vae_phase(objective, vae, pool, stage, tmp_path, random.Random(0), Accelerator(cpu=True), decoder_only=True)
     with torch.no_grad():
         after = vae.encode(pool.pictures).latent_dist.mean
@@ -60,3 +64,27 @@ def test_refining_the_vae_decoder_leaves_the_latents_the_unet_learnt_unchanged(t
     assert torch.equal(before, after)
     assert not torch.allclose(decoded_before, decoded_after)
     assert (tmp_path / "vae-decoder.safetensors").is_file()       # resumable
+
+
+def test_the_whole_vae_phase_weighs_the_perceptual_distance_only_when_asked():
+    """perceptual_from_start: the whole VAE's phase counts the wrong shapes the perceptual distance sees as well."""
+    features, vae = frozen_picture_tower(MINI_IMAGE_ENCODER), build_vae(DecoderStage())
+    pictures = torch.cat(pictures_of(SceneObject("blue", "star", "small", "top"),
+                                     SceneObject("green", "triangle", "large", "right")))
+    losses = {}
+    for from_start in (False, True):
+        torch.manual_seed(0)                              # the same latent sample for both
+        losses[from_start] = VAEObjective(vae, features, 1.0, from_start)(pictures, decoder_only=False)
+    torch.manual_seed(0)
+    recon = vae.decode(vae.encode(pictures).latent_dist.sample()).sample
+    distance = perceptual_distance(features, recon, pictures)
+    assert distance > 0.01
+    assert torch.isclose(losses[True] - losses[False], distance, atol=1e-5)
+
+
+def test_a_prompt_length_beyond_the_text_tower_is_refused_by_name(tmp_path):
+    (tmp_path / "image_encoder").symlink_to(MINI_IMAGE_ENCODER)
+    suite = dataclasses.replace(SuiteConfig(), out_dir=tmp_path, work_dir=tmp_path / "work",
+                                decoder=DecoderStage(prompt_tokens=60))
+    with pytest.raises(ValueError, match=r"prompt_tokens must be in 1\.\.48 .*got 60"):
+        train_decoder(suite, tokenizer=None, accelerator=Accelerator(cpu=True))

@@ -163,11 +163,14 @@ class DecoderStage:
     vae_decoder_steps: int = 1500   # then the VAE's decoder alone (latents unchanged) with a perceptual loss: after
                                     # the first phase, 47 % of shapes came back from the VAE as another shape
     perceptual_weight: float = 1.0  # the picture encoder's patch tokens of the reconstruction vs the original
+    perceptual_from_start: bool = False   # the whole VAE's phase learns the perceptual distance too (else only
+                                          # the decoder's phase does)
     unet_steps: int = 6000          # conditioned on the final image encoder's text tower: 4,000 steps drew the
                                     # asked colour and shape in 95 % of 60 held-out prompts, 6,000 in 98 % (judged
                                     # by the picture encoder and the pixels). On a stale copy of an earlier text
                                     # tower ("a red star" ~ "a red triangle") it was 53 %
     unet_batch: int = 64
+    prompt_tokens: int = 48         # the text tower's tokens the UNet reads: prompts are padded and cut to this
     lr: float = 1e-3
 
 

@@ -117,12 +117,14 @@ def perceptual_distance(features: torch.nn.Module, recon: torch.Tensor, pictures
 
 class VAEObjective(nn.Module):
     """Both VAE phases as one module's forward, so that `accelerate launch` wraps one model: first the whole VAE on
-    pixels; then its decoder alone on pixels and the perceptual distance, with the encoder (so the latents the UNet
-    learns) unchanged. Pixel error alone let small stars and triangles come back as blobs."""
+    pixels (and the perceptual distance, with perceptual_from_start); then its decoder alone on pixels and the
+    perceptual distance, with the encoder (so the latents the UNet learns) unchanged. Pixel error alone let small
+    stars and triangles come back as blobs."""
 
-    def __init__(self, vae: AutoencoderKL, features: nn.Module, perceptual_weight: float):
+    def __init__(self, vae: AutoencoderKL, features: nn.Module, perceptual_weight: float, perceptual_from_start: bool):
         super().__init__()
         self.vae, self.features, self.perceptual_weight = vae, features, perceptual_weight
+        self.perceptual_from_start = perceptual_from_start
 
     def forward(self, pictures: torch.Tensor, decoder_only: bool) -> torch.Tensor:
         """pictures (B, 3, side, side) -> the phase's loss."""
@@ -134,7 +136,10 @@ class VAEObjective(nn.Module):
                     + self.perceptual_weight * perceptual_distance(self.features, recon, pictures))
         posterior = self.vae.encode(pictures).latent_dist
         recon = self.vae.decode(posterior.sample()).sample
-        return foreground_weighted_mse(recon, pictures) + 1e-6 * posterior.kl().mean()
+        loss = foreground_weighted_mse(recon, pictures) + 1e-6 * posterior.kl().mean()
+        if self.perceptual_from_start:
+            loss = loss + self.perceptual_weight * perceptual_distance(self.features, recon, pictures)
+        return loss
 
 
 def train_vae_phase(objective: nn.Module, vae: AutoencoderKL, pool: DrawingPool, stage: DecoderStage, work: Path,
@@ -217,11 +222,15 @@ def train_decoder(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> No
     torch.manual_seed(suite.seed)
     rng = random.Random(f"decoder-{suite.seed}-{accelerator.process_index}")
     text_encoder = text_encoder_from_open_clip(Path(suite.out_dir) / "image_encoder").to(accelerator.device)
-    tokenizer.model_max_length = text_encoder.config.max_position_embeddings
+    if not 1 <= stage.prompt_tokens <= text_encoder.config.max_position_embeddings:
+        raise ValueError(f"prompt_tokens must be in 1..{text_encoder.config.max_position_embeddings} (the text "
+                         f"tower's positions); got {stage.prompt_tokens}.")
+    tokenizer.model_max_length = stage.prompt_tokens      # what the pipeline pads and cuts every prompt to
     pool = DrawingPool(stage, suite.seed)
     vae = build_vae(stage).to(accelerator.device)
     features = frozen_picture_tower(Path(suite.out_dir) / "image_encoder").to(accelerator.device)
-    vae_objective = accelerator.prepare(VAEObjective(vae, features, stage.perceptual_weight))
+    vae_objective = accelerator.prepare(VAEObjective(vae, features, stage.perceptual_weight,
+                                                     stage.perceptual_from_start))
     for decoder_only in (False, True):
         train_vae_phase(vae_objective, vae, pool, stage, work, rng, accelerator, decoder_only)
     check_replicas_agree(accelerator, vae, "vae")
