@@ -76,7 +76,7 @@ def test_sorted_batches_weigh_every_picture_s_auxiliary_losses_as_unsorted_batch
     """Questions cluster in the short batches of a sorted group. Each auxiliary loss is a mean over its batch's
     items; times auxiliary_scales, the group's batches add up to the group's mean item loss once per batch, as
     batches drawn one at a time give it. Without the scales, the questions' grounding weighed about half as much."""
-    from modules.training.train_language import auxiliary_items, auxiliary_scales
+    from modules.training.train_language import auxiliary_items, auxiliary_scales, mean_auxiliary_items
 
     examples = drawn_examples(STAGE.length_groups, seed=2)
     batches = batches_by_length(examples, chat, STAGE.batch, random.Random(2))
@@ -86,7 +86,7 @@ def test_sorted_batches_weigh_every_picture_s_auxiliary_losses_as_unsorted_batch
         def items(batch):
             return [e for e in batch if auxiliary_items([e])[name]]
         group_mean = sum(item_loss[id(e)] for e in items(examples)) / len(items(examples))
-        sorted_total = sum(auxiliary_scales(batch, batches)[name]
+        sorted_total = sum(auxiliary_scales(batch, mean_auxiliary_items(batches))[name]
                            * sum(item_loss[id(e)] for e in items(batch)) / len(items(batch))
                            for batch in batches if items(batch))
         assert sorted_total == pytest.approx(len(batches) * group_mean), name
@@ -95,7 +95,7 @@ def test_sorted_batches_weigh_every_picture_s_auxiliary_losses_as_unsorted_batch
 
 
 def test_one_batch_alone_keeps_every_auxiliary_loss_as_it_is(chat):
-    from modules.training.train_language import auxiliary_scales
+    from modules.training.train_language import auxiliary_scales, mean_auxiliary_items
 
     batch = drawn_examples(1, seed=4)
-    assert set(auxiliary_scales(batch, [batch]).values()) == {1.0}
+    assert set(auxiliary_scales(batch, mean_auxiliary_items([batch])).values()) == {1.0}

@@ -116,14 +116,20 @@ def auxiliary_items(examples: list[Example]) -> dict[str, int]:
             "captions": sum(bool(request.described) for request, _ in requests)}
 
 
-def auxiliary_scales(batch: list[Example], group: list[list[Example]]) -> dict[str, float]:
-    """Each auxiliary loss is a mean over its batch's items; times its scale, it is their sum over the group's mean
-    count, as the text loss is (token_loss). Sorted by length, a group's items cluster in a few of its batches (the
-    questions in the short ones), and a mean per batch would give them a fraction of the weight they have in batches
-    drawn one at a time. One batch alone: every scale is 1."""
+def mean_auxiliary_items(batches: list[list[Example]]) -> dict[str, float]:
+    """The mean of auxiliary_items over batches drawn together."""
+    counts = [auxiliary_items(batch) for batch in batches]
+    return {name: sum(count[name] for count in counts) / len(counts) for name in counts[0]}
+
+
+def auxiliary_scales(batch: list[Example], group_means: dict[str, float]) -> dict[str, float]:
+    """Each auxiliary loss is a mean over its batch's items; times its scale, it is their sum over the mean count of
+    the batches drawn with it (group_means: mean_auxiliary_items), as the text loss is (token_loss). Sorted by
+    length, a group's items cluster in a few of its batches (the questions in the short ones), and a mean per batch
+    would give them a fraction of the weight they have in batches drawn one at a time. One batch alone: every scale
+    is 1."""
     counts = auxiliary_items(batch)
-    means = {name: sum(auxiliary_items(b)[name] for b in group) / len(group) for name in counts}
-    return {name: counts[name] / means[name] if means[name] else 1.0 for name in counts}
+    return {name: counts[name] / group_means[name] if group_means[name] else 1.0 for name in counts}
 
 
 def encode_media(examples: list[Example], pools: MediaPools, vision, audio, rng: random.Random, device: torch.device,
@@ -391,7 +397,7 @@ def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelera
     routers = RouterScores(moe_gates(model) if stage.sequence_balance_weight else {})
     bar = tqdm(range(start, phase.steps), desc=phase.name, initial=start, total=phase.steps)
     waiting: list[list[Example]] = []      # batches drawn together, sorted by length, not yet trained on
-    together: list[list[Example]] = []     # all the batches drawn with them
+    item_means: dict[str, float] = {}      # the mean count of each auxiliary loss's items in a batch of those
     loss_tokens = 0.0                      # the mean number of answer tokens in a batch of those
     with recorder, routers:
         for step in bar:
@@ -401,9 +407,9 @@ def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelera
                 drawn = draw_examples(phase, stage, pools.scenes, pools.sounds, rng)
                 waiting = batches_by_length(drawn, chat, stage.batch, rng)
                 loss_tokens = sum(chat.answer_tokens(e) for group in waiting for e in group) / len(waiting)
-                together = list(waiting)
+                item_means = mean_auxiliary_items(waiting)
             examples = waiting.pop()
-            scales = auxiliary_scales(examples, together)
+            scales = auxiliary_scales(examples, item_means)
             media = encode_media(examples, pools, vision, audio, rng, accelerator.device, stage)
             batch = chat.collate(examples, loss_tokens).to(accelerator.device)
             recorder.clear()
