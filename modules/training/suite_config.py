@@ -56,7 +56,8 @@ class LanguageStage:
                                    # padding; 8 together leave 10 % (bench/lm_batches.py), and the four phases
                                    # took 3,401 s rather than about 5,000. But at 8, steps unchanged, picture Q&A
                                    # fell to 0.77 / 0.88 and the busiest expert rose to 2.42 (eval --limit 100;
-                                   # captions 0.98 / 0.97 with train_language.token_loss): not in the recipe yet
+                                   # captions 0.98 / 0.97 with train_language.token_loss); with auxiliary_scales
+                                   # and LoadWindow as well, Q&A 0.78 / 0.82, busiest 2.01: not in the recipe yet
     lr: float = 2e-3
     hidden: int = 256
     layers: int = 4
