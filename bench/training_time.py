@@ -25,12 +25,13 @@ STEP_FIELDS = {"encoders": ("shape_steps", "steps", "place_steps"),
 
 
 def scaled_suite(suite, fraction: float, folder: Path):
-    """The recipe with every step count scaled by fraction (at least 1 step), writing into folder."""
+    """The recipe with every step count scaled by fraction (at least 1 step; a phase of 0 steps stays off),
+    writing into folder."""
     stages = {}
     for name, fields in STEP_FIELDS.items():
         config = getattr(suite, name)
         stages[name] = dataclasses.replace(config, **{f: max(1, round(getattr(config, f) * fraction))
-                                                      for f in fields})
+                                                      if getattr(config, f) else 0 for f in fields})
     return dataclasses.replace(suite, out_dir=folder, work_dir=folder / ".work", **stages)
 
 
