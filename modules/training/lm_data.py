@@ -33,6 +33,10 @@ class Example:
     mirrored: bool = False                 # the picture is shown flipped left-right (its scene's sides swapped)
     request: Exchange | None = None        # the picture's caption request or question, once drawn
 
+    def shown_scene(self) -> Scene:
+        """The picture's scene as it is shown: its sides swapped where the picture is mirrored."""
+        return self.scene.mirrored() if self.mirrored else self.scene
+
 
 @dataclass
 class Batch:

@@ -86,7 +86,7 @@ def add_picture_requests(examples: list[Example], rng: random.Random, stage: Lan
         if example.media != "image":
             continue
         example.mirrored = rng.random() < 0.5
-        shown = example.scene.mirrored() if example.mirrored else example.scene
+        shown = example.shown_scene()
         example.request = picture_turn(shown, rng, stage.captions_by_place, stage.questions_think_first,
                                        phase.caption_share, phase.questions)
         example.turns = example.turns + [(example.request.question, example.request.answer)]
@@ -108,7 +108,7 @@ def auxiliary_items(examples: list[Example]) -> dict[str, int]:
     the grounding, naming and caption losses read (a question about places, one naming a colour or shape, a
     caption)."""
     pictured = [e for e in examples if e.media == "image"]
-    requests = [(e.request, e.scene.mirrored() if e.mirrored else e.scene) for e in pictured]
+    requests = [(e.request, e.shown_scene()) for e in pictured]
     return {"cells": len(pictured), "scene_facts": len(pictured),
             "sound_facts": sum(e.media == "audio" for e in examples),
             "grounding": sum(request.about is not None for request, _ in requests),
