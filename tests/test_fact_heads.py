@@ -5,7 +5,7 @@ import torch
 
 from modules.training.fact_heads import SCENE_FACTS, scene_fact_head, scene_facts, sound_facts
 from modules.training.lm_data import IGNORE
-from modules.training.train_language import per_example_loss
+from modules.training.train_language import next_token_losses, per_example_loss
 from modules.training.world_pictures import Scene, SceneObject
 from modules.training.world_sounds import Sound
 from tests.fitting import fit
@@ -53,4 +53,4 @@ def test_a_short_answer_weighs_as_much_as_a_long_one():
     labels[1, 1:10] = 3                               # nine answer tokens, predicted right
     logits[1, :9, 3] = 20.0
     wrong = torch.log(torch.tensor(float(vocab)))
-    assert torch.isclose(per_example_loss(logits, labels), wrong / 2, atol=1e-4)
+    assert torch.isclose(per_example_loss(next_token_losses(logits, labels), labels), wrong / 2, atol=1e-4)

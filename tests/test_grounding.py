@@ -93,10 +93,10 @@ def test_the_loss_is_low_for_a_head_that_looks_at_the_right_cells_and_high_for_o
     length = batch.input_ids.shape[1]
     causal = torch.tril(torch.ones(length, length))
 
-    def attentions_looking_at(where: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def attentions_looking_at(where: torch.Tensor) -> dict[int, torch.Tensor]:
         weights = causal * (where[None, :] * 50.0 + 1e-3)
         weights = (weights / weights.sum(dim=-1, keepdim=True))[None, None].expand(1, 4, length, length)
-        return (weights,) * 4
+        return dict.fromkeys(range(4), weights)
 
     right = loss(attentions_looking_at(keys[0]), batch.input_ids, batch.labels, [("left", "right")])
     wrong_cells = torch.zeros(length)
@@ -144,11 +144,12 @@ def test_the_name_lookup_loss_is_low_for_a_head_that_finds_the_named_colour_and_
     length = batch.input_ids.shape[1]
     causal = torch.tril(torch.ones(length, length))
 
-    def attentions_looking_at(cells: list[int]) -> tuple[torch.Tensor, ...]:
+    def attentions_looking_at(cells: list[int]) -> dict[int, torch.Tensor]:
         where = torch.zeros(length)
         where[[int(markers[8 + c]) for c in cells]] = 1.0
         weights = causal * (where[None, :] * 50.0 + 1e-3)
-        return ((weights / weights.sum(dim=-1, keepdim=True))[None, None].expand(1, 4, length, length),) * 4
+        return dict.fromkeys(range(4), (weights / weights.sum(dim=-1, keepdim=True))[None, None].expand(1, 4, length,
+                                                                                                       length))
 
     right = loss(attentions_looking_at([3, 5]), batch.input_ids, batch.labels, [names])   # the red star and square
     wrong = loss(attentions_looking_at([1]), batch.input_ids, batch.labels, [names])      # the blue circle

@@ -57,7 +57,7 @@ def test_sorted_batches_weigh_every_answer_token_as_one_unsorted_batch_would():
     import torch
 
     from modules.training.lm_data import IGNORE
-    from modules.training.train_language import token_loss
+    from modules.training.train_language import next_token_losses, token_loss
 
     generator = torch.Generator().manual_seed(0)
     logits = torch.randn(2, 12, 50, generator=generator)                          # (B, T, V)
@@ -66,10 +66,11 @@ def test_sorted_batches_weigh_every_answer_token_as_one_unsorted_batch_would():
     labels[1, :10] = IGNORE                        # 1 answer token, and one the model is sure of
     logits[1, 10, labels[1, 11]] = 30.0
     mean = ((labels[:, 1:] != IGNORE).sum() / 2).item()
-    apart = token_loss(logits[:1], labels[:1], mean) + token_loss(logits[1:], labels[1:], mean)
-    assert torch.isclose(apart, 2 * token_loss(logits, labels))
-    own = token_loss(logits[:1], labels[:1]) + token_loss(logits[1:], labels[1:])
-    assert not torch.isclose(own, 2 * token_loss(logits, labels))
+    losses = next_token_losses(logits, labels)                                    # (B, T)
+    apart = token_loss(losses[:1], labels[:1], mean) + token_loss(losses[1:], labels[1:], mean)
+    assert torch.isclose(apart, 2 * token_loss(losses, labels))
+    own = token_loss(losses[:1], labels[:1]) + token_loss(losses[1:], labels[1:])
+    assert not torch.isclose(own, 2 * token_loss(losses, labels))
 
 
 def test_sorted_batches_weigh_every_picture_s_auxiliary_losses_as_unsorted_batches_would(chat):

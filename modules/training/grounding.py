@@ -26,9 +26,9 @@ class GroundingLoss(nn.Module):
         self.layer, self.head, self.marker_id, self.global_tokens = layer, head, marker_id, global_tokens
         self.cell_of_place = cell_of_place
 
-    def forward(self, attentions: tuple[torch.Tensor, ...], input_ids: torch.Tensor, labels: torch.Tensor,
+    def forward(self, attentions: dict[int, torch.Tensor], input_ids: torch.Tensor, labels: torch.Tensor,
                 groundings: list[tuple[str, ...] | None]) -> torch.Tensor:
-        """attentions: per layer (B, heads, T, T); input_ids, labels (B, T); groundings: per row, the places its
+        """attentions: by layer, (B, heads, T, T); input_ids, labels (B, T); groundings: per row, the places its
         answer is about (empty: nothing there, so the first token), None where the row is not grounded."""
         weights = attentions[self.layer][:, self.head]                                    # (B, T, T)
         queries, keys = self.targets(input_ids, labels, groundings)                       # (B, T), (B, T)
@@ -69,9 +69,9 @@ class NameLookupLoss(nn.Module):
         self.layer, self.head, self.marker_id, self.global_tokens = layer, head, marker_id, global_tokens
         self.cell_of_place, self.name_tokens = cell_of_place, name_tokens
 
-    def forward(self, attentions: tuple[torch.Tensor, ...], input_ids: torch.Tensor, labels: torch.Tensor,
+    def forward(self, attentions: dict[int, torch.Tensor], input_ids: torch.Tensor, labels: torch.Tensor,
                 names: list[tuple[tuple[str, tuple[str, ...]], ...] | None]) -> torch.Tensor:
-        """attentions: per layer (B, heads, T, T); input_ids, labels (B, T); names: per row, the names its question
+        """attentions: by layer, (B, heads, T, T); input_ids, labels (B, T); names: per row, the names its question
         uses with the places of the objects that have each (names_in), None where the row has no picture."""
         return looking_loss(attentions[self.layer][:, self.head], *self.targets(input_ids, labels, names))
 
@@ -111,9 +111,9 @@ class CaptionGroundingLoss(nn.Module):
         self.layer, self.head, self.marker_id, self.global_tokens = layer, head, marker_id, global_tokens
         self.cell_of_place, self.separators, self.ends = cell_of_place, separators, ends
 
-    def forward(self, attentions: tuple[torch.Tensor, ...], input_ids: torch.Tensor, labels: torch.Tensor,
+    def forward(self, attentions: dict[int, torch.Tensor], input_ids: torch.Tensor, labels: torch.Tensor,
                 described: list[tuple[str, ...] | None]) -> torch.Tensor:
-        """attentions: per layer (B, heads, T, T); input_ids, labels (B, T); described: per row, the place of each
+        """attentions: by layer, (B, heads, T, T); input_ids, labels (B, T); described: per row, the place of each
         object its caption names, in order (Exchange.described), None where the answer is not a caption."""
         return looking_loss(attentions[self.layer][:, self.head], *self.targets(input_ids, labels, described))
 

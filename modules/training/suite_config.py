@@ -58,6 +58,10 @@ class LanguageStage:
                                    # fell to 0.77 / 0.88 and the busiest expert rose to 2.42 (eval --limit 100;
                                    # captions 0.98 / 0.97 with train_language.token_loss); with auxiliary_scales
                                    # and LoadWindow as well, Q&A 0.78 / 0.82, busiest 2.01: not in the recipe yet
+    pack_examples: bool = True    # the model runs on a batch's examples packed end to end in as few rows as the
+                                  # longest one allows (modules/training/packing.py), each attending only to
+                                  # itself: the same losses and gradients on about half the tokens (False: a
+                                  # row each, padded to the longest)
     lr: float = 2e-3
     hidden: int = 256
     layers: int = 4

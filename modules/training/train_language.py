@@ -24,6 +24,7 @@ from .balance_loss import RouterScores, sequence_balance_loss
 from .checkpoint import cosine_lr, load_checkpoint, save_checkpoint
 from .corpus import scenes_for, sounds_for
 from .lm_data import IGNORE, ChatTokens, Example, picture_turn, sample_example, sample_sound_example
+from .packing import Packing
 from .replicas import check_replicas_agree
 from .suite_config import LanguageStage, SuiteConfig
 from .train_encoders import frozen_picture_tower
@@ -178,9 +179,10 @@ class LanguageObjective(nn.Module):
         self.heads = nn.ModuleDict(heads)
         self.loss_per_example = loss_per_example
 
-    def forward(self, batch, media: MediaInputs) -> dict[str, torch.Tensor]:
+    def forward(self, batch, media: MediaInputs, packing: Packing) -> dict[str, torch.Tensor]:
         """batch: input_ids, attention_mask, labels (B, T) -> the next-token loss ("text") and each auxiliary
-        head's loss, by its name."""
+        head's loss, by its name. The model runs on the batch's examples laid out as `packing` says; the losses
+        read its logits and attention weights back in the batch's rows."""
         embeds = self.model.get_input_embeddings()(batch.input_ids)                      # (B, T, H)
         losses = {}
         if media.patch_tokens is not None:
@@ -198,15 +200,20 @@ class LanguageObjective(nn.Module):
                 summary = prefix[:, :self.bridge.config.audio_global_tokens]               # (m, G, H)
                 losses["sound_facts"] = self.heads["sound_facts"].loss(summary, media.sounds)
             embeds = splice(embeds, batch.input_ids, self.markers["audio"], prefix)
-        looks = reads_attention(self.heads)
-        out = self.model(inputs_embeds=embeds, attention_mask=batch.attention_mask, output_attentions=looks)
-        losses["text"] = (per_example_loss(out.logits, batch.labels) if self.loss_per_example
-                          else token_loss(out.logits, batch.labels, batch.loss_tokens))
+        looks, length = reads_attention(self.heads), batch.input_ids.shape[1]
+        out = self.model(inputs_embeds=packing.pack(embeds), position_ids=packing.position_ids().to(embeds.device),
+                         use_cache=False, output_attentions=looks)                      # on (R, L) packed rows
+        # (R, L) -> (B, T); each example's first label (its <bos>) is IGNORE, so no loss reads across examples
+        predicted = packing.unpack(next_token_losses(out.logits, packing.pack(batch.labels, fill=IGNORE)), length)
+        losses["text"] = (per_example_loss(predicted, batch.labels) if self.loss_per_example
+                          else token_loss(predicted, batch.labels, batch.loss_tokens))
         targets = {"grounding": media.groundings, "naming": media.names,           # per picture, by loss
                    "captions": media.described}
+        attentions = {layer: packing.unpack_attention(out.attentions[layer], length)      # (B, heads, T, T)
+                      for layer in {self.heads[name].layer for name in ATTENTION_LOSSES if name in self.heads}}
         for name in ATTENTION_LOSSES:
             if name in self.heads:
-                losses[name] = self.heads[name](out.attentions, batch.input_ids, batch.labels,
+                losses[name] = self.heads[name](attentions, batch.input_ids, batch.labels,
                                                 rows_of_pictures(batch.media, targets[name]))
         return losses
 
@@ -224,26 +231,29 @@ def rows_of_pictures(row_media: list[str | None], values: list) -> list:
     return [next(given) if kind == "image" else None for kind in row_media]
 
 
-def token_loss(logits: torch.Tensor, labels: torch.Tensor, tokens: float | None = None) -> torch.Tensor:
+def next_token_losses(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """At each position, the cross-entropy of its label as predicted from the position before; 0 at the first
+    position and wherever the label is IGNORE. logits (B, T, V); labels (B, T) -> (B, T)."""
+    per_token = F.cross_entropy(logits[:, :-1].transpose(1, 2).float(), labels[:, 1:], ignore_index=IGNORE,
+                                reduction="none")                                        # (B, T-1)
+    return F.pad(per_token, (1, 0))
+
+
+def token_loss(losses: torch.Tensor, labels: torch.Tensor, tokens: float | None = None) -> torch.Tensor:
     """Next-token cross-entropy summed over the answer tokens, divided by `tokens` (None: their number, the plain
     mean). Batches sorted by length pass their group's mean number: divided by its own, the group's longest batch
     weighed each of its tokens about a seventh of what its shortest did (they hold 4.6 to 8.8 times as many answer
     tokens), and captions gave objects each other's colours: exact captions on 40 test scenes after the first phase
     0.78 / 0.70 (en / zh), with the group's mean 1.00 / 0.98.
-    logits (B, T, V); labels (B, T), IGNORE where no loss."""
-    targets = labels[:, 1:]                                                              # (B, T-1)
-    summed = F.cross_entropy(logits[:, :-1].transpose(1, 2).float(), targets, ignore_index=IGNORE, reduction="sum")
-    return summed / (tokens if tokens is not None else (targets != IGNORE).sum().clamp(min=1))
+    losses (B, T): next_token_losses; labels (B, T), IGNORE where no loss."""
+    return losses.sum() / (tokens if tokens is not None else (labels[:, 1:] != IGNORE).sum().clamp(min=1))
 
 
-def per_example_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def per_example_loss(losses: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Next-token cross-entropy averaged within each example, then over examples: a short answer weighs as much as
-    a long caption. logits (B, T, V); labels (B, T), IGNORE where no loss."""
-    targets = labels[:, 1:]                                                              # (B, T-1)
-    per_token = F.cross_entropy(logits[:, :-1].transpose(1, 2).float(), targets, ignore_index=IGNORE,
-                                reduction="none")                                        # (B, T-1)
-    counted = (targets != IGNORE).float()
-    return ((per_token * counted).sum(dim=1) / counted.sum(dim=1).clamp(min=1.0)).mean()
+    a long caption. losses (B, T): next_token_losses; labels (B, T), IGNORE where no loss."""
+    counted = (labels[:, 1:] != IGNORE).float().sum(dim=1)                               # (B,)
+    return (losses.sum(dim=1) / counted.clamp(min=1.0)).mean()
 
 
 def cell_attribute_heads(config: PrefixBridgeConfig, hidden: int) -> RegionAttributeHeads:
@@ -412,21 +422,23 @@ def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelera
             scales = auxiliary_scales(examples, item_means)
             media = encode_media(examples, pools, vision, audio, rng, accelerator.device, stage)
             batch = chat.collate(examples, loss_tokens).to(accelerator.device)
+            packing = packed_rows(batch, stage)
             recorder.clear()
             routers.clear()
-            losses = objective(batch, media)
+            losses = objective(batch, media, packing)
             loss = losses["text"] + sum(phase.aux_weights[name] * scales[name] * value
                                         for name, value in losses.items() if name != "text")
             if stage.sequence_balance_weight and not phase.sounds_only:
-                loss = loss + stage.sequence_balance_weight * sequence_balance_loss(
-                    routers.seen, batch.attention_mask.bool())
+                seen = [(packing.unpack_tokens(logits, batch.input_ids.shape[1]),
+                         packing.unpack_tokens(ids, batch.input_ids.shape[1])) for logits, ids in routers.seen]
+                loss = loss + stage.sequence_balance_weight * sequence_balance_loss(seen, batch.attention_mask.bool())
             optimizer.zero_grad()
             accelerator.backward(loss)
             torch.nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], 1.0)
             optimizer.step()
             if not phase.sounds_only:
                 update_balancing_bias(recorder, stage.routed_experts, stage.bias_update_rate,
-                                      token_mask=batch.attention_mask.bool(),
+                                      token_mask=packing.token_mask(),
                                       total=lambda load: accelerator.reduce(load.to(accelerator.device), "sum").cpu(),
                                       window=recent_load)
             bar.set_postfix(loss=f"{loss.item():.3f}")
@@ -437,6 +449,12 @@ def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelera
     model.set_attn_implementation("sdpa")
     if accelerator.is_main_process:
         save_language(model, bridge, tokenizer, suite.out_dir)
+
+
+def packed_rows(batch, stage: LanguageStage) -> Packing:
+    """How the batch's examples are laid out for the model: packed (stage.pack_examples) or a row each."""
+    lengths = batch.attention_mask.sum(dim=1).tolist()
+    return Packing.first_fit(lengths) if stage.pack_examples else Packing.one_per_row(lengths)
 
 
 def draw_examples(phase: Phase, stage: LanguageStage, scenes: list[Scene], sounds: list[Sound], rng: random.Random
