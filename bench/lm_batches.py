@@ -1,14 +1,11 @@
-"""How much of a language-model training batch is padding, and what a step costs: padded (a row per example) or
-packed (modules/training/packing.py), and with length groups.
+"""How much of a language-model training batch is padding, and what a step costs, padded or packed.
 
-Usage: python bench/lm_batches.py [--groups 1 2 4 8] [--steps 12] [--threads 2]
-Draws the language phase's examples as training does (the shipped tokenizer, a few hundred training scenes and
-sounds), batches them with each `length_groups` (1: one batch at a time, as drawn), and for each prints the share of
-padding and the seconds of a forward and backward pass of the shipped language model per batch (token ids only: the
-frozen encoders' prefixes cost the same either way), a row per example and packed, with the ratio against
-length_groups 1 a row per example, measured in the same process. The time is the median over --steps groups of the
-batches drawn together, divided by their number: sorted batches are short or long by design, and the median of
-single batches would pick a short one. Never a pass/fail on time.
+Usage: python bench/lm_batches.py [--steps 12] [--threads 2]
+Draws the language phase's batches as training does (the shipped tokenizer, a few hundred training scenes and
+sounds) and prints, for a row per example padded to the longest and for the examples packed end to end
+(modules/training/packing.py), the share of padding and the median seconds of a forward and backward pass of the
+shipped language model on those batches (token ids only: the frozen encoders' prefixes cost the same either way),
+with the ratio against the padded rows measured in the same process. Never a pass/fail on time.
 """
 from __future__ import annotations
 
@@ -23,17 +20,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def drawn_groups(groups: int, count: int, chat, stage, phase, seed: int) -> list[list]:
-    """`count` groups of `groups` batches of stage.batch examples, each group drawn and sorted together."""
-    import dataclasses
-
+def drawn_batches(count: int, chat, stage, phase, seed: int) -> list:
+    """`count` batches of stage.batch examples, drawn as the language phase draws them."""
     from modules.training.corpus import scenes_for, sounds_for
-    from modules.training.train_language import batches_by_length, draw_examples
+    from modules.training.train_language import draw_examples
 
-    rng, grouped = random.Random(seed), dataclasses.replace(stage, length_groups=groups)
+    rng = random.Random(seed)
     scenes, sounds = scenes_for("train", 400, 1), sounds_for("train", 200, 1)
-    return [[chat.collate(examples) for examples in batches_by_length(
-        draw_examples(phase, grouped, scenes, sounds, rng), chat, stage.batch, rng)] for _ in range(count)]
+    return [chat.collate(draw_examples(phase, stage, scenes, sounds, rng)) for _ in range(count)]
 
 
 def step_seconds(model, batch, lay_out) -> tuple[float, float]:
@@ -64,8 +58,7 @@ def main() -> int:
     from modules.training.train_language import Phase
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--groups", type=int, nargs="+", default=[1, 2, 4, 8], help="length_groups to compare")
-    parser.add_argument("--steps", type=int, default=12, help="timed groups per setting (after 2 warm-up batches)")
+    parser.add_argument("--steps", type=int, default=12, help="timed batches per layout (after 2 warm-up ones)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's own choice)")
     args = parser.parse_args()
     if args.threads:
@@ -76,20 +69,17 @@ def main() -> int:
     stage, bridge = SuiteConfig().language, PrefixBridgeConfig.from_pretrained(str(folder / "bridge"))
     chat = ChatTokens(tokenizer, bridge.image_tokens, bridge.audio_prefix_tokens)
     phase = Phase("language", 1, 1e-3, 1, {}, False, stage.caption_share)
+    batches = drawn_batches(args.steps + 2, chat, stage, phase, seed=0)
     rows = []
-    for groups in [1] + [g for g in args.groups if g != 1]:
-        drawn = drawn_groups(groups, args.steps, chat, stage, phase, seed=groups)
-        for name, lay_out in (("a row each", Packing.one_per_row), ("packed", Packing.first_fit)):
-            for batch in drawn[0][:2]:
-                step_seconds(model, batch, lay_out)                                  # warm-up
-            timed = [[step_seconds(model, batch, lay_out) for batch in group] for group in drawn]
-            rows.append((groups, name, statistics.mean(share for group in timed for _, share in group),
-                         statistics.median(sum(seconds for seconds, _ in group) / groups for group in timed)))
+    for name, lay_out in (("a row each, padded", Packing.one_per_row), ("packed", Packing.first_fit)):
+        timed = [step_seconds(model, batch, lay_out) for batch in batches][2:]
+        rows.append((name, statistics.mean(share for _, share in timed),
+                     statistics.median(seconds for seconds, _ in timed)))
     print(f"language model training batches of {stage.batch}, {torch.get_num_threads()} torch threads")
-    print("| length_groups | rows | padding | step s (forward + backward) | step vs 1, a row each |")
-    print("| ---: | --- | ---: | ---: | ---: |")
-    for groups, name, padding, seconds in rows:
-        print(f"| {groups} | {name} | {padding:.0%} | {seconds:.3f} | {seconds / rows[0][3]:.2f}x |")
+    print("| rows | padding | median step s (forward + backward) | step vs padded |")
+    print("| --- | ---: | ---: | ---: |")
+    for name, padding, seconds in rows:
+        print(f"| {name} | {padding:.0%} | {seconds:.3f} | {seconds / rows[0][2]:.2f}x |")
     return 0
 
 

@@ -18,7 +18,6 @@ through an auxiliary loss in training and have no bias to nudge.
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Callable
 
 import torch
@@ -132,32 +131,14 @@ class ExpertRecorder:
         return torch.stack(rows) if rows else torch.zeros(0, num_experts, dtype=torch.long)
 
 
-class LoadWindow:
-    """The expert load summed over the last `batches` batches. Batches sorted by length each hold one kind of text
-    (short answers, long conversations), and a bias nudged by each batch's load alone follows whichever kind came
-    last; summed over as many batches as were sorted together, the load is that of the whole mix."""
-
-    def __init__(self, batches: int):
-        if batches < 1:
-            raise ValueError(f"A load window holds at least 1 batch; got {batches}.")
-        self.recent: deque[torch.Tensor] = deque(maxlen=batches)
-
-    def add(self, load: torch.Tensor) -> torch.Tensor:
-        """load (layers, experts) of the latest batch -> the load summed over the window, (layers, experts)."""
-        self.recent.append(load)
-        return torch.stack(tuple(self.recent)).sum(dim=0)
-
-
 @torch.no_grad()
 def update_balancing_bias(recorder: ExpertRecorder, num_experts: int, rate: float,
                           token_mask: torch.Tensor | None = None,
-                          total: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                          window: LoadWindow | None = None) -> None:
+                          total: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
     """Auxiliary-loss-free balancing: raise the bias of under-used experts, lower it for busy ones.
     total: the load summed over data-parallel processes (e.g. accelerator.reduce(load, "sum")), so that every
-    process moves its biases alike. window: the load is summed over the window's last batches first (None: this
-    batch's alone). Only DeepSeek-V3-style routers have the bias; for any other family this raises ValueError
-    saying so."""
+    process moves its biases alike. Only DeepSeek-V3-style routers have the bias; for any other family this raises
+    ValueError saying so."""
     if not recorder.has_balancing_bias:
         kinds = sorted({type(g).__name__ for g in recorder.gates.values()}) or ["no MoE layers"]
         raise ValueError(f"Bias-based expert balancing needs DeepSeek-V3-style routers with an "
@@ -166,8 +147,6 @@ def update_balancing_bias(recorder: ExpertRecorder, num_experts: int, rate: floa
     load = recorder.load(num_experts, token_mask).float()                      # (layers, experts)
     if total is not None:
         load = total(load)
-    if window is not None:
-        load = window.add(load)
     for row, index in enumerate(sorted(recorder.gates)):
         gate = recorder.gates[index]
         error = load[row].mean() - load[row]

@@ -7,7 +7,7 @@ from transformers import DeepseekV3ForCausalLM
 
 from modules.contracts import GenerationSettings
 from modules.language_model import GenerationStats, LanguageModel, sample_next
-from modules.moe_trace import ExpertRecorder, LoadWindow, update_balancing_bias
+from modules.moe_trace import ExpertRecorder, update_balancing_bias
 from modules.training.corpus import tokenizer_corpus
 from modules.training.tokenizer import train_tokenizer
 from tests.tiny_checkpoints import tiny_deepseek_v3_config
@@ -109,22 +109,3 @@ def test_balancing_counts_only_the_tokens_the_mask_keeps(tiny_lm):
     change = gate.e_score_correction_bias - before
     assert change[0] > 0 and change[1] > 0 and change[2] < 0 and change[3] < 0
     gate.e_score_correction_bias.copy_(before)
-
-
-def test_a_load_window_balances_the_mix_of_its_batches_not_the_last_one(tiny_lm):
-    """Sorted by length, one batch busies experts 0 and 1 and the next 2 and 3; over both the load is even. A bias
-    nudged by each batch alone swings every step; over a window of the two, the second step leaves it still."""
-    recorder = ExpertRecorder(tiny_lm.model)
-    gate = recorder.gates[1]
-    before = gate.e_score_correction_bias.clone()
-    window = LoadWindow(2)
-    for busy in ([0, 1], [2, 3]):
-        recorder.calls[1] = [torch.tensor([busy] * 10)]
-        recorder.calls[2] = [torch.tensor([busy] * 10)]
-        after_first = gate.e_score_correction_bias.clone()
-        update_balancing_bias(recorder, 4, rate=0.01, window=window)
-    assert not torch.equal(after_first, before)                # the first batch alone moved it
-    assert torch.equal(gate.e_score_correction_bias, after_first)   # the pair is even: no further move
-    gate.e_score_correction_bias.copy_(before)
-    with pytest.raises(ValueError, match="at least 1 batch; got 0"):
-        LoadWindow(0)

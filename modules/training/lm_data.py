@@ -44,9 +44,6 @@ class Batch:
     labels: torch.Tensor                   # (B, T), IGNORE where no loss
     attention_mask: torch.Tensor           # (B, T)
     media: list[str | None] = field(default_factory=list)
-    loss_tokens: float | None = None       # what the summed token loss is divided by (None: this batch's own answer
-                                           # tokens); batches sorted by length use their group's mean (see
-                                           # train_language.token_loss)
 
     def to(self, device) -> "Batch":
         return replace(self, input_ids=self.input_ids.to(device), labels=self.labels.to(device),
@@ -170,11 +167,7 @@ class ChatTokens:
             labels += [IGNORE] * len(context) + reply
         return ids, labels
 
-    def answer_tokens(self, example: Example) -> int:
-        """How many of the example's tokens are learnt (its answers)."""
-        return sum(label != IGNORE for label in self.encode(example)[1])
-
-    def collate(self, examples: list[Example], loss_tokens: float | None = None) -> Batch:
+    def collate(self, examples: list[Example]) -> Batch:
         encoded = [self.encode(e) for e in examples]
         longest = max(len(ids) for ids, _ in encoded)
         pad = self.tokenizer.pad_token_id
@@ -185,4 +178,4 @@ class ChatTokens:
             input_ids[row, : len(ids)] = torch.tensor(ids)
             labels[row, : len(labs)] = torch.tensor(labs)
             mask[row, : len(ids)] = 1
-        return Batch(input_ids, labels, mask, [e.media for e in examples], loss_tokens)
+        return Batch(input_ids, labels, mask, [e.media for e in examples])

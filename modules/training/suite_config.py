@@ -51,13 +51,6 @@ class LanguageStage:
     sounds: int = 4000
     steps: int = 2500
     batch: int = 24
-    length_groups: int = 1         # batches drawn together and sorted by token length before they are trained on
-                                   # (1: one at a time, as drawn). One at a time, 55 % of a batch's tokens are
-                                   # padding; 8 together leave 10 % (bench/lm_batches.py), and the four phases
-                                   # took 3,401 s rather than about 5,000. But at 8, steps unchanged, picture Q&A
-                                   # fell to 0.77 / 0.88 and the busiest expert rose to 2.42 (eval --limit 100;
-                                   # captions 0.98 / 0.97 with train_language.token_loss); with auxiliary_scales
-                                   # and LoadWindow as well, Q&A 0.78 / 0.82, busiest 2.01: not in the recipe yet
     pack_examples: bool = True    # the model runs on a batch's examples packed end to end in as few rows as the
                                   # longest one allows (modules/training/packing.py), each attending only to
                                   # itself: the same losses and gradients on about half the tokens (False: a

@@ -15,7 +15,7 @@ from transformers import DeepseekV3Config, DeepseekV3ForCausalLM
 
 from ..bridge_model import PrefixBridge, PrefixBridgeConfig
 from ..encoders.audio_model import MiniAudioEncoder
-from ..moe_trace import ExpertRecorder, LoadWindow, moe_gates, update_balancing_bias
+from ..moe_trace import ExpertRecorder, moe_gates, update_balancing_bias
 from .attribute_heads import RegionAttributeHeads, cell_weights
 from .fact_heads import scene_fact_head, sound_fact_head
 from .grounding import caption_grounding_loss, grounding_loss, name_lookup_loss, names_in
@@ -93,46 +93,6 @@ def add_picture_requests(examples: list[Example], rng: random.Random, stage: Lan
         example.turns = example.turns + [(example.request.question, example.request.answer)]
 
 
-def batches_by_length(examples: list[Example], chat: ChatTokens, batch: int, rng: random.Random
-                      ) -> list[list[Example]]:
-    """Examples -> batches of `batch` examples of similar token length, in random order. A batch is padded to its
-    longest example: drawn one batch at a time, 55 % of the tokens the model runs on are padding."""
-    ordered = sorted(examples, key=lambda example: len(chat.encode(example)[0]))
-    batches = [ordered[start:start + batch] for start in range(0, len(ordered), batch)]
-    rng.shuffle(batches)
-    return batches
-
-
-def auxiliary_items(examples: list[Example]) -> dict[str, int]:
-    """How many items each auxiliary loss averages over in these examples (see LanguageObjective.forward): the
-    pictures for the cell and scene-fact heads, the sounds for the sound-fact head, and the pictures whose request
-    the grounding, naming and caption losses read (a question about places, one naming a colour or shape, a
-    caption)."""
-    pictured = [e for e in examples if e.media == "image"]
-    requests = [(e.request, e.shown_scene()) for e in pictured]
-    return {"cells": len(pictured), "scene_facts": len(pictured),
-            "sound_facts": sum(e.media == "audio" for e in examples),
-            "grounding": sum(request.about is not None for request, _ in requests),
-            "naming": sum(bool(names_in(request.question, shown, request.language)) for request, shown in requests),
-            "captions": sum(bool(request.described) for request, _ in requests)}
-
-
-def mean_auxiliary_items(batches: list[list[Example]]) -> dict[str, float]:
-    """The mean of auxiliary_items over batches drawn together."""
-    counts = [auxiliary_items(batch) for batch in batches]
-    return {name: sum(count[name] for count in counts) / len(counts) for name in counts[0]}
-
-
-def auxiliary_scales(batch: list[Example], group_means: dict[str, float]) -> dict[str, float]:
-    """Each auxiliary loss is a mean over its batch's items; times its scale, it is their sum over the mean count of
-    the batches drawn with it (group_means: mean_auxiliary_items), as the text loss is (token_loss). Sorted by
-    length, a group's items cluster in a few of its batches (the questions in the short ones), and a mean per batch
-    would give them a fraction of the weight they have in batches drawn one at a time. One batch alone: every scale
-    is 1."""
-    counts = auxiliary_items(batch)
-    return {name: counts[name] / group_means[name] if group_means[name] else 1.0 for name in counts}
-
-
 def encode_media(examples: list[Example], pools: MediaPools, vision, audio, rng: random.Random, device: torch.device,
                  stage: LanguageStage) -> MediaInputs:
     """Augment and encode this batch's pictures (with their requests already drawn: add_picture_requests) and
@@ -206,7 +166,7 @@ class LanguageObjective(nn.Module):
         # (R, L) -> (B, T); each example's first label (its <bos>) is IGNORE, so no loss reads across examples
         predicted = packing.unpack(next_token_losses(out.logits, packing.pack(batch.labels, fill=IGNORE)), length)
         losses["text"] = (per_example_loss(predicted, batch.labels) if self.loss_per_example
-                          else token_loss(predicted, batch.labels, batch.loss_tokens))
+                          else token_loss(predicted, batch.labels))
         targets = {"grounding": media.groundings, "naming": media.names,           # per picture, by loss
                    "captions": media.described}
         attentions = {layer: packing.unpack_attention(out.attentions[layer], length)      # (B, heads, T, T)
@@ -239,14 +199,10 @@ def next_token_losses(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tenso
     return F.pad(per_token, (1, 0))
 
 
-def token_loss(losses: torch.Tensor, labels: torch.Tensor, tokens: float | None = None) -> torch.Tensor:
-    """Next-token cross-entropy summed over the answer tokens, divided by `tokens` (None: their number, the plain
-    mean). Batches sorted by length pass their group's mean number: divided by its own, the group's longest batch
-    weighed each of its tokens about a seventh of what its shortest did (they hold 4.6 to 8.8 times as many answer
-    tokens), and captions gave objects each other's colours: exact captions on 40 test scenes after the first phase
-    0.78 / 0.70 (en / zh), with the group's mean 1.00 / 0.98.
+def token_loss(losses: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Next-token cross-entropy averaged over the batch's answer tokens.
     losses (B, T): next_token_losses; labels (B, T), IGNORE where no loss."""
-    return losses.sum() / (tokens if tokens is not None else (labels[:, 1:] != IGNORE).sum().clamp(min=1))
+    return losses.sum() / (labels[:, 1:] != IGNORE).sum().clamp(min=1)
 
 
 def per_example_loss(losses: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -402,32 +358,23 @@ def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelera
     pools = MediaPools(stage, suite.seed, phase.sounds_only) if start < phase.steps else None
     objective, optimizer = accelerator.prepare(
         LanguageObjective(model, bridge, heads, markers, phase.loss_per_example), optimizer)
-    recorder, recent_load = ExpertRecorder(model), LoadWindow(stage.length_groups)
+    recorder = ExpertRecorder(model)
     # the balance loss needs the routers' logits with gradients; hooked only when that loss is on
     routers = RouterScores(moe_gates(model) if stage.sequence_balance_weight else {})
     bar = tqdm(range(start, phase.steps), desc=phase.name, initial=start, total=phase.steps)
-    waiting: list[list[Example]] = []      # batches drawn together, sorted by length, not yet trained on
-    item_means: dict[str, float] = {}      # the mean count of each auxiliary loss's items in a batch of those
-    loss_tokens = 0.0                      # the mean number of answer tokens in a batch of those
     with recorder, routers:
         for step in bar:
             for group in optimizer.param_groups:
                 group["lr"] = cosine_lr(step, phase.steps, phase.lr, phase.warmup)
-            if not waiting:
-                drawn = draw_examples(phase, stage, pools.scenes, pools.sounds, rng)
-                waiting = batches_by_length(drawn, chat, stage.batch, rng)
-                loss_tokens = sum(chat.answer_tokens(e) for group in waiting for e in group) / len(waiting)
-                item_means = mean_auxiliary_items(waiting)
-            examples = waiting.pop()
-            scales = auxiliary_scales(examples, item_means)
+            examples = draw_examples(phase, stage, pools.scenes, pools.sounds, rng)
             media = encode_media(examples, pools, vision, audio, rng, accelerator.device, stage)
-            batch = chat.collate(examples, loss_tokens).to(accelerator.device)
+            batch = chat.collate(examples).to(accelerator.device)
             packing = packed_rows(batch, stage)
             recorder.clear()
             routers.clear()
             losses = objective(batch, media, packing)
-            loss = losses["text"] + sum(phase.aux_weights[name] * scales[name] * value
-                                        for name, value in losses.items() if name != "text")
+            loss = losses["text"] + sum(phase.aux_weights[name] * value for name, value in losses.items()
+                                        if name != "text")
             if stage.sequence_balance_weight and not phase.sounds_only:
                 seen = [(packing.unpack_tokens(logits, batch.input_ids.shape[1]),
                          packing.unpack_tokens(ids, batch.input_ids.shape[1])) for logits, ids in routers.seen]
@@ -439,8 +386,7 @@ def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelera
             if not phase.sounds_only:
                 update_balancing_bias(recorder, stage.routed_experts, stage.bias_update_rate,
                                       token_mask=packing.token_mask(),
-                                      total=lambda load: accelerator.reduce(load.to(accelerator.device), "sum").cpu(),
-                                      window=recent_load)
+                                      total=lambda load: accelerator.reduce(load.to(accelerator.device), "sum").cpu())
             bar.set_postfix(loss=f"{loss.item():.3f}")
             if accelerator.is_main_process and ((step + 1) % 250 == 0 or step + 1 == phase.steps):
                 work.mkdir(parents=True, exist_ok=True)
@@ -459,10 +405,10 @@ def packed_rows(batch, stage: LanguageStage) -> Packing:
 
 def draw_examples(phase: Phase, stage: LanguageStage, scenes: list[Scene], sounds: list[Sound], rng: random.Random
                   ) -> list[Example]:
-    """The examples of stage.length_groups batches, their pictures' requests drawn."""
+    """The examples of one batch, their pictures' requests drawn."""
     examples = [sample_sound_example(rng, sounds) if phase.sounds_only
                 else sample_example(rng, scenes, sounds, stage.questions_think_first)
-                for _ in range(stage.batch * stage.length_groups)]
+                for _ in range(stage.batch)]
     add_picture_requests(examples, rng, stage, phase)
     return examples
 
