@@ -33,15 +33,12 @@ def drawn_batches(count: int, chat, stage, phase, seed: int) -> list:
 def step_seconds(model, batch, lay_out) -> tuple[float, float]:
     """One forward and backward pass on the batch's token ids laid out by `lay_out` (a Packing constructor),
     timed; and the share of padding in the rows the model ran on."""
-    from modules.training.lm_data import IGNORE
-    from modules.training.train_language import next_token_losses, token_loss
+    from modules.training.train_language import packed_text_losses, token_loss
 
     started = time.perf_counter()
     packing = lay_out(batch.attention_mask.sum(dim=1).tolist())
-    embeds = packing.pack(model.get_input_embeddings()(batch.input_ids))
-    out = model(inputs_embeds=embeds, position_ids=packing.position_ids(), use_cache=False)
-    losses = packing.unpack(next_token_losses(out.logits, packing.pack(batch.labels, fill=IGNORE)),
-                            batch.input_ids.shape[1])
+    embeds = model.get_input_embeddings()(batch.input_ids)                              # (B, T, H)
+    losses, _ = packed_text_losses(model, embeds, batch.labels, packing)
     token_loss(losses, batch.labels).backward()
     model.zero_grad(set_to_none=True)
     return time.perf_counter() - started, 1 - float(packing.token_mask().float().mean())

@@ -25,8 +25,7 @@ class Packing:
     def first_fit(cls, lengths: list[int]) -> "Packing":
         """Longest first, each example into the first row with room left; a row holds as many tokens as the
         longest example, so the longest ones have a row each and the short ones fill the rest."""
-        if not lengths or min(lengths) < 1:
-            raise ValueError(f"every example needs at least one token; got lengths {lengths}")
+        check_lengths(lengths)
         width, free = max(lengths), []                      # free: tokens left in each row so far
         rows, starts = [0] * len(lengths), [0] * len(lengths)
         for index in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
@@ -40,8 +39,7 @@ class Packing:
     @classmethod
     def one_per_row(cls, lengths: list[int]) -> "Packing":
         """Each example in a row of its own, as padded: nothing is packed."""
-        if not lengths or min(lengths) < 1:
-            raise ValueError(f"every example needs at least one token; got lengths {lengths}")
+        check_lengths(lengths)
         count = len(lengths)
         return cls(torch.arange(count), torch.zeros(count, dtype=torch.long), torch.tensor(lengths),
                    (count, max(lengths)))
@@ -105,3 +103,9 @@ class Packing:
         weights = weights.gather(3, within[:, None, None, :].expand(-1, heads, length, -1))
         both = inside[:, None, :, None] & inside[:, None, None, :]                         # (B, 1, length, length)
         return weights * both.to(weights.dtype)
+
+
+def check_lengths(lengths: list[int]) -> None:
+    """Raise ValueError, naming the lengths, unless there is at least one example and each has a token."""
+    if not lengths or min(lengths) < 1:
+        raise ValueError(f"every example needs at least one token; got lengths {lengths}")

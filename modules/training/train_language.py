@@ -160,16 +160,12 @@ class LanguageObjective(nn.Module):
                 summary = prefix[:, :self.bridge.config.audio_global_tokens]               # (m, G, H)
                 losses["sound_facts"] = self.heads["sound_facts"].loss(summary, media.sounds)
             embeds = splice(embeds, batch.input_ids, self.markers["audio"], prefix)
-        looks, length = reads_attention(self.heads), batch.input_ids.shape[1]
-        out = self.model(inputs_embeds=packing.pack(embeds), position_ids=packing.position_ids().to(embeds.device),
-                         use_cache=False, output_attentions=looks)                      # on (R, L) packed rows
-        # (R, L) -> (B, T); each example's first label (its <bos>) is IGNORE, so no loss reads across examples
-        predicted = packing.unpack(next_token_losses(out.logits, packing.pack(batch.labels, fill=IGNORE)), length)
+        predicted, out = packed_text_losses(self.model, embeds, batch.labels, packing, reads_attention(self.heads))
         losses["text"] = (per_example_loss(predicted, batch.labels) if self.loss_per_example
                           else token_loss(predicted, batch.labels))
         targets = {"grounding": media.groundings, "naming": media.names,           # per picture, by loss
                    "captions": media.described}
-        attentions = {layer: packing.unpack_attention(out.attentions[layer], length)      # (B, heads, T, T)
+        attentions = {layer: packing.unpack_attention(out.attentions[layer], batch.input_ids.shape[1])  # (B, h, T, T)
                       for layer in {self.heads[name].layer for name in ATTENTION_LOSSES if name in self.heads}}
         for name in ATTENTION_LOSSES:
             if name in self.heads:
@@ -189,6 +185,17 @@ def rows_of_pictures(row_media: list[str | None], values: list) -> list:
     """values, one per picture in batch order -> one per row (None in the rows without a picture)."""
     given = iter(values)
     return [next(given) if kind == "image" else None for kind in row_media]
+
+
+def packed_text_losses(model: DeepseekV3ForCausalLM, embeds: torch.Tensor, labels: torch.Tensor, packing: Packing,
+                       output_attentions: bool = False):
+    """The model on the batch's examples packed as `packing` says -> (next_token_losses back in the batch's rows,
+    (B, T); the model's output on the packed (R, L) rows). embeds (B, T, H); labels (B, T)."""
+    out = model(inputs_embeds=packing.pack(embeds), position_ids=packing.position_ids().to(embeds.device),
+                use_cache=False, output_attentions=output_attentions)
+    # each example's first label (its <bos>) is IGNORE, so no loss reads across examples
+    packed_labels = packing.pack(labels, fill=IGNORE)
+    return packing.unpack(next_token_losses(out.logits, packed_labels), labels.shape[1]), out
 
 
 def next_token_losses(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
