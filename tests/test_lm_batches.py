@@ -1,5 +1,5 @@
-"""Language-model training batches as drawn: packed, they hold far less padding; and each picture's request speaks
-of the picture as it is shown."""
+"""Language-model training batches as drawn: packed, they hold far less padding; the balancing bias counts their text
+alone; and each picture's request speaks of the picture as it is shown."""
 import random
 
 import pytest
@@ -9,7 +9,7 @@ from modules.training.corpus import scenes_for, sounds_for
 from modules.training.lm_data import ChatTokens
 from modules.training.packing import Packing
 from modules.training.suite_config import REPO_ROOT, LanguageStage
-from modules.training.train_language import Phase, draw_examples
+from modules.training.train_language import Phase, balanced_tokens, draw_examples
 
 STAGE = LanguageStage()
 PHASE = Phase("language", 10, 1e-3, 1, {}, False, STAGE.caption_share)
@@ -34,6 +34,19 @@ def test_packed_batches_run_on_far_fewer_padding_tokens(chat):
         for shares, lay_out in ((padded, Packing.one_per_row), (packed, Packing.first_fit)):
             shares.append(1 - float(lay_out(lengths).token_mask().float().mean()))
     assert sum(padded) / len(padded) > 0.4 and sum(packed) / len(packed) < 0.2
+
+
+def test_the_balancing_bias_counts_each_text_token_and_no_prefix_or_padding(chat):
+    """The bar is the experts' load on text: the picture and sound prefixes' places must not count."""
+    examples = drawn_batches(1, seed=2)[0]
+    batch = chat.collate(examples)
+    markers = {kind: chat.tokenizer.convert_tokens_to_ids(f"<|{kind}|>") for kind in ("image", "audio")}
+    packing = Packing.first_fit(batch.attention_mask.sum(dim=1).tolist())
+    counted = packing.unpack(balanced_tokens(batch, packing, markers, STAGE).long(), batch.input_ids.shape[1])
+    prefix = sum((batch.input_ids == marker).long() for marker in markers.values())
+    assert prefix.sum() >= 17 * sum(e.media == "image" for e in examples) > 0
+    assert counted.sum() == batch.attention_mask.sum() - prefix.sum()
+    assert not (counted.bool() & prefix.bool()).any()
 
 
 def test_a_mirrored_picture_s_caption_names_the_other_side():

@@ -76,6 +76,9 @@ class LanguageStage:
                                     # cells are the 2x2 blocks the encoder's attribute heads were trained on
     bias_update_rate: float = 3e-3  # auxiliary-loss-free balancing: how fast each expert's bias moves per step
                                     # (2e-3 left the busiest expert at 2.01x the mean load on held-out text)
+    balance_text_only: bool = True   # the balancing bias counts the text's tokens alone, not the picture and sound
+                                     # prefixes': the bar is the load on held-out text (else prefixes and text
+                                     # could balance each other while text leans on one expert)
     sequence_balance_weight: float = 0.003  # DeepSeek-V3's complementary sequence-wise balance loss (0: off)
     captions_by_place: bool = True   # caption targets list objects in reading order of their places (else shuffled)
     image_global_dropout: float = 0.5  # share of training pictures whose global tokens are hidden (cells only):

@@ -392,7 +392,7 @@ def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelera
             optimizer.step()
             if not phase.sounds_only:
                 update_balancing_bias(recorder, stage.routed_experts, stage.bias_update_rate,
-                                      token_mask=packing.token_mask(),
+                                      token_mask=balanced_tokens(batch, packing, markers, stage),
                                       total=lambda load: accelerator.reduce(load.to(accelerator.device), "sum").cpu())
             bar.set_postfix(loss=f"{loss.item():.3f}")
             if accelerator.is_main_process and ((step + 1) % 250 == 0 or step + 1 == phase.steps):
@@ -408,6 +408,17 @@ def packed_rows(batch, stage: LanguageStage) -> Packing:
     """How the batch's examples are laid out for the model: packed (stage.pack_examples) or a row each."""
     lengths = batch.attention_mask.sum(dim=1).tolist()
     return Packing.first_fit(lengths) if stage.pack_examples else Packing.one_per_row(lengths)
+
+
+def balanced_tokens(batch, packing: Packing, markers: dict[str, int], stage: LanguageStage) -> torch.Tensor:
+    """(R, L) bool over the packed rows: the tokens whose experts the balancing bias counts. Every example's token,
+    or with stage.balance_text_only its text alone (the picture and sound prefixes' places left out)."""
+    if not stage.balance_text_only:
+        return packing.token_mask()
+    text = batch.attention_mask.bool().cpu()                                                  # (B, T)
+    for marker in markers.values():
+        text &= batch.input_ids.cpu() != marker
+    return packing.pack(text, fill=False)
 
 
 def draw_examples(phase: Phase, stage: LanguageStage, scenes: list[Scene], sounds: list[Sound], rng: random.Random
