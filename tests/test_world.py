@@ -240,6 +240,30 @@ def test_balanced_yes_no_questions_ask_about_something_in_the_picture_half_the_t
         assert abs(sum(a.startswith("Yes") for a in answers) / len(answers) - share_yes) < 0.03, balanced
 
 
+def test_balanced_places_ask_about_a_place_that_holds_an_object_half_the_time():
+    from modules.training.world_talk import QUESTION_KINDS, QuestionMix
+    scene = Scene("black", (RED_LEFT, BLUE_TOP))
+    only_places = {kind: 0.0 for kind in QUESTION_KINDS} | {"shape at a place": 1.0}
+    for balanced, share_found in ((False, 2 / 5), (True, 0.5)):
+        rng = random.Random(5)
+        answers = [picture_question(scene, "en", rng, QuestionMix(only_places, balanced_places=balanced)).answer
+                   for _ in range(3000)]
+        assert abs(sum("nothing" not in a for a in answers) / len(answers) - share_found) < 0.03, balanced
+
+
+def test_lookalikes_ask_where_the_object_is_that_only_both_words_find():
+    from modules.training.world_talk import QUESTION_KINDS, QuestionMix
+    red_star, red_circle = SceneObject("red", "star", "small", "left"), SceneObject("red", "circle", "small", "top")
+    blue_square = SceneObject("blue", "square", "large", "bottom")
+    scene = Scene("black", (red_star, red_circle, blue_square))
+    only_where = {kind: 0.0 for kind in QUESTION_KINDS} | {"place of an object": 1.0}
+    for lookalikes, asked in ((False, {"red star", "red circle", "blue square"}), (True, {"red star", "red circle"})):
+        rng = random.Random(6)
+        questions = {picture_question(scene, "en", rng, QuestionMix(only_where, lookalikes=lookalikes)).question
+                     for _ in range(200)}
+        assert questions == {f"Where is the {name}?" for name in asked}, lookalikes
+
+
 def test_the_objects_key_names_what_a_caption_names_and_nothing_else():
     star, circle = SceneObject("red", "star", "small", "left"), SceneObject("blue", "circle", "large", "top")
     scene = Scene("white", (star, circle), 1)

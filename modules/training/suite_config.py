@@ -149,6 +149,11 @@ class LanguageStage:
                                              # gave picture Q&A 0.82/0.94 against 0.84/0.88, but the busiest expert
                                              # at 1.96 (1.67), three high beeps 6/10 in English (10/10), and the
                                              # example pictures' yes/no wrong
+    grounding_balanced_places: bool = False  # "What shape is on the right?" asks about a place that holds an object
+                                             # half the time (else "nothing" is right 60 % of the time)
+    grounding_lookalikes: bool = False       # "Where is the blue star?" asks about an object that shares its colour
+                                             # or shape with another where there is one: the wrong places answered
+                                             # were mostly those of such a lookalike
 
 
 @dataclass(frozen=True)

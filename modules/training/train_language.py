@@ -313,7 +313,8 @@ def tune_with_grounding(suite: SuiteConfig, tokenizer, accelerator: Accelerator)
                                              "captions": stage.caption_grounding_weight}
     phase = Phase("grounding", stage.grounding_steps, stage.question_lr, 50, weights, True,
                   stage.question_caption_share,
-                  QuestionMix(dict(stage.grounding_question_weights), stage.grounding_balanced_yes_no))
+                  QuestionMix(dict(stage.grounding_question_weights), stage.grounding_balanced_yes_no,
+                              stage.grounding_balanced_places, stage.grounding_lookalikes))
     run_phase(phase, suite, tokenizer, accelerator, model, bridge, encoders)
 
 

@@ -139,6 +139,11 @@ class QuestionMix:
     balanced_yes_no: bool = False     # "Is there ...?" asks about something in the picture half the time (else
                                       # about any colour or shape alike: "No" is then the answer 70 % of the time
                                       # for colours, 59 % for shapes)
+    balanced_places: bool = False     # "What shape is <place>?" asks about a place that holds an object half the
+                                      # time (else any of the five places alike: "nothing" is then right 60 %)
+    lookalikes: bool = False          # "Where is the <colour> <shape>?" asks, where the picture has one, about an
+                                      # object that shares its colour or its shape with another, so that only
+                                      # both words together find it (else any object alike)
 
 
 def picture_question(scene: Scene, lang: str, rng: random.Random, mix: QuestionMix | None = None) -> Exchange:
@@ -151,7 +156,9 @@ def picture_question(scene: Scene, lang: str, rng: random.Random, mix: QuestionM
     makers = {
         "count": lambda: _count(scene, lang),
         "background": lambda: _background(scene, lang),
-        "shape at a place": lambda: _shape_at(scene, rng.choice(sorted(POSITIONS)), lang),
+        "shape at a place": lambda: _shape_at(
+            scene, asked_about({o.position for o in scene.objects}, sorted(POSITIONS), rng,
+                               mix is not None and mix.balanced_places), lang),
         "is there a shape": lambda: _yes_no_shape(
             scene, asked_about({o.shape for o in scene.objects}, sorted(SHAPES), rng, balanced), lang),
         "is there a colour": lambda: _yes_no_color(
@@ -160,13 +167,20 @@ def picture_question(scene: Scene, lang: str, rng: random.Random, mix: QuestionM
     if unique_shapes:
         makers["colour of a shape"] = lambda: _color_of(rng.choice(unique_shapes), lang)
     if unique_names:
-        makers["place of an object"] = lambda: _where_is(rng.choice(unique_names), lang)
+        asked = lookalikes(unique_names, scene) if mix is not None and mix.lookalikes else []
+        makers["place of an object"] = lambda: _where_is(rng.choice(asked or unique_names), lang)
     if mix is None:
         kind, maker = rng.choice(list(makers.items()))
     else:
         kind = rng.choices(list(makers), weights=[mix.kind_weights[k] for k in makers])[0]
         maker = makers[kind]
     return replace(maker(), kind=kind)
+
+
+def lookalikes(candidates: list[SceneObject], scene: Scene) -> list[SceneObject]:
+    """Those of the candidates that share their colour or their shape with another object of the scene."""
+    return [o for o in candidates
+            if any(p is not o and (p.color == o.color or p.shape == o.shape) for p in scene.objects)]
 
 
 def asked_about(present: set[str], every: list[str], rng: random.Random, balanced: bool) -> str:
