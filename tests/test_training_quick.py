@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from modules.config import load_config
 from modules.contracts import DrawSettings, GenerationSettings
@@ -30,6 +31,9 @@ def quick_suite(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("mini")
     run = train_quick(out, processes=1)
     assert "picture-caption cleaning" in run.stdout and "removed" in run.stdout
+    if torch.get_num_threads() >= 2:      # on a CPU with two cores or more, the decoder trains in a second process
+        assert "stage decoder:" in run.stdout and "beside the language model" in run.stdout, run.stdout[-2000:]
+        assert "unet" in (out / ".work" / "decoder.log").read_text()
     return out
 
 

@@ -195,3 +195,5 @@ class SuiteConfig:
     encoders: EncoderStage = field(default_factory=EncoderStage)
     language: LanguageStage = field(default_factory=LanguageStage)
     decoder: DecoderStage = field(default_factory=DecoderStage)
+    decoder_beside_language: bool = True    # on a CPU, the decoder stage trains in a second process while the
+                                            # language-model stages run, each on half the cores (mini.decoder_beside)
