@@ -92,7 +92,7 @@ class LanguageModel:
         text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         return len(self.tokenizer.encode(text, add_special_tokens=False))
 
-    def _embed(self, ids: list[int], prefix_kind: str | None, prefix: torch.Tensor | None) -> torch.Tensor:
+    def embed(self, ids: list[int], prefix_kind: str | None, prefix: torch.Tensor | None) -> torch.Tensor:
         """ids -> (1, T, hidden) with the prefix (n, hidden) placed at the marker positions."""
         input_ids = torch.tensor([ids], device=self.device)
         embeds = self.model.get_input_embeddings()(input_ids)
@@ -118,7 +118,7 @@ class LanguageModel:
         started = time.perf_counter()
         cache = DynamicCache(config=self.model.config)
         self.recorder.clear()
-        logits = self.model(inputs_embeds=self._embed(ids, prefix_kind, prefix), cache=cache,
+        logits = self.model(inputs_embeds=self.embed(ids, prefix_kind, prefix), cache=cache,
                             use_cache=True).logits[0, -1]
         answer: list[int] = []
         first_token_at, text, shown = None, "", ""

@@ -203,20 +203,58 @@ def drawings(suite: Suite, scenes: list[Scene], seed: int) -> dict[str, float]:
     return {"drawing_color_shape": both / n, "drawing_by_encoder": judged / n, "drawing_by_pixels": pixels / n}
 
 
-def moe_balance(suite: Suite, scenes: list[Scene], sounds: list[Sound], seed: int) -> float:
-    """Busiest routed expert's load over the mean load, worst layer, on held-out text (teacher-forced)."""
-    lm = suite.language_model
-    rng = random.Random(f"moe-{seed}")
-    texts = []
+def moe_balance(suite: Suite, scenes: list[Scene], sounds: list[Sound], seed: int) -> dict[str, float]:
+    """Busiest routed expert's load over the mean load, worst layer, teacher-forced. The bar's figure: held-out
+    exchanges (picture questions, sound questions, captions; text alone) as the model reads them, in the chat
+    template. Reported beside it, without a bar: the same answers as bare text, which the model never reads
+    (no template, no start token), and the picture and sound prefixes of the describe prompts."""
+    lm, rng = suite.language_model, random.Random(f"moe-{seed}")
+    conversations, bare = [], []
     for scene, sound in zip(scenes, sounds):
         for lang in ("en", "zh"):
-            texts.append(picture_question(scene, lang, rng).answer + " " + sound_exchange(sound, lang, rng).answer)
-            texts.append(caption_en(scene) if lang == "en" else caption_zh(scene))
+            question, heard = picture_question(scene, lang, rng), sound_exchange(sound, lang, rng)
+            caption = caption_en(scene) if lang == "en" else caption_zh(scene)
+            bare += [question.answer + " " + heard.answer, caption]
+            conversations += [conversation_ids(lm, asked, said) for asked, said in (
+                (question.question, question.answer), (heard.question, heard.answer), (DESCRIBE[lang], caption))]
+    pictures = [suite.image_encoder.encode(render_scene(scene)) for scene in scenes]
+    heard = [suite.audio_encoder.encode(synthesize(sound)) for sound in sounds]
+    return {"moe_busiest_over_mean": busiest_over_mean(lm, [(ids, None, None) for ids in conversations]),
+            "moe_busiest_bare_answers": busiest_over_mean(
+                lm, [(lm.tokenizer.encode(text, add_special_tokens=False), None, None) for text in bare]),
+            "moe_busiest_picture_prefixes": busiest_over_mean(lm, describe_prompts(suite, "image", pictures)),
+            "moe_busiest_sound_prefixes": busiest_over_mean(lm, describe_prompts(suite, "audio", heard))}
+
+
+def conversation_ids(lm, question: str, answer: str) -> list[int]:
+    """A user's question and the assistant's answer through the chat template, as token ids."""
+    messages = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+    return lm.tokenizer.encode(lm.tokenizer.apply_chat_template(messages, tokenize=False), add_special_tokens=False)
+
+
+def describe_prompts(suite: Suite, kind: str, encoded: list) -> list[tuple[list[int], str, torch.Tensor]]:
+    """The studio's English describe prompt for each encoded picture or sound: (ids, kind, prefix)."""
+    question = DESCRIBE["en"] if kind == "image" else DESCRIBE_SOUND["en"]
+    prompts = []
+    for item in encoded:
+        prefix = suite.bridge.prefix(kind, item.tokens, item.embedding)                        # (P, hidden)
+        ids = suite.language_model.prompt_ids([{"role": "user", "content": f"<|{kind}|>{question}"}], kind,
+                                              prefix.shape[0])
+        prompts.append((ids, kind, prefix))
+    return prompts
+
+
+def busiest_over_mean(lm, inputs: list[tuple[list[int], str | None, torch.Tensor | None]]) -> float:
+    """Worst layer's busiest expert load over its mean load, over the inputs' tokens: every token of an input
+    without a prefix, only the prefix's positions of one with (ids, prefix kind, prefix (P, hidden))."""
+    counted = []
     with torch.inference_mode(), lm.recorder:
         lm.recorder.clear()
-        for text in texts:
-            lm.model(input_ids=torch.tensor([lm.tokenizer.encode(text, add_special_tokens=False)]))
-        load = lm.recorder.load(lm.num_experts).float()
+        for ids, kind, prefix in inputs:
+            lm.model(inputs_embeds=lm.embed(ids, kind, prefix))
+            marker = None if kind is None else lm.tokenizer.convert_tokens_to_ids(f"<|{kind}|>")
+            counted.append(torch.ones(len(ids), dtype=torch.bool) if kind is None else torch.tensor(ids) == marker)
+        load = lm.recorder.load(lm.num_experts, torch.cat(counted)).float()                 # (layers, experts)
     return float((load.max(dim=1).values / load.mean(dim=1)).max())
 
 
@@ -269,7 +307,7 @@ def run_evaluation(out: Path | None, limit: int) -> int:
             suite, every_sound, lang, answers)
     metrics.update(drawings(suite, single_object_scenes_for("test", min(n, 60), seed), seed))
     metrics["answer_language"] = sum(language_of(a) == lang for lang, a in answers) / len(answers)
-    metrics["moe_busiest_over_mean"] = moe_balance(suite, scenes[:60], sounds[:60], seed)
+    metrics.update(moe_balance(suite, scenes[:60], sounds[:60], seed))
     robustness = evaluate_robustness(suite, scenes[: n // 2], sounds[: n // 2], seed)
     report = {"test_items": n, "bars": BARS, "metrics": metrics, "robustness": robustness,
               "worst_sound_contents": worst_sounds,

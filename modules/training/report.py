@@ -13,7 +13,10 @@ ROWS = [  # (label, metric base name, has a Chinese figure)
     ("sound descriptions, every content 4 times", "sound_description_every_content", True),
     ("drawings with the requested colour and shape (encoder and pixel check)", "drawing_color_shape", False),
     ("answers in the language of the question", "answer_language", False),
-    ("busiest routed expert / mean load (held-out text)", "moe_busiest_over_mean", False),
+    ("busiest routed expert / mean load (held-out conversations, text)", "moe_busiest_over_mean", False),
+    ("… the same answers as bare text (no chat template)", "moe_busiest_bare_answers", False),
+    ("… picture prefixes (describe prompts)", "moe_busiest_picture_prefixes", False),
+    ("… sound prefixes (describe prompts)", "moe_busiest_sound_prefixes", False),
 ]
 
 
@@ -39,7 +42,7 @@ def metrics_table(report: dict) -> str:
             en, zh = f"{metrics[base]:.2f}", ""
         if base == "drawing_color_shape":
             en += f" (encoder {metrics['drawing_by_encoder']:.2f}, pixels {metrics['drawing_by_pixels']:.2f})"
-        lines.append(_row([label, en, zh, _bar(base, bars)]))
+        lines.append(_row([label, en, zh, _bar(base, bars) if base in bars else "—"]))
     return "\n".join(lines)
 
 
