@@ -154,8 +154,11 @@ class LanguageStage:
     grounding_balanced_places: bool = False  # "What shape is on the right?" asks about a place that holds an object
                                              # half the time (else "nothing" is right 60 % of the time)
     grounding_lookalikes: bool = False       # "Where is the blue star?" asks about an object that shares its colour
-                                             # or shape with another where there is one: the wrong places answered
-                                             # were mostly those of such a lookalike
+                                             # or shape with another where there is one (most wrong places named
+                                             # are such a lookalike's). Both on, tried once, in a grounding phase of
+                                             # 2,500 steps with no questions phase before it: picture Q&A 0.78 /
+                                             # 0.92 against the recipe's 0.91 / 0.93; not told apart from the
+                                             # missing questions phase
 
 
 @dataclass(frozen=True)
