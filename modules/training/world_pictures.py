@@ -139,6 +139,6 @@ def render_scene(scene: Scene, style: RenderStyle = RenderStyle()) -> Image.Imag
             draw.ellipse([cx * side - r, cy * side - r, cx * side + r, cy * side + r], fill=fill)
         else:
             draw.polygon(_shape_points(obj.shape, cx * side, cy * side, r), fill=fill)
-    if scale > 1:      # box-halved first: 0.49 ms a picture rather than 1.32, within 7 of 255 of LANCZOS alone
-        image = image.reduce(2).resize((style.size, style.size), Image.Resampling.LANCZOS)
+    if scale > 1:
+        image = image.resize((style.size, style.size), Image.Resampling.LANCZOS)
     return image
