@@ -203,7 +203,8 @@ def drawings(suite: Suite, scenes: list[Scene], seed: int) -> dict[str, float]:
     return {"drawing_color_shape": both / n, "drawing_by_encoder": judged / n, "drawing_by_pixels": pixels / n}
 
 
-def moe_balance(suite: Suite, scenes: list[Scene], sounds: list[Sound], seed: int) -> dict[str, float]:
+def moe_balance(suite: Suite, scenes: list[Scene], sounds: list[Sound], pictures: list[Image.Image],
+                waves: list[np.ndarray], seed: int) -> dict[str, float]:
     """Busiest routed expert's load over the mean load, worst layer, teacher-forced. The bar's figure: held-out
     exchanges (picture questions, sound questions, captions; text alone) as the model reads them, in the chat
     template. Reported beside it, without a bar: the same answers as bare text, which the model never reads
@@ -217,12 +218,12 @@ def moe_balance(suite: Suite, scenes: list[Scene], sounds: list[Sound], seed: in
             bare += [question.answer + " " + heard.answer, caption]
             conversations += [conversation_ids(lm, asked, said) for asked, said in (
                 (question.question, question.answer), (heard.question, heard.answer), (DESCRIBE[lang], caption))]
-    pictures = [suite.image_encoder.encode(render_scene(scene)) for scene in scenes]
-    heard = [suite.audio_encoder.encode(synthesize(sound)) for sound in sounds]
+    seen = [suite.image_encoder.encode(picture) for picture in pictures]
+    heard = [suite.audio_encoder.encode(wave) for wave in waves]
     return {"moe_busiest_over_mean": busiest_over_mean(lm, [(ids, None, None) for ids in conversations]),
             "moe_busiest_bare_answers": busiest_over_mean(
                 lm, [(lm.tokenizer.encode(text, add_special_tokens=False), None, None) for text in bare]),
-            "moe_busiest_picture_prefixes": busiest_over_mean(lm, describe_prompts(suite, "image", pictures)),
+            "moe_busiest_picture_prefixes": busiest_over_mean(lm, describe_prompts(suite, "image", seen)),
             "moe_busiest_sound_prefixes": busiest_over_mean(lm, describe_prompts(suite, "audio", heard))}
 
 
@@ -307,7 +308,7 @@ def run_evaluation(out: Path | None, limit: int) -> int:
             suite, every_sound, lang, answers)
     metrics.update(drawings(suite, single_object_scenes_for("test", min(n, 60), seed), seed))
     metrics["answer_language"] = sum(language_of(a) == lang for lang, a in answers) / len(answers)
-    metrics.update(moe_balance(suite, scenes[:60], sounds[:60], seed))
+    metrics.update(moe_balance(suite, scenes[:60], sounds[:60], pictures[:60], waves[:60], seed))
     robustness = evaluate_robustness(suite, scenes[: n // 2], sounds[: n // 2], seed)
     report = {"test_items": n, "bars": BARS, "metrics": metrics, "robustness": robustness,
               "worst_sound_contents": worst_sounds,

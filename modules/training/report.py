@@ -25,6 +25,8 @@ def _row(cells: list[str]) -> str:
 
 
 def _bar(base: str, bars: dict) -> str:
+    if base not in bars:
+        return "—"
     return f"≤ {bars[base]:g}" if base == "moe_busiest_over_mean" else f"≥ {bars[base]:.2f}"
 
 
@@ -34,7 +36,7 @@ def metrics_table(report: dict) -> str:
              "| --- | --- | --- | --- |"]
     for label, base, bilingual in ROWS:
         if base + ("_en" if bilingual else "") not in metrics:
-            lines.append(_row([label, "not measured", "", _bar(base, bars) if base in bars else "—"]))
+            lines.append(_row([label, "not measured", "", _bar(base, bars)]))
             continue
         if bilingual:
             en, zh = f"{metrics[base + '_en']:.2f}", f"{metrics[base + '_zh']:.2f}"
@@ -42,7 +44,7 @@ def metrics_table(report: dict) -> str:
             en, zh = f"{metrics[base]:.2f}", ""
         if base == "drawing_color_shape":
             en += f" (encoder {metrics['drawing_by_encoder']:.2f}, pixels {metrics['drawing_by_pixels']:.2f})"
-        lines.append(_row([label, en, zh, _bar(base, bars) if base in bars else "—"]))
+        lines.append(_row([label, en, zh, _bar(base, bars)]))
     return "\n".join(lines)
 
 

@@ -414,12 +414,10 @@ def packed_rows(batch, stage: LanguageStage) -> Packing:
 def balanced_tokens(batch, packing: Packing, markers: dict[str, int], stage: LanguageStage) -> torch.Tensor:
     """(R, L) bool over the packed rows: the tokens whose experts the balancing bias counts. Every example's token,
     or with stage.balance_text_only its text alone (the picture and sound prefixes' places left out)."""
-    if not stage.balance_text_only:
-        return packing.token_mask()
-    text = batch.attention_mask.bool().cpu()                                                  # (B, T)
-    for marker in markers.values():
-        text &= batch.input_ids.cpu() != marker
-    return packing.pack(text, fill=False)
+    counted = batch.attention_mask.bool().cpu()                                               # (B, T)
+    for marker in markers.values() if stage.balance_text_only else ():
+        counted &= batch.input_ids.cpu() != marker
+    return packing.pack(counted, fill=False)
 
 
 def draw_examples(phase: Phase, stage: LanguageStage, scenes: list[Scene], sounds: list[Sound], rng: random.Random
