@@ -90,6 +90,8 @@ def train_stages(suite, stages: list[str]) -> dict[str, float]:
         for stage in stages:
             if beside is None and stage in LANGUAGE_STAGES and decoder_beside(suite, stages, accelerator):
                 beside = DecoderBeside.start(suite)
+            elif beside is not None and not beside.process.is_alive():
+                beside.finish()             # the decoder is done: the next stages get every thread back
             if stage == "decoder" and beside is not None:
                 seconds[stage] = beside.finish()
                 print(f"stage {stage}: {seconds[stage]:.0f} s (beside the language model; its log: {beside.log})")
@@ -123,6 +125,7 @@ class DecoderBeside:
     results: object           # multiprocessing.Queue: the child's seconds, or its error
     log: Path
     threads_before: int
+    seconds: float | None = None    # the decoder stage's, once finished
 
     @classmethod
     def start(cls, suite) -> "DecoderBeside":
@@ -141,9 +144,12 @@ class DecoderBeside:
         return cls(process, results, log, threads)
 
     def finish(self) -> float:
-        """Wait for the decoder; its seconds. Raises RuntimeError, naming the log, if it failed."""
+        """Wait for the decoder (if it has not been waited for) and give this process its threads back; the
+        decoder's seconds. Raises RuntimeError, naming the log, if it failed."""
         import queue
         import torch
+        if self.seconds is not None:
+            return self.seconds
         while True:
             try:
                 outcome = self.results.get(timeout=5)
@@ -156,6 +162,9 @@ class DecoderBeside:
         torch.set_num_threads(self.threads_before)
         if isinstance(outcome, str) or self.process.exitcode != 0:
             raise RuntimeError(f"the decoder stage failed beside the language model ({outcome}); see {self.log}")
+        print(f"decoder: finished beside the language model in {outcome:.0f} s; back to {self.threads_before} "
+              f"threads here")
+        self.seconds = outcome
         return outcome
 
     def stop(self) -> None:

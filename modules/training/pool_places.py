@@ -19,8 +19,10 @@ from accelerate import Accelerator
 from torch import nn
 from tqdm import tqdm
 
+from .adamw import adamw
 from .attribute_heads import CLASSES, REGIONS, region_targets
 from .augment import mirror, picture_to_tensor, resample_blur
+from .batches_ahead import batches_ahead
 from .checkpoint import cosine_lr, load_checkpoint, save_checkpoint
 from .corpus import perturbed, scenes_for
 from .replicas import check_replicas_agree
@@ -71,8 +73,10 @@ class PlacesObjective(nn.Module):
                 "keep": relative_change(patch_tokens, kept)}
 
 
-def place_batch(pool: PicturePool, stage: EncoderStage, rng: random.Random) -> tuple[torch.Tensor, list[Scene]]:
-    """picture_batch base scenes and as many partners, a share of which move one object to a free place."""
+def place_batch(pool: PicturePool, stage: EncoderStage, rng: random.Random, tokens
+                ) -> tuple[torch.Tensor, list[Scene], TextBatch]:
+    """picture_batch base scenes and as many partners, a share of which move one object to a free place, and
+    their captions: pictures (2B, 3, 64, 64)."""
     idx = rng.sample(range(len(pool.scenes)), stage.picture_batch)
     base = [pool.scenes[i] for i in idx]
     partners = [perturbed(scene, rng, "position") if rng.random() < stage.place_move_share else pool.partners[i]
@@ -80,7 +84,8 @@ def place_batch(pool: PicturePool, stage: EncoderStage, rng: random.Random) -> t
     scenes = base + partners
     pictures = torch.stack([render_for_training(s, rng) for s in scenes])                # (2B, 3, 64, 64)
     pictures, scenes = mirror(pictures, scenes, [rng.random() < 0.5 for _ in scenes])
-    return resample_blur(pictures, rng), scenes
+    pictures = resample_blur(pictures, rng)
+    return pictures, scenes, caption_batch(scenes, rng, tokens)
 
 
 @torch.no_grad()
@@ -112,7 +117,7 @@ def train_places(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> Non
     clip.visual.output_tokens = True
     clip.requires_grad_(False).visual.requires_grad_(True)            # the text tower stays as the encoders left it
     before, heads = copy.deepcopy(clip.visual), PooledPlaceHeads(stage.embed_dim)
-    optimizer = torch.optim.AdamW([{"params": clip.visual.parameters(), "peak": stage.place_lr},
+    optimizer = adamw([{"params": clip.visual.parameters(), "peak": stage.place_lr},
                                    {"params": heads.parameters(), "peak": stage.lr}], weight_decay=0.05)
     modules = {"visual": clip.visual, "before": before, "heads": heads}    # `before` too: a resumed run keeps it
     start, checkpoint = 0, work / "places.safetensors"
@@ -136,12 +141,13 @@ def tune_places(clip, modules: dict[str, nn.Module], optimizer: torch.optim.Opti
     objective, optimizer = accelerator.prepare(PlacesObjective(clip.visual, before, modules["heads"]), optimizer)
     tokens = text_tokens(tokenizer, stage, accelerator.device)
     print("places, before: " + held_out_report(clip, before, tokens, validation, validation_pictures))
+    cpu_tokens = text_tokens(tokenizer, stage, torch.device("cpu"))
+    batches = batches_ahead(lambda step: place_batch(pool, stage, rng, cpu_tokens), range(start, stage.place_steps))
     bar = tqdm(range(start, stage.place_steps), desc="places", initial=start, total=stage.place_steps)
-    for step in bar:
+    for step, (pictures, scenes, captions) in zip(bar, batches):
         for group in optimizer.param_groups:
             group["lr"] = cosine_lr(step, stage.place_steps, group["peak"], 50)
-        pictures, scenes = place_batch(pool, stage, rng)
-        captions: TextBatch = caption_batch(scenes, rng, tokens)
+        captions = captions.to(accelerator.device)
         with torch.no_grad():
             texts = F.normalize(clip.encode_text(captions.ids), dim=-1)                              # (2B, D)
         losses = objective(pictures.to(accelerator.device), scenes, texts, captions.keys, clip.logit_scale)

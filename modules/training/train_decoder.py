@@ -15,6 +15,7 @@ from torch import nn
 from tqdm import tqdm
 from transformers import CLIPTextConfig, CLIPTextModel
 
+from .adamw import adamw
 from .augment import mirror, picture_to_tensor
 from .checkpoint import cosine_lr, load_checkpoint, save_checkpoint
 from .corpus import single_object_scenes_for
@@ -147,7 +148,7 @@ def train_vae_phase(objective: nn.Module, vae: AutoencoderKL, pool: DrawingPool,
     """One VAE phase, resumable from its own checkpoint; objective is the (wrapped) VAEObjective over vae."""
     trained = [vae.post_quant_conv, vae.decoder] if decoder_only else [vae]
     steps = stage.vae_decoder_steps if decoder_only else stage.vae_steps
-    optimizer = torch.optim.AdamW([p for m in trained for p in m.parameters()], lr=stage.lr)
+    optimizer = adamw([p for m in trained for p in m.parameters()], lr=stage.lr)
     checkpoint, start = work / ("vae-decoder.safetensors" if decoder_only else "vae.safetensors"), 0
     if checkpoint.exists():
         start, _ = load_checkpoint(checkpoint, {"vae": vae}, optimizer)
@@ -178,7 +179,7 @@ def train_unet(unet, vae, text_encoder, tokenizer, pool: DrawingPool, stage: Dec
                for flip in (False, True)}
     scale = float(1.0 / latents[False].std())
     vae.register_to_config(scaling_factor=scale)
-    optimizer = torch.optim.AdamW(unet.parameters(), lr=stage.lr)
+    optimizer = adamw(unet.parameters(), lr=stage.lr)
     checkpoint, start = work / "unet.safetensors", 0
     if checkpoint.exists():
         start, _ = load_checkpoint(checkpoint, {"unet": unet}, optimizer)

@@ -19,8 +19,10 @@ from torch import nn
 from tqdm import tqdm
 
 from ..encoders.audio_model import MiniAudioConfig, MiniAudioEncoder
+from .adamw import adamw
 from .attribute_heads import RegionAttributeHeads, region_weights
 from .augment import augment_sound, batch_sounds, mirror, picture_to_tensor, resample_blur, training_picture
+from .batches_ahead import batches_ahead
 from .checkpoint import cosine_lr, load_checkpoint, save_checkpoint
 from .cleaning import clean_captioned_pictures, raw_captioned_pictures
 from .corpus import perturbed, scenes_for, shuffled_objects, sounds_for
@@ -165,11 +167,17 @@ class TextBatch:
     ids: torch.Tensor          # (B, context) token ids
     keys: list[str]            # what each text says: equal keys are not negatives of each other
 
+    def to(self, device: torch.device) -> "TextBatch":
+        return TextBatch(self.ids.to(device), self.keys)
+
 
 @dataclass
 class SoundBatch:
     waves: torch.Tensor        # (B, samples)
     descriptions: TextBatch
+
+    def to(self, device: torch.device) -> "SoundBatch":
+        return SoundBatch(self.waves.to(device), self.descriptions.to(device))
 
 
 def text_tokens(tokenizer, stage: EncoderStage, device: torch.device) -> Callable[[list[str]], torch.Tensor]:
@@ -187,12 +195,12 @@ def caption_batch(scenes: list[Scene], rng: random.Random, tokens) -> TextBatch:
     return TextBatch(tokens(texts), [s.objects_key() + lang for s, lang in zip(scenes, langs)])
 
 
-def sound_batch(sounds: list[Sound], waves: list[np.ndarray], stage: EncoderStage, rng: random.Random, tokens,
-                device) -> SoundBatch:
+def sound_batch(sounds: list[Sound], waves: list[np.ndarray], stage: EncoderStage, rng: random.Random, tokens
+                ) -> SoundBatch:
     """One batch of augmented sounds and their descriptions, in random languages."""
     pick = rng.sample(range(len(sounds)), stage.sound_batch)
     langs = [rng.choice(["en", "zh"]) for _ in pick]
-    batch = batch_sounds([augment_sound(waves[i], rng) for i in pick]).to(device)
+    batch = batch_sounds([augment_sound(waves[i], rng) for i in pick])
     descriptions = TextBatch(tokens([describe_in(sounds[i], l) for i, l in zip(pick, langs)]),
                              [sounds[i].content_key() + l for i, l in zip(pick, langs)])
     return SoundBatch(batch, descriptions)
@@ -207,7 +215,7 @@ def train_encoders(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
     audio = MiniAudioEncoder(MiniAudioConfig(embed_dim=stage.embed_dim, tokens=stage.audio_tokens,
                                              time_stride=stage.audio_time_stride))
     heads = RegionAttributeHeads(stage.vision_width, region_weights(stage.image_size // stage.patch_size))
-    optimizer = torch.optim.AdamW(parameter_groups(clip, audio, heads), lr=stage.lr, weight_decay=0.05)
+    optimizer = adamw(parameter_groups(clip, audio, heads), lr=stage.lr, weight_decay=0.05)
     start, total = 0, stage.shape_steps + stage.steps
     checkpoint = work / "encoders.safetensors"
     if checkpoint.exists():
@@ -223,14 +231,22 @@ def train_encoders(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
     sounds = sounds_for("train", stage.sounds, suite.seed)
     waves = [synthesize(s) for s in sounds]
     objective, optimizer = accelerator.prepare(EncoderObjective(clip, audio, heads), optimizer)
-    tokens = text_tokens(tokenizer, stage, accelerator.device)
-    bar = tqdm(range(start, total), desc="encoders", initial=start, total=total)
-    for step in bar:
-        set_learning_rates(optimizer, step, stage)
+    tokens = text_tokens(tokenizer, stage, torch.device("cpu"))
+
+    def make_batch(step: int) -> tuple[torch.Tensor, list[Scene], TextBatch | None, SoundBatch | None]:
+        """The step's pictures (B, 3, 64, 64), their scenes, and in the joint phase captions and sounds."""
         joint = step >= stage.shape_steps
         pictures, scenes = picture_batch(pool, stage, rng, partners=joint)
         captions = caption_batch(scenes, rng, tokens) if joint else None
-        heard = sound_batch(sounds, waves, stage, rng, tokens, accelerator.device) if joint else None
+        return pictures, scenes, captions, sound_batch(sounds, waves, stage, rng, tokens) if joint else None
+
+    batches = batches_ahead(make_batch, range(start, total))
+    bar = tqdm(range(start, total), desc="encoders", initial=start, total=total)
+    for step, (pictures, scenes, captions, heard) in zip(bar, batches):
+        set_learning_rates(optimizer, step, stage)
+        joint = step >= stage.shape_steps
+        if joint:
+            captions, heard = captions.to(accelerator.device), heard.to(accelerator.device)
         losses = objective(pictures.to(accelerator.device), scenes, captions, heard)
         loss = (losses["picture"] + losses["sound"] + stage.attribute_loss_weight * losses["attributes"]
                 if joint else losses["attributes"])

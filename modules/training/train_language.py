@@ -1,6 +1,7 @@
 """Stage 2 of the mini suite: the DeepSeek-V3 language model and the prefix bridge, over frozen encoders."""
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,14 +17,16 @@ from transformers import DeepseekV3Config, DeepseekV3ForCausalLM
 from ..bridge_model import PrefixBridge, PrefixBridgeConfig
 from ..encoders.audio_model import MiniAudioEncoder
 from ..moe_trace import ExpertRecorder, moe_gates, update_balancing_bias
+from .adamw import adamw
 from .attribute_heads import RegionAttributeHeads, cell_weights
 from .fact_heads import scene_fact_head, sound_fact_head
 from .grounding import caption_grounding_loss, grounding_loss, name_lookup_loss, names_in
 from .augment import augment_sound, mirror, resample_blur, training_picture
 from .balance_loss import RouterScores, sequence_balance_loss
+from .batches_ahead import batches_ahead
 from .checkpoint import cosine_lr, load_checkpoint, save_checkpoint
 from .corpus import scenes_for, sounds_for
-from .lm_data import IGNORE, ChatTokens, Example, picture_turn, sample_example, sample_sound_example
+from .lm_data import IGNORE, Batch, ChatTokens, Example, picture_turn, sample_example, sample_sound_example
 from .packing import Packing
 from .replicas import check_replicas_agree
 from .suite_config import LanguageStage, SuiteConfig
@@ -59,10 +62,17 @@ class MediaPools:
 
     def __init__(self, stage: LanguageStage, seed: int, sounds_only: bool = False):
         """sounds_only: no pictures, and stage.sound_phase_sounds sounds rather than stage.sounds."""
-        rng = random.Random(f"lm-pools-{seed}")
-        self.scenes = [] if sounds_only else scenes_for("train", stage.scenes, seed + 1)
-        self.pictures = torch.stack([training_picture(s, rng) for s in self.scenes]) if self.scenes else None
+        self.scenes, self.pictures = ([], None) if sounds_only else pictured_scenes(stage.scenes, seed)
         self.sounds = sounds_for("train", stage.sound_phase_sounds if sounds_only else stage.sounds, seed + 1)
+
+
+@functools.lru_cache(maxsize=1)
+def pictured_scenes(count: int, seed: int) -> tuple[list[Scene], torch.Tensor]:
+    """The phases' training scenes and their pictures (count, 3, 64, 64), rendered once for all the phases that
+    run in this process (about 16 s on two cores). Read only: augmentations make new tensors."""
+    rng = random.Random(f"lm-pools-{seed}")
+    scenes = scenes_for("train", count, seed + 1)
+    return scenes, torch.stack([training_picture(s, rng) for s in scenes])
 
 
 @dataclass
@@ -354,7 +364,7 @@ def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelera
     markers = {kind: tokenizer.convert_tokens_to_ids(f"<|{kind}|>") for kind in ("image", "audio")}
     heads = auxiliary_heads(phase, bridge, stage, markers["image"], tokenizer)
     trained = {"lm": model, "bridge": bridge} | heads
-    optimizer = torch.optim.AdamW(trained_parameters(phase, model, bridge, heads), lr=phase.lr,
+    optimizer = adamw(trained_parameters(phase, model, bridge, heads), lr=phase.lr,
                                   weight_decay=0.05, betas=(0.9, 0.95))
     checkpoint, start = work / f"{phase.name}.safetensors", 0
     if checkpoint.exists():
@@ -369,15 +379,20 @@ def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelera
     recorder = ExpertRecorder(model)
     # the balance loss needs the routers' logits with gradients; hooked only when that loss is on
     routers = RouterScores(moe_gates(model) if stage.sequence_balance_weight else {})
+
+    def make_batch(step: int) -> tuple[Batch, MediaInputs, Packing]:
+        examples = draw_examples(phase, stage, pools.scenes, pools.sounds, rng)
+        media = encode_media(examples, pools, vision, audio, rng, accelerator.device, stage)
+        batch = chat.collate(examples).to(accelerator.device)
+        return batch, media, packed_rows(batch, stage)
+
+    # on a GPU the frozen encoders run here; on a CPU a worker draws and encodes the next batches meanwhile
+    batches = batches_ahead(make_batch, range(start, phase.steps), in_worker=accelerator.device.type == "cpu")
     bar = tqdm(range(start, phase.steps), desc=phase.name, initial=start, total=phase.steps)
     with recorder, routers:
-        for step in bar:
+        for step, (batch, media, packing) in zip(bar, batches):
             for group in optimizer.param_groups:
                 group["lr"] = cosine_lr(step, phase.steps, phase.lr, phase.warmup)
-            examples = draw_examples(phase, stage, pools.scenes, pools.sounds, rng)
-            media = encode_media(examples, pools, vision, audio, rng, accelerator.device, stage)
-            batch = chat.collate(examples).to(accelerator.device)
-            packing = packed_rows(batch, stage)
             recorder.clear()
             routers.clear()
             losses = objective(batch, media, packing)

@@ -5,7 +5,6 @@ import math
 import random
 from dataclasses import dataclass, replace
 
-import numpy as np
 from PIL import Image, ImageDraw
 
 # English word -> (RGB, 中文). Names and words are fixed by WORLD.md.
@@ -118,7 +117,7 @@ def _shape_points(shape: str, cx: float, cy: float, r: float) -> list[tuple[floa
 
 
 def _jitter_color(rgb: tuple[int, int, int], rng: random.Random, amount: int) -> tuple[int, int, int]:
-    return tuple(int(np.clip(c + rng.randint(-amount, amount), 0, 255)) for c in rgb)  # type: ignore[return-value]
+    return tuple(min(max(c + rng.randint(-amount, amount), 0), 255) for c in rgb)  # type: ignore[return-value]
 
 
 def render_scene(scene: Scene, style: RenderStyle = RenderStyle()) -> Image.Image:
