@@ -49,7 +49,8 @@ class LanguageStage:
 
     scenes: int = 12000
     sounds: int = 4000
-    steps: int = 2500
+    steps: int = 1800             # the language phase: its loss had levelled off near 0.03 by step 1,500 of 2,500;
+                                  # 1,800 keeps the whole recipe within about 90 minutes on two cores
     batch: int = 24
     pack_examples: bool = True    # the model runs on a batch's examples packed end to end in as few rows as the
                                   # longest one allows (modules/training/packing.py), each attending only to
@@ -127,7 +128,7 @@ class LanguageStage:
                                             # captions 0.96/0.97 -> 0.98/0.97 (English on another 100 test scenes
                                             # 92 -> 98; 86 for the weights before), picture Q&A 0.89/0.90 ->
                                             # 0.95/0.93 ("Where is the <object>?" 14 -> 17 of 19 in English)
-    sound_steps: int = 600             # then the sounds phase ("sounds" stage): the bridge's sound half alone on
+    sound_steps: int = 300             # then the sounds phase ("sounds" stage): the bridge's sound half alone on
                                        # sound turns, the language model frozen (train_language.tune_sound_bridge).
                                        # Beeps counted right of 240 from any split (en / zh) after grounding: 222 / 224;
                                        # 600 steps: 226 / 226; 1,200: 227 / 229, and with each sound's time tokens
@@ -135,7 +136,8 @@ class LanguageStage:
                                        # grounding phase (223 / 222), 300 steps at 5e-4 with the fact head at 1
                                        # gave 223 / 223 (224 / 224 drawing from 40,000 sounds). The shipped
                                        # weights: 600 steps, 232 / 231 of the held-out 240 (226 / 225 for those
-                                       # shipped before, 1,200 steps); 0.964 / 0.971 every-content -> 0.971 / 0.964
+                                       # shipped before, 1,200 steps); 0.964 / 0.971 every-content -> 0.971 / 0.964.
+                                       # 300 keeps the whole recipe within about 90 minutes
     sound_lr: float = 2e-3
     sound_fact_weight: float = 3.0     # the sound fact head's weight in the sounds phase
     sound_phase_sounds: int = 40000    # the sounds phase draws from this many training sounds (the others: `sounds`)
@@ -179,11 +181,12 @@ class DecoderStage:
     perceptual_weight: float = 1.0  # the picture encoder's patch tokens of the reconstruction vs the original
     perceptual_from_start: bool = True    # the whole VAE's phase learns the perceptual distance too (else only
                                           # the decoder's phase does)
-    unet_steps: int = 4000          # conditioned on the final image encoder's text tower: 4,000 steps drew the
+    unet_steps: int = 3500          # conditioned on the final image encoder's text tower: 4,000 steps drew the
                                     # asked colour and shape in 95 % of 60 held-out prompts, 6,000 in 98 % (judged
                                     # by the picture encoder and the pixels); 4,000 over this VAE with 24 prompt
                                     # tokens, 93 %. On a stale copy of an earlier text tower ("a red star" ~ "a red
-                                    # triangle") it was 53 %
+                                    # triangle") it was 53 %. 3,500 so that the decoder, beside the language model,
+                                    # ends no later than it does
     unet_batch: int = 64
     prompt_tokens: int = 24         # the text tower's tokens the UNet reads: prompts are padded and cut to this.
                                     # The world's drawing prompts take at most 20 (Chinese); 24 rather than 48 made
