@@ -77,8 +77,8 @@ def encoder_groups(stage, tokenizer, steps: int) -> list[list[tuple[str, float]]
         phase, rows = "joint" if joint else "shape", []
         for name, fused, ahead in (("in turn, AdamW per tensor", False, False), ("in turn, fused AdamW", True, False),
                                    ("ahead in a worker, fused AdamW", True, True)):
-            objective, groups, make_batch = encoder_parts(stage, tokenizer)
-            optimizer = adamw(groups, lr=1e-4) if fused else torch.optim.AdamW(groups, lr=1e-4)
+            objective, parameters, make_batch = encoder_parts(stage, tokenizer)
+            optimizer = adamw(parameters, lr=1e-4) if fused else torch.optim.AdamW(parameters, lr=1e-4)
             batches = batches_ahead(lambda step: make_batch(joint), range(steps + 2), in_worker=ahead)
             rows.append((f"encoders {phase} phase: batches {name}", step_seconds(objective, optimizer, batches,
                                                                                    steps, joint)))

@@ -29,3 +29,11 @@ def test_a_worker_makes_the_same_batches_in_the_same_order_as_making_them_in_tur
 
 def test_no_steps_make_no_batches():
     assert list(batches_ahead(drawing_batches(1), range(5, 5))) == []
+
+
+def test_making_batches_ahead_leaves_torch_global_random_state_as_it_was():
+    torch.manual_seed(3)
+    expected = torch.rand(2)
+    torch.manual_seed(3)
+    list(batches_ahead(drawing_batches(1), range(2)))
+    assert torch.equal(torch.rand(2), expected)

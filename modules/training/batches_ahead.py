@@ -4,6 +4,7 @@ from __future__ import annotations
 import multiprocessing
 from typing import Callable, Iterator, TypeVar
 
+import torch
 from torch.utils.data import DataLoader, IterableDataset
 
 Batch = TypeVar("Batch")
@@ -35,6 +36,8 @@ def batches_ahead(make: Callable[[int], Batch], steps: range, in_worker: bool = 
     CPU (a forked worker must not touch a GPU) and must not rely on state this process changes later."""
     if not in_worker or "fork" not in multiprocessing.get_all_start_methods():
         return (make(step) for step in steps)
+    # the loader draws its workers' seeds from a generator of its own, not from torch's global one, which this
+    # process keeps drawing from as it would without a worker
     loader = DataLoader(_StepBatches(make, steps), batch_size=None, num_workers=1, prefetch_factor=ahead,
-                        collate_fn=_as_made, multiprocessing_context="fork")
+                        collate_fn=_as_made, multiprocessing_context="fork", generator=torch.Generator())
     return iter(loader)
