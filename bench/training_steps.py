@@ -1,13 +1,14 @@
-"""What an encoders-stage training step costs with its batches made in turn or ahead in a worker, and what one
-AdamW update of each model costs per tensor or fused.
+"""What an encoders-stage training step costs with its batches made in turn or ahead in a worker, what one
+AdamW update of each model costs per tensor or fused, and a language-model pass with either experts forward.
 
 Usage: python bench/training_steps.py [--steps 20] [--threads 2]
 Builds the encoders stage's models from scratch (the shipped tokenizer, a pool of 800 training scenes and 300 sounds)
 and times steps of its shape phase and of its joint phase three ways, in one process: batches drawn in turn before
 each step with torch's default AdamW (as training did before), the same with fused AdamW, and fused AdamW with the
 batches made ahead by a worker process (modules/training/batches_ahead.py, as training does now). Then one AdamW
-update of the shipped language model, the encoders and the UNet, per tensor and fused. Prints medians and the ratio
-against the first way. Never a pass/fail on time.
+update of the shipped language model, the encoders and the UNet, per tensor and fused; and a forward and backward
+pass of the language model with its experts run by grouped_mm and by training's index_add forward. Prints medians
+and the ratio against the first of each group. Never a pass/fail on time.
 """
 from __future__ import annotations
 
@@ -117,6 +118,29 @@ def update_groups() -> list[list[tuple[str, float]]]:
     return groups
 
 
+def experts_group(repeats: int = 8) -> list[list[tuple[str, float]]]:
+    """A forward and backward pass of the shipped language model on 6 rows of 300 token ids, its routed experts
+    run by transformers' grouped_mm and by training's index_add forward, alternating."""
+    import torch
+    from transformers import DeepseekV3ForCausalLM
+
+    from modules.training.index_add_experts import use_index_add_experts
+    model = DeepseekV3ForCausalLM.from_pretrained(str(ROOT / "assets" / "mini" / "language_model")).train()
+    ids = torch.randint(3, model.config.vocab_size, (6, 300), generator=torch.Generator().manual_seed(0))
+    ways = {"grouped_mm": lambda: model.set_experts_implementation("grouped_mm"),
+            "index_add": lambda: use_index_add_experts(model)}
+    times = {name: [] for name in ways}
+    for index in range(repeats + 2):
+        for name, use in ways.items():
+            use()
+            started = time.perf_counter()
+            model(input_ids=ids, labels=ids).loss.backward()
+            if index >= 2:
+                times[name].append(time.perf_counter() - started)
+    return [[(f"language model forward and backward, experts by {name}", statistics.median(seconds))
+             for name, seconds in times.items()]]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=20, help="timed steps per way (after two warm-up steps)")
@@ -131,7 +155,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     tokenizer = AutoTokenizer.from_pretrained(str(ROOT / "assets" / "mini" / "language_model"))
     stage = dataclasses.replace(SuiteConfig().encoders, scenes=800)
-    groups = encoder_groups(stage, tokenizer, args.steps) + update_groups()
+    groups = encoder_groups(stage, tokenizer, args.steps) + update_groups() + experts_group()
     print(f"| what ({args.threads} threads) | median s | vs the first of its group |\n| --- | ---: | ---: |")
     for rows in groups:
         for name, seconds in rows:

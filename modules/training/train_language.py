@@ -21,6 +21,7 @@ from .adamw import adamw
 from .attribute_heads import RegionAttributeHeads, cell_weights
 from .fact_heads import scene_fact_head, sound_fact_head
 from .grounding import caption_grounding_loss, grounding_loss, name_lookup_loss, names_in
+from .index_add_experts import use_index_add_experts
 from .augment import augment_sound, mirror, resample_blur, training_picture
 from .balance_loss import RouterScores, sequence_balance_loss
 from .batches_ahead import batches_ahead
@@ -373,6 +374,8 @@ def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelera
     chat = ChatTokens(tokenizer, bridge.config.image_tokens, bridge.config.audio_prefix_tokens)
     if reads_attention(heads):
         model.set_attn_implementation("eager")
+    if accelerator.device.type == "cpu":
+        use_index_add_experts(model)        # the same gradients as grouped_mm, sooner on a CPU
     pools = MediaPools(stage, suite.seed, phase.sounds_only) if start < phase.steps else None
     objective, optimizer = accelerator.prepare(
         LanguageObjective(model, bridge, heads, markers, phase.loss_per_example), optimizer)
@@ -416,6 +419,7 @@ def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelera
                 save_checkpoint(checkpoint, trained, optimizer, step + 1)
     check_replicas_agree(accelerator, objective, phase.name)
     model.set_attn_implementation("sdpa")
+    model.set_experts_implementation("grouped_mm")
     if accelerator.is_main_process:
         save_language(model, bridge, tokenizer, suite.out_dir)
 
