@@ -25,40 +25,28 @@ sys.path.insert(0, str(ROOT))
 
 
 def encoder_parts(stage, tokenizer):
-    """A fresh picture-text model, audio encoder and attribute heads, their objective, and a batch maker."""
-    from modules.encoders.audio_model import MiniAudioConfig, MiniAudioEncoder
+    """Fresh encoders stage models, their objective and parameter groups, and a maker of the stage's batches."""
     from modules.training import train_encoders as te
-    from modules.training.attribute_heads import RegionAttributeHeads, region_weights
     from modules.training.corpus import sounds_for
     from modules.training.world_sounds import synthesize
 
-    clip = te.build_clip(stage, len(tokenizer))
-    clip.visual.output_tokens = True
-    audio = MiniAudioEncoder(MiniAudioConfig(embed_dim=stage.embed_dim, tokens=stage.audio_tokens,
-                                             time_stride=stage.audio_time_stride))
-    heads = RegionAttributeHeads(stage.vision_width, region_weights(stage.image_size // stage.patch_size))
-    objective = te.EncoderObjective(clip, audio, heads)
+    clip, audio, heads = te.encoder_models(stage, len(tokenizer))
     pool, rng = te.PicturePool(stage, 0), random.Random(0)
     sounds = sounds_for("train", 300, 0)
     waves = [synthesize(s) for s in sounds]
     tokens = te.text_tokens(tokenizer, stage, "cpu")
-
-    def make_batch(joint: bool):
-        pictures, scenes = te.picture_batch(pool, stage, rng, partners=joint)
-        captions = te.caption_batch(scenes, rng, tokens) if joint else None
-        return pictures, scenes, captions, te.sound_batch(sounds, waves, stage, rng, tokens) if joint else None
-
-    return objective, te.parameter_groups(clip, audio, heads), make_batch
+    return (te.EncoderObjective(clip, audio, heads), te.parameter_groups(clip, audio, heads),
+            lambda joint: te.encoder_batch(joint, pool, sounds, waves, stage, rng, tokens))
 
 
-def step_seconds(objective, optimizer, batches, steps: int, joint: bool) -> float:
+def step_seconds(objective, optimizer, batches, stage, steps: int, joint: bool) -> float:
     """Median seconds from asking for a batch to the end of its update, after two warm-up steps."""
+    from modules.training.train_encoders import encoder_loss
     times = []
     for index in range(steps + 2):
         started = time.perf_counter()
         pictures, scenes, captions, heard = next(batches)
-        losses = objective(pictures, scenes, captions, heard)
-        loss = losses["picture"] + losses["sound"] + 2 * losses["attributes"] if joint else losses["attributes"]
+        loss = encoder_loss(objective(pictures, scenes, captions, heard), stage, joint)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -82,7 +70,7 @@ def encoder_groups(stage, tokenizer, steps: int) -> list[list[tuple[str, float]]
             optimizer = adamw(parameters, lr=1e-4) if fused else torch.optim.AdamW(parameters, lr=1e-4)
             batches = batches_ahead(lambda step: make_batch(joint), range(steps + 2), in_worker=ahead)
             rows.append((f"encoders {phase} phase: batches {name}", step_seconds(objective, optimizer, batches,
-                                                                                   steps, joint)))
+                                                                                   stage, steps, joint)))
         groups.append(rows)
     return groups
 

@@ -206,15 +206,37 @@ def sound_batch(sounds: list[Sound], waves: list[np.ndarray], stage: EncoderStag
     return SoundBatch(batch, descriptions)
 
 
+def encoder_models(stage: EncoderStage, vocab_size: int) -> tuple[CLIP, MiniAudioEncoder, RegionAttributeHeads]:
+    """The picture-text model (its picture tower giving patch tokens), the audio encoder and the attribute heads,
+    untrained."""
+    clip = build_clip(stage, vocab_size)
+    clip.visual.output_tokens = True                   # the attribute heads read the patch tokens
+    audio = MiniAudioEncoder(MiniAudioConfig(embed_dim=stage.embed_dim, tokens=stage.audio_tokens,
+                                             time_stride=stage.audio_time_stride))
+    return clip, audio, RegionAttributeHeads(stage.vision_width, region_weights(stage.image_size // stage.patch_size))
+
+
+def encoder_batch(joint: bool, pool: PicturePool, sounds: list[Sound], waves: list[np.ndarray], stage: EncoderStage,
+                  rng: random.Random, tokens) -> tuple[torch.Tensor, list[Scene], TextBatch | None, SoundBatch | None]:
+    """One step's pictures (2B, 3, 64, 64) and their scenes, and in the joint phase captions and sounds; on the
+    CPU."""
+    pictures, scenes = picture_batch(pool, stage, rng, partners=joint)
+    captions = caption_batch(scenes, rng, tokens) if joint else None
+    return pictures, scenes, captions, sound_batch(sounds, waves, stage, rng, tokens) if joint else None
+
+
+def encoder_loss(losses: dict[str, torch.Tensor], stage: EncoderStage, joint: bool) -> torch.Tensor:
+    """The attribute loss alone in the shape phase; in the joint phase the contrastive losses beside it."""
+    if not joint:
+        return losses["attributes"]
+    return losses["picture"] + losses["sound"] + stage.attribute_loss_weight * losses["attributes"]
+
+
 def train_encoders(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> None:
     stage, work = suite.encoders, Path(suite.work_dir)
     torch.manual_seed(suite.seed)
     rng = random.Random(f"encoders-{suite.seed}-{accelerator.process_index}")
-    clip = build_clip(stage, len(tokenizer))
-    clip.visual.output_tokens = True                   # the attribute heads read the patch tokens
-    audio = MiniAudioEncoder(MiniAudioConfig(embed_dim=stage.embed_dim, tokens=stage.audio_tokens,
-                                             time_stride=stage.audio_time_stride))
-    heads = RegionAttributeHeads(stage.vision_width, region_weights(stage.image_size // stage.patch_size))
+    clip, audio, heads = encoder_models(stage, len(tokenizer))
     optimizer = adamw(parameter_groups(clip, audio, heads), lr=stage.lr, weight_decay=0.05)
     start, total = 0, stage.shape_steps + stage.steps
     checkpoint = work / "encoders.safetensors"
@@ -232,15 +254,8 @@ def train_encoders(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
     waves = [synthesize(s) for s in sounds]
     objective, optimizer = accelerator.prepare(EncoderObjective(clip, audio, heads), optimizer)
     tokens = text_tokens(tokenizer, stage, torch.device("cpu"))
-
-    def make_batch(step: int) -> tuple[torch.Tensor, list[Scene], TextBatch | None, SoundBatch | None]:
-        """The step's pictures (B, 3, 64, 64), their scenes, and in the joint phase captions and sounds."""
-        joint = step >= stage.shape_steps
-        pictures, scenes = picture_batch(pool, stage, rng, partners=joint)
-        captions = caption_batch(scenes, rng, tokens) if joint else None
-        return pictures, scenes, captions, sound_batch(sounds, waves, stage, rng, tokens) if joint else None
-
-    batches = batches_ahead(make_batch, range(start, total))
+    batches = batches_ahead(lambda step: encoder_batch(step >= stage.shape_steps, pool, sounds, waves, stage, rng,
+                                                       tokens), range(start, total))
     bar = tqdm(range(start, total), desc="encoders", initial=start, total=total)
     for step, (pictures, scenes, captions, heard) in zip(bar, batches):
         set_learning_rates(optimizer, step, stage)
@@ -248,8 +263,7 @@ def train_encoders(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
         if joint:
             captions, heard = captions.to(accelerator.device), heard.to(accelerator.device)
         losses = objective(pictures.to(accelerator.device), scenes, captions, heard)
-        loss = (losses["picture"] + losses["sound"] + stage.attribute_loss_weight * losses["attributes"]
-                if joint else losses["attributes"])
+        loss = encoder_loss(losses, stage, joint)
         optimizer.zero_grad()
         accelerator.backward(loss)
         optimizer.step()

@@ -19,22 +19,22 @@ from ..encoders.audio_model import MiniAudioEncoder
 from ..moe_trace import ExpertRecorder, moe_gates, update_balancing_bias
 from .adamw import adamw
 from .attribute_heads import RegionAttributeHeads, cell_weights
-from .fact_heads import scene_fact_head, sound_fact_head
-from .grounding import caption_grounding_loss, grounding_loss, name_lookup_loss, names_in
-from .index_add_experts import use_index_add_experts
 from .augment import augment_sound, mirror, resample_blur, training_picture
 from .balance_loss import RouterScores, sequence_balance_loss
 from .batches_ahead import batches_ahead
 from .checkpoint import cosine_lr, load_checkpoint, save_checkpoint
 from .corpus import scenes_for, sounds_for
+from .fact_heads import scene_fact_head, sound_fact_head
+from .grounding import caption_grounding_loss, grounding_loss, name_lookup_loss, names_in
+from .index_add_experts import use_index_add_experts
 from .lm_data import IGNORE, Batch, ChatTokens, Example, picture_turn, sample_example, sample_sound_example
 from .packing import Packing
 from .replicas import check_replicas_agree
 from .suite_config import LanguageStage, SuiteConfig
 from .train_encoders import frozen_picture_tower
 from .world_pictures import Scene
-from .world_talk import QuestionMix
 from .world_sounds import Sound, synthesize
+from .world_talk import QuestionMix
 
 
 def language_model_config(stage: LanguageStage, tokenizer) -> DeepseekV3Config:
