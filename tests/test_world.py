@@ -134,6 +134,32 @@ def test_a_wrong_audio_time_stride_is_refused_by_name():
         MiniAudioConfig(time_stride=3)
 
 
+def test_the_suite_audio_encoder_hears_a_sound_recorded_at_8_khz_as_at_16_khz():
+    """With the suite's mel filters below 4 kHz, an 8 kHz recording converted to 16 kHz gives nearly the same
+    log-mel; with filters up to 8 kHz (the default) it does not."""
+    import torch
+    from modules.encoders.audio_model import MiniAudioConfig, MiniAudioEncoder
+    from modules.training.suite_config import EncoderStage
+
+    def change_at_8_khz(top_hz: float | None) -> float:
+        encoder = MiniAudioEncoder(MiniAudioConfig(mel_top_hz=top_hz))
+        changes = []
+        for sound in sounds_for("test", 10, 7):
+            wave = synthesize(sound)
+            here, there = (encoder.log_mel(torch.from_numpy(w)[None]) for w in (wave, band_limited(wave, 8000)))
+            changes.append(float((here - there).abs().mean()))
+        return max(changes)
+
+    assert change_at_8_khz(EncoderStage().audio_mel_top_hz) < 0.005
+    assert change_at_8_khz(None) > 0.05
+
+
+def test_a_mel_top_above_half_the_sample_rate_is_refused_by_name():
+    from modules.encoders.audio_model import MiniAudioConfig
+    with pytest.raises(ValueError, match=r"mel_top_hz must be in \(0, 8000\] \(half the sample rate\); got 9000"):
+        MiniAudioConfig(mel_top_hz=9000)
+
+
 def _beeps_seen(wave: np.ndarray, tokens: int, time_stride: int) -> int:
     """Beeps an encoder of this resolution can still tell apart: runs of loud tokens in the pooled energy."""
     import torch

@@ -18,6 +18,7 @@ class MiniAudioConfig(PretrainedConfig):
                  tokens: int = 16,             # time tokens handed to the bridge
                  time_stride: int = 8,         # frames per step after the convs (1, 2, 4 or 8); mels always / 8
                  embed_dim: int = 128,         # the shared text space (the image encoder's text tower)
+                 mel_top_hz: float | None = None,   # the highest mel filter's top; None: half the sample rate
                  **kwargs):
         self.sample_rate, self.n_fft, self.hop_length, self.n_mels = sample_rate, n_fft, hop_length, n_mels
         self.min_seconds, self.conv_channels, self.width = min_seconds, conv_channels, width
@@ -25,15 +26,19 @@ class MiniAudioConfig(PretrainedConfig):
         if time_stride not in (1, 2, 4, 8):
             raise ValueError(f"time_stride must be one of 1, 2, 4, 8; got {time_stride!r}")
         self.time_stride = time_stride
+        if mel_top_hz is not None and not 0 < mel_top_hz <= sample_rate / 2:
+            raise ValueError(f"mel_top_hz must be in (0, {sample_rate / 2:g}] (half the sample rate); got {mel_top_hz!r}")
+        self.mel_top_hz = mel_top_hz
         super().__init__(**kwargs)
 
 
-def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int) -> torch.Tensor:
-    """Triangular filters on the mel scale, shape (n_mels, n_fft // 2 + 1)."""
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, top_hz: float | None = None) -> torch.Tensor:
+    """Triangular filters on the mel scale from 0 to top_hz (default: half the sample rate), shape
+    (n_mels, n_fft // 2 + 1)."""
     def hz_to_mel(hz: float) -> float:
         return 2595.0 * math.log10(1.0 + hz / 700.0)
 
-    mels = torch.linspace(hz_to_mel(0.0), hz_to_mel(sample_rate / 2), n_mels + 2)
+    mels = torch.linspace(hz_to_mel(0.0), hz_to_mel(top_hz or sample_rate / 2), n_mels + 2)
     hz = 700.0 * (10 ** (mels / 2595.0) - 1.0)
     bins = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1)
     lower, centre, upper = hz[:-2, None], hz[1:-1, None], hz[2:, None]
@@ -49,7 +54,8 @@ class MiniAudioEncoder(PreTrainedModel):
 
     def __init__(self, config: MiniAudioConfig):
         super().__init__(config)
-        self.register_buffer("mel_basis", mel_filterbank(config.sample_rate, config.n_fft, config.n_mels))
+        self.register_buffer("mel_basis", mel_filterbank(config.sample_rate, config.n_fft, config.n_mels,
+                                                         config.mel_top_hz))
         self.register_buffer("window", torch.hann_window(config.n_fft))
         c = config.conv_channels
         time_halvings = int(math.log2(config.time_stride))

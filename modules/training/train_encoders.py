@@ -212,7 +212,7 @@ def encoder_models(stage: EncoderStage, vocab_size: int) -> tuple[CLIP, MiniAudi
     clip = build_clip(stage, vocab_size)
     clip.visual.output_tokens = True                   # the attribute heads read the patch tokens
     audio = MiniAudioEncoder(MiniAudioConfig(embed_dim=stage.embed_dim, tokens=stage.audio_tokens,
-                                             time_stride=stage.audio_time_stride))
+                                             time_stride=stage.audio_time_stride, mel_top_hz=stage.audio_mel_top_hz))
     return clip, audio, RegionAttributeHeads(stage.vision_width, region_weights(stage.image_size // stage.patch_size))
 
 
