@@ -53,10 +53,10 @@ class LanguageStage:
 
     scenes: int = 12000
     sounds: int = 4000
-    steps: int = 2200             # the language phase: its loss had levelled off near 0.03 by step 1,500 of 2,500.
-                                  # At 1,800 a run from scratch answered 0.85 / 0.92 of picture questions (the
-                                  # shipped model, 2,500 steps: 0.91 / 0.93); 2,200 keeps the recipe within about
-                                  # 90 minutes on two cores now that training runs index_add experts
+    steps: int = 1800             # the language phase: its loss had levelled off near 0.03 by step 1,500 of 2,500.
+                                  # Runs from scratch answered 0.85 / 0.92 of picture questions at 1,800 steps and
+                                  # 0.87 / 0.91 at 2,200 (94 minutes in all): 1,800 keeps the recipe within about
+                                  # 90 minutes on two cores
     batch: int = 24
     pack_examples: bool = True    # the model runs on a batch's examples packed end to end in as few rows as the
                                   # longest one allows (modules/training/packing.py), each attending only to
