@@ -10,7 +10,8 @@ import torch
 from transformers import AutoTokenizer
 
 from modules.bridge_model import PrefixBridgeConfig
-from modules.training.grounding import caption_grounding_loss, grounding_loss, name_lookup_loss, names_in
+from modules.training.grounding import (caption_grounding_loss, grounding_loss, name_lookup_loss, names_in,
+                                       place_readout_loss)
 from modules.training.lm_data import IGNORE, ChatTokens, Example, picture_turn
 from modules.training.suite_config import LanguageStage
 from modules.training.world_pictures import Scene, SceneObject
@@ -180,3 +181,48 @@ def test_each_word_of_a_caption_looks_at_the_cell_of_the_object_its_phrase_descr
     words, cells, _ = caption_targets("zh")
     assert "".join(words) == "左边有一个小的红色星形上边有一个大的蓝色圆形右边有一个小的红色正方形"   # no "，" or "。"
     assert cells == [left] * 11 + [top] * 11 + [right] * 12
+
+
+def where_is_chats():
+    """"Where is the ...?" about an object in each of the five places, a row each; their groundings; the loss."""
+    phrases = {"bottom": "at the bottom", "center": "in the center", "left": "on the left", "right": "on the right",
+               "top": "at the top"}
+    exchanges = [("Where is the red star?", f"The red star is {phrase}.") for phrase in phrases.values()]
+    batch = ChatTokens(tokenizer(), BRIDGE.image_tokens, 52).collate([Example("image", [e]) for e in exchanges])
+    marker = tokenizer().convert_tokens_to_ids("<|image|>")
+    loss = place_readout_loss(marker, STAGE.grounding_layer, STAGE.grounding_head, STAGE.value_dim)
+    return batch, [(place,) for place in phrases], loss
+
+
+def test_the_place_read_is_asked_at_every_answer_position_of_an_answer_about_one_place_and_nowhere_else():
+    batch, groundings, loss = where_is_chats()
+    rows, queries, places = loss.targets(batch.input_ids, batch.labels, groundings)
+    for row, (place,) in enumerate(groundings):
+        predicted = (batch.labels[row, 1:] != IGNORE).nonzero().flatten()      # positions whose next token is learnt
+        assert queries[rows == row].tolist() == predicted.tolist()
+        assert {loss.places[p] for p in places[rows == row].tolist()} == {place}
+    unasked = [None, (), ("left", "right"), None, ("top",)]                     # not grounded, nothing, two places
+    rows, _, _ = loss.targets(batch.input_ids, batch.labels, unasked)
+    assert set(rows.tolist()) == {4}
+
+
+def test_the_place_read_learns_a_place_that_its_own_head_carries_and_not_one_that_only_another_head_carries():
+    batch, groundings, _ = where_is_chats()
+    width, heads = STAGE.value_dim, STAGE.heads
+
+    def fitted_loss(carrier: int) -> float:
+        """The loss after its read is fitted to outputs in which only head `carrier` tells the place."""
+        _, _, loss = where_is_chats()
+        rows, queries, places = loss.targets(batch.input_ids, batch.labels, groundings)
+        outputs = torch.zeros(*batch.input_ids.shape, heads * width)                   # (B, T, heads * value)
+        outputs[rows, queries, carrier * width + places] = 4.0
+        optimizer = torch.optim.Adam(loss.parameters(), lr=0.05)
+        for _ in range(150):
+            optimizer.zero_grad()
+            value = loss({STAGE.grounding_layer: outputs}, batch.input_ids, batch.labels, groundings)
+            value.backward()
+            optimizer.step()
+        return value.item()
+
+    assert fitted_loss(STAGE.grounding_head) < 0.05
+    assert fitted_loss((STAGE.grounding_head + 1) % heads) > 1.0           # five places alike: about log 5

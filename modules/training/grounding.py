@@ -1,11 +1,13 @@
 """Grounding: attention heads of the language model learn to look at the picture cells of the objects that a
 question is about, or at the first token when no such object is there: one head from the words of the answer (and
-of a caption, at the object each phrase describes), one from the question's words that name a colour or a shape."""
+of a caption, at the object each phrase describes), one from the question's words that name a colour or a shape;
+and what the answer's head reads there learns to say which place it is."""
 from __future__ import annotations
 
 import re
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .attribute_heads import REGIONS, cell_weights
@@ -48,11 +50,59 @@ class GroundingLoss(nn.Module):
                 continue
             markers = (input_ids[row] == self.marker_id).nonzero().flatten()
             keys[row] = place_keys(markers, places, self.global_tokens, self.cell_of_place, input_ids.shape[1])
-            predicts_answer = torch.zeros_like(queries[row])
-            predicts_answer[:-1] = labels[row, 1:] != IGNORE
-            predicts_answer[: int(markers[-1]) + 1] = False
-            queries[row] = predicts_answer
+            queries[row] = predicts_answer(labels[row], markers)
         return queries, keys
+
+
+class PlaceReadoutLoss(nn.Module):
+    """Cross-entropy of a linear read of one head's output (its attention-weighted values, before the layer's output
+    projection), at the positions that predict an answer about one place, against that place. The answer's head
+    (GroundingLoss) found the asked object's cell, yet "Where is the green star?" named the wrong place about a
+    third of the time, on training scenes as on held-out ones: a linear probe told the place from that head's
+    output at the position that writes the place word in 55 % of held-out answers. The cells' values carried what
+    the object is, hardly where it is; this loss makes them carry it."""
+
+    def __init__(self, layer: int, head: int, value_dim: int, marker_id: int, places: list[str]):
+        """value_dim: the width of one head's values; places: the classes the read names, in order."""
+        super().__init__()
+        self.layer, self.head, self.value_dim, self.marker_id = layer, head, value_dim, marker_id
+        self.places = places
+        self.read = nn.Linear(value_dim, len(places))
+
+    def forward(self, head_outputs: dict[int, torch.Tensor], input_ids: torch.Tensor, labels: torch.Tensor,
+                groundings: list[tuple[str, ...] | None]) -> torch.Tensor:
+        """head_outputs: by layer, every head's output side by side, (B, T, heads * value_dim); input_ids, labels
+        (B, T); groundings: as GroundingLoss's (only the rows about exactly one place count)."""
+        start = self.head * self.value_dim
+        outputs = head_outputs[self.layer][..., start:start + self.value_dim]            # (B, T, value_dim)
+        rows, queries, places = self.targets(input_ids, labels, groundings)
+        if not len(rows):
+            return outputs.sum() * 0.0
+        return F.cross_entropy(self.read(outputs[rows, queries]), places.to(outputs.device))
+
+    def targets(self, input_ids: torch.Tensor, labels: torch.Tensor, groundings: list[tuple[str, ...] | None]
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(rows, queries, places), each (N,): every position that predicts a token of an answer about one place,
+        and the index of that place in self.places."""
+        rows, queries, places = [], [], []
+        for row, about in enumerate(groundings):
+            if about is None or len(about) != 1:
+                continue
+            markers = (input_ids[row] == self.marker_id).nonzero().flatten()
+            for position in predicts_answer(labels[row], markers).nonzero().flatten().tolist():
+                rows.append(row)
+                queries.append(position)
+                places.append(self.places.index(about[0]))
+        return torch.tensor(rows, dtype=torch.long), torch.tensor(queries, dtype=torch.long), torch.tensor(places)
+
+
+def predicts_answer(labels: torch.Tensor, markers: torch.Tensor) -> torch.Tensor:
+    """(T,) bool: the positions after the picture (markers: its prefix positions) that predict a token of the
+    answer. labels (T,), IGNORE where no loss."""
+    predicts = torch.zeros_like(labels, dtype=torch.bool)
+    predicts[:-1] = labels[1:] != IGNORE
+    predicts[: int(markers[-1]) + 1] = False
+    return predicts
 
 
 class NameLookupLoss(nn.Module):
@@ -216,6 +266,10 @@ def name_lookup_loss(bridge_config, marker_id: int, layer: int, head: int, token
 def first_token(tokenizer, text: str) -> int:
     """The id of the text's first token, as the text is tokenised inside a longer one (no special tokens)."""
     return tokenizer.encode(text, add_special_tokens=False)[0]
+
+
+def place_readout_loss(marker_id: int, layer: int, head: int, value_dim: int) -> PlaceReadoutLoss:
+    return PlaceReadoutLoss(layer, head, value_dim, marker_id, REGIONS)
 
 
 def caption_grounding_loss(bridge_config, marker_id: int, layer: int, head: int, tokenizer) -> CaptionGroundingLoss:

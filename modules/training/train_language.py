@@ -25,7 +25,7 @@ from .batches_ahead import batches_ahead
 from .checkpoint import cosine_lr, load_checkpoint, save_checkpoint
 from .corpus import scenes_for, sounds_for
 from .fact_heads import scene_fact_head, sound_fact_head
-from .grounding import caption_grounding_loss, grounding_loss, name_lookup_loss, names_in
+from .grounding import caption_grounding_loss, grounding_loss, name_lookup_loss, names_in, place_readout_loss
 from .index_add_experts import use_index_add_experts
 from .lm_data import IGNORE, Batch, ChatTokens, Example, picture_turn, sample_example, sample_sound_example
 from .packing import Packing
@@ -171,7 +171,10 @@ class LanguageObjective(nn.Module):
                 summary = prefix[:, :self.bridge.config.audio_global_tokens]               # (m, G, H)
                 losses["sound_facts"] = self.heads["sound_facts"].loss(summary, media.sounds)
             embeds = splice(embeds, batch.input_ids, self.markers["audio"], prefix)
-        predicted, out = packed_text_losses(self.model, embeds, batch.labels, packing, reads_attention(self.heads))
+        with HeadOutputs(self.model, {self.heads[name].layer for name in OUTPUT_LOSSES if name in self.heads}
+                         ) as head_outputs:
+            predicted, out = packed_text_losses(self.model, embeds, batch.labels, packing,
+                                                reads_attention(self.heads))
         losses["text"] = (per_example_loss(predicted, batch.labels) if self.loss_per_example
                           else token_loss(predicted, batch.labels))
         targets = {"grounding": media.groundings, "naming": media.names,           # per picture, by loss
@@ -182,10 +185,38 @@ class LanguageObjective(nn.Module):
             if name in self.heads:
                 losses[name] = self.heads[name](attentions, batch.input_ids, batch.labels,
                                                 rows_of_pictures(batch.media, targets[name]))
+        if "places" in self.heads:
+            outputs = {layer: packing.unpack(packed, batch.input_ids.shape[1])             # (B, T, heads * value)
+                       for layer, packed in head_outputs.items()}
+            losses["places"] = self.heads["places"](outputs, batch.input_ids, batch.labels,
+                                                    rows_of_pictures(batch.media, media.groundings))
         return losses
 
 
 ATTENTION_LOSSES = ("grounding", "naming", "captions")   # the losses that read the attention weights (grounding.py)
+OUTPUT_LOSSES = ("places",)                              # the losses that read the attention heads' outputs
+
+
+class HeadOutputs:
+    """While open, the attention heads' outputs of some layers as the model last ran: by layer, (R, L, heads *
+    value_dim), the input of that layer's output projection."""
+
+    def __init__(self, model: DeepseekV3ForCausalLM, layers: set[int]):
+        self.model, self.layers = model, layers
+        self.outputs: dict[int, torch.Tensor] = {}
+        self.hooks = []
+
+    def __enter__(self) -> dict[int, torch.Tensor]:
+        for layer in self.layers:
+            projection = self.model.model.layers[layer].self_attn.o_proj
+            self.hooks.append(projection.register_forward_pre_hook(
+                lambda module, inputs, layer=layer: self.outputs.__setitem__(layer, inputs[0])))
+        return self.outputs
+
+    def __exit__(self, *exc) -> None:
+        for hook in self.hooks:
+            hook.remove()
+        self.hooks.clear()
 
 
 def reads_attention(heads: dict[str, nn.Module]) -> bool:
@@ -282,7 +313,9 @@ def auxiliary_heads(phase: Phase, bridge: PrefixBridge, stage: LanguageStage, im
               "naming": lambda: name_lookup_loss(bridge.config, image_marker, stage.naming_layer, stage.naming_head,
                                                  tokenizer),
               "captions": lambda: caption_grounding_loss(bridge.config, image_marker, stage.grounding_layer,
-                                                         stage.grounding_head, tokenizer)}
+                                                         stage.grounding_head, tokenizer),
+              "places": lambda: place_readout_loss(image_marker, stage.grounding_layer, stage.grounding_head,
+                                                   stage.value_dim)}
     return {name: makers[name]() for name, weight in phase.aux_weights.items() if weight}
 
 
@@ -321,7 +354,8 @@ def tune_with_grounding(suite: SuiteConfig, tokenizer, accelerator: Accelerator)
     torch.manual_seed(suite.seed + 2)
     encoders, model, bridge = load_saved_language(Path(suite.out_dir), accelerator)
     weights = question_phase_heads(stage) | {"grounding": stage.grounding_weight, "naming": stage.naming_weight,
-                                             "captions": stage.caption_grounding_weight}
+                                             "captions": stage.caption_grounding_weight,
+                                             "places": stage.place_readout_weight}
     phase = Phase("grounding", stage.grounding_steps, stage.question_lr, 50, weights, True,
                   stage.question_caption_share,
                   QuestionMix(dict(stage.grounding_question_weights), stage.grounding_balanced_yes_no,
