@@ -7,13 +7,14 @@ import random
 from pathlib import Path
 
 import torch
-from transformers import AutoTokenizer
+from transformers import AutoTokenizer, DeepseekV3ForCausalLM
 
 from modules.bridge_model import PrefixBridgeConfig
 from modules.training.grounding import (caption_grounding_loss, grounding_loss, name_lookup_loss, names_in,
                                        place_readout_loss)
 from modules.training.lm_data import IGNORE, ChatTokens, Example, picture_turn
 from modules.training.suite_config import LanguageStage
+from modules.training.train_language import HeadOutputs, language_model_config
 from modules.training.world_pictures import Scene, SceneObject
 from modules.training.world_pictures import COLORS, SHAPES
 from modules.training.world_talk import _yes_no_color, _yes_no_shape, caption_exchange, picture_question
@@ -226,3 +227,18 @@ def test_the_place_read_learns_a_place_that_its_own_head_carries_and_not_one_tha
 
     assert fitted_loss(STAGE.grounding_head) < 0.05
     assert fitted_loss((STAGE.grounding_head + 1) % heads) > 1.0           # five places alike: about log 5
+
+
+def test_the_head_outputs_read_are_what_the_layer_projects_into_its_attention_output_and_nothing_stays_hooked():
+    model = DeepseekV3ForCausalLM(language_model_config(STAGE, tokenizer())).eval()
+    layer = model.model.layers[STAGE.grounding_layer].self_attn
+    seen = {}
+    watch = layer.register_forward_hook(lambda module, inputs, output: seen.__setitem__("attention", output[0]))
+    ids = torch.tensor([tokenizer().encode("Where is the red star?")])
+    with torch.no_grad(), HeadOutputs(model, {STAGE.grounding_layer}) as outputs:
+        model(input_ids=ids)
+    watch.remove()
+    read = outputs[STAGE.grounding_layer]                                    # (1, T, heads * value_dim)
+    assert read.shape[-1] == STAGE.heads * STAGE.value_dim
+    assert torch.allclose(layer.o_proj(read), seen["attention"], atol=1e-6)
+    assert not layer.o_proj._forward_pre_hooks
