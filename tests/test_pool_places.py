@@ -1,4 +1,4 @@
-"""The places phase: partners that move one object, and heads that read places from the pooled embedding."""
+"""The places phase: partners that change where things are, and heads that read places from the pooled embedding."""
 from __future__ import annotations
 
 import random
@@ -29,6 +29,24 @@ def test_a_position_partner_moves_one_object_to_a_free_place_and_changes_nothing
         places, moved_to = {o.position for o in scene.objects}, {o.position for o in partner.objects}
         assert attributes(partner) == attributes(scene) and partner.background == scene.background
         assert len(moved_to - places) == 1 and len(places - moved_to) == 1, (scene, partner)
+
+
+def test_a_swap_partner_exchanges_two_objects_places_and_a_count_partner_has_one_object_more_or_fewer():
+    rng = random.Random(0)
+    for scene in scenes_for("train", 200, 0):
+        swapped, counted = perturbed(scene, rng, "swap"), perturbed(scene, rng, "count")
+        assert swapped.background == counted.background == scene.background
+        assert {o.position for o in swapped.objects} != {o.position for o in scene.objects} or len(scene.objects) > 1
+        if len(scene.objects) > 1:
+            changed = set(swapped.objects) - set(scene.objects)
+            assert attributes(swapped) == attributes(scene)
+            assert sorted(o.position for o in swapped.objects) == sorted(o.position for o in scene.objects)
+            assert len(changed) in (0, 2), (scene, swapped)        # 0: the two were alike but for their places
+            assert len(counted.objects) == len(scene.objects) - 1
+            assert set(counted.objects) < set(scene.objects)
+        else:
+            assert len(counted.objects) == 2 and scene.objects[0] in counted.objects
+            assert len({o.position for o in counted.objects}) == 2
 
 
 def test_the_place_heads_are_right_when_the_pooled_embedding_spells_out_every_place():

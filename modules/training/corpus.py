@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import hashlib
 import random
-from .world_pictures import Scene, SceneObject, caption_en, caption_zh, random_scene
+from dataclasses import replace
+from .world_pictures import (COLORS, POSITIONS, SHAPES, SIZES, Scene, SceneObject, caption_en, caption_zh,
+                             random_scene)
 from .world_sounds import Sound, all_sound_contents, describe_en, describe_zh, random_sound
 from .world_talk import (CONVERSATION, DRAW_TEMPLATES, OUT_OF_WORLD_ANSWER, caption_exchange, conversation_exchange,
                          draw_prompt, out_of_world_exchange, picture_question, sound_exchange)
@@ -96,14 +98,19 @@ def tokenizer_corpus(seed: int = 0, items: int = 6000) -> list[str]:
 
 def perturbed(scene: Scene, rng: random.Random, field: str | None = None) -> Scene:
     """The scene with exactly one thing changed: one object's colour, shape, size or position (`field`, else one
-    at random; a position where every place is taken changes the size instead)."""
-    from .world_pictures import COLORS, POSITIONS, SHAPES
+    of those four at random; a position where every place is taken changes the size instead); or, asked for by
+    name, two objects' places exchanged ("swap") or one object left out or one more added ("count"). A swap in a
+    scene of one object moves it; "count" leaves out an object of a scene with several, else adds one."""
     objects = list(scene.objects)
-    k = rng.randrange(len(objects))
-    obj = objects[k]
     field = field or rng.choice(["color", "shape", "size", "position"])
     used = {o.position for o in objects}
-    if field == "position" and len(used) < len(POSITIONS):
+    if field == "swap" and len(objects) > 1:
+        return Scene(scene.background, swapped_places(objects, rng), rng.randrange(1 << 30))
+    if field == "count":
+        return Scene(scene.background, one_more_or_fewer(objects, rng), rng.randrange(1 << 30))
+    k = rng.randrange(len(objects))
+    obj = objects[k]
+    if field in ("position", "swap") and len(used) < len(POSITIONS):
         obj = SceneObject(obj.color, obj.shape, obj.size, rng.choice(sorted(set(POSITIONS) - used)))
     elif field == "color":
         obj = SceneObject(rng.choice(sorted(set(COLORS) - {obj.color})), obj.shape, obj.size, obj.position)
@@ -113,3 +120,23 @@ def perturbed(scene: Scene, rng: random.Random, field: str | None = None) -> Sce
         obj = SceneObject(obj.color, obj.shape, "small" if obj.size == "large" else "large", obj.position)
     objects[k] = obj
     return Scene(scene.background, tuple(objects), rng.randrange(1 << 30))
+
+
+def swapped_places(objects: list[SceneObject], rng: random.Random) -> tuple[SceneObject, ...]:
+    """Two of the objects (at least two) exchange their places."""
+    a, b = rng.sample(range(len(objects)), 2)
+    moved = list(objects)
+    moved[a] = replace(objects[a], position=objects[b].position)
+    moved[b] = replace(objects[b], position=objects[a].position)
+    return tuple(moved)
+
+
+def one_more_or_fewer(objects: list[SceneObject], rng: random.Random) -> tuple[SceneObject, ...]:
+    """One object left out of several, or, beside a lone object, a random one added at a free place."""
+    if len(objects) > 1:
+        left_out = rng.randrange(len(objects))
+        return tuple(o for i, o in enumerate(objects) if i != left_out)
+    free = sorted(set(POSITIONS) - {o.position for o in objects})
+    added = SceneObject(rng.choice(sorted(COLORS)), rng.choice(sorted(SHAPES)), rng.choice(sorted(SIZES)),
+                        rng.choice(free))
+    return (*objects, added)

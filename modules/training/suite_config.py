@@ -11,7 +11,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 class EncoderStage:
     """The open_clip picture-text model and the audio encoder, trained together into one text space."""
 
-    scenes: int = 8000            # base scenes in the pool; each has a hard-negative partner (one attribute changed)
+    scenes: int = 8000            # base scenes in the pool; each has a hard-negative partner (one thing changed)
+    partner_changes: tuple[str, ...] = ("color", "shape", "size", "position", "swap", "count")  # what a partner
+                                  # changes, one drawn alike for each (corpus.perturbed). The picture R@1 misses of
+                                  # a run with the first four alone were all near-twins: one object elsewhere, two
+                                  # objects' places exchanged, one object more
     sounds: int = 4000
     shape_steps: int = 1500       # first, the picture tower learns only what each region holds (attribute heads),
                                   # on plain batches; 1000 steps with hard-negative pairs left shape at 0.33

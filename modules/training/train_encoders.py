@@ -71,7 +71,7 @@ def contrastive_loss(a: torch.Tensor, b: torch.Tensor, keys: list[str], scale: t
 
 
 class PicturePool:
-    """Cleaned training scenes, each with a hard-negative partner (one attribute changed).
+    """Cleaned training scenes, each with a hard-negative partner (one thing changed: stage.partner_changes).
 
     Pictures are drawn afresh for every batch, with new shades and small shifts, some without anti-aliasing and
     some with JPEG artefacts: a picture rendered once and seen a dozen times is learnt by heart, not by shape."""
@@ -82,7 +82,7 @@ class PicturePool:
         print("picture-caption cleaning:\n" + report.table())
         rng = random.Random(f"pool-{seed}")
         self.scenes = [item.scene for item in kept]
-        self.partners = [perturbed(s, rng) for s in self.scenes]
+        self.partners = [perturbed(s, rng, rng.choice(stage.partner_changes)) for s in self.scenes]
 
 
 def render_for_training(scene: Scene, rng: random.Random) -> torch.Tensor:
