@@ -232,6 +232,12 @@ def encoder_loss(losses: dict[str, torch.Tensor], stage: EncoderStage, joint: bo
     return losses["picture"] + losses["sound"] + stage.attribute_loss_weight * losses["attributes"]
 
 
+def gradient_norm_clipped(objective: nn.Module, stage: EncoderStage, accelerator: Accelerator) -> float:
+    """The gradient's norm before clipping; above stage.max_grad_norm the gradient is scaled down to it."""
+    limit = float("inf") if stage.max_grad_norm is None else stage.max_grad_norm
+    return float(accelerator.clip_grad_norm_(objective.parameters(), limit))
+
+
 def train_encoders(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> None:
     stage, work = suite.encoders, Path(suite.work_dir)
     torch.manual_seed(suite.seed)
@@ -266,8 +272,9 @@ def train_encoders(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
         loss = encoder_loss(losses, stage, joint)
         optimizer.zero_grad()
         accelerator.backward(loss)
+        norm = gradient_norm_clipped(objective, stage, accelerator)
         optimizer.step()
-        bar.set_postfix({name: f"{value.item():.3f}" for name, value in losses.items()})
+        bar.set_postfix({**{name: f"{value.item():.3f}" for name, value in losses.items()}, "grad": f"{norm:.2f}"})
         if step + 1 in (stage.shape_steps, total):
             accuracy = held_out_regions(clip, heads, validation, validation_pictures.to(accelerator.device))
             print(f"step {step + 1}: validation regions named right: "
