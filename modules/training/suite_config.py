@@ -25,9 +25,12 @@ class EncoderStage:
     picture_batch: int = 48       # base pictures per step (+ as many partners)
     sound_batch: int = 32
     lr: float = 3e-3              # at 1e-3 shape was learnt markedly slower (region-head shape 0.60 vs 0.76 at 400 steps)
-    max_grad_norm: float | None = 1.0    # every step's gradient is scaled down to this norm when above it. Without
-                                         # it, a shape phase spiked at step 505 (loss 0.51 -> 14) and never learnt
-                                         # shape (0.377 of validation regions; 0.996 in a run without a spike)
+    shape_max_grad_norm: float | None = 1.0   # in the shape phase each step's gradient is scaled down to this norm
+                                  # when above it (calm steps: 0.4-3). Without it a shape phase spiked at step 505
+                                  # (loss 0.51 -> 14) and never learnt shape (0.377 of validation regions; 0.986-0.995
+                                  # with it, or on one thread)
+    joint_max_grad_norm: float | None = None  # the joint phase's norms are 2-9: clipped at 1.0 there, test R@1 after
+                                  # the places phase was 0.90 / 0.91 (en / zh; 0.94 / 0.97 unclipped, another run)
     embed_dim: int = 128
     image_size: int = 64
     patch_size: int = 8

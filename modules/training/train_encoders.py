@@ -232,10 +232,9 @@ def encoder_loss(losses: dict[str, torch.Tensor], stage: EncoderStage, joint: bo
     return losses["picture"] + losses["sound"] + stage.attribute_loss_weight * losses["attributes"]
 
 
-def gradient_norm_clipped(objective: nn.Module, stage: EncoderStage, accelerator: Accelerator) -> float:
-    """The gradient's norm before clipping; above stage.max_grad_norm the gradient is scaled down to it."""
-    limit = float("inf") if stage.max_grad_norm is None else stage.max_grad_norm
-    return float(accelerator.clip_grad_norm_(objective.parameters(), limit))
+def gradient_norm_clipped(objective: nn.Module, limit: float | None, accelerator: Accelerator) -> float:
+    """The gradient's norm before clipping; above `limit` (None: no limit) the gradient is scaled down to it."""
+    return float(accelerator.clip_grad_norm_(objective.parameters(), float("inf") if limit is None else limit))
 
 
 def train_encoders(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> None:
@@ -272,7 +271,8 @@ def train_encoders(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
         loss = encoder_loss(losses, stage, joint)
         optimizer.zero_grad()
         accelerator.backward(loss)
-        norm = gradient_norm_clipped(objective, stage, accelerator)
+        norm = gradient_norm_clipped(objective, stage.joint_max_grad_norm if joint else stage.shape_max_grad_norm,
+                                     accelerator)
         optimizer.step()
         bar.set_postfix({**{name: f"{value.item():.3f}" for name, value in losses.items()}, "grad": f"{norm:.2f}"})
         if step + 1 in (stage.shape_steps, total):
