@@ -14,8 +14,8 @@ class EncoderStage:
     scenes: int = 8000            # base scenes in the pool; each has a hard-negative partner (one thing changed)
     partner_changes: tuple[str, ...] = ("color", "shape", "size", "position")  # what a partner changes, one
                                   # drawn alike for each (corpus.perturbed; it can also "swap" two objects' places
-                                  # or make one object more or fewer: "count"). With those two added, validation
-                                  # R@1 after this stage fell from 0.907 / 0.880 to 0.570 / 0.537 (en / zh)
+                                  # or make one object more or fewer: "count"). The one run with those two added
+                                  # lost shape to a loss spike in the shape phase, so their effect is not measured
     sounds: int = 4000
     shape_steps: int = 1500       # first, the picture tower learns only what each region holds (attribute heads),
                                   # on plain batches; 1000 steps with hard-negative pairs left shape at 0.33
