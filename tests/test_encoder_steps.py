@@ -36,4 +36,3 @@ def test_a_gradient_under_the_limit_or_with_no_limit_is_left_as_it_is():
         norm = gradient_norm_clipped(model, limit, Accelerator(cpu=True))
         assert torch.equal(gradient(model), before)
         assert abs(norm - before.norm().item()) < 1e-3 * max(norm, 1e-6)
-
