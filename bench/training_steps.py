@@ -30,12 +30,13 @@ def encoder_parts(stage, tokenizer):
     from modules.training.corpus import sounds_for
     from modules.training.world_sounds import synthesize
 
-    clip, audio, heads = te.encoder_models(stage, len(tokenizer))
+    clip, audio, heads, caption_places = te.encoder_models(stage, len(tokenizer))
     pool, rng = te.PicturePool(stage, 0), random.Random(0)
     sounds = sounds_for("train", 300, 0)
     waves = [synthesize(s) for s in sounds]
     tokens = te.text_tokens(tokenizer, stage, "cpu")
-    return (te.EncoderObjective(clip, audio, heads), te.parameter_groups(clip, audio, heads),
+    return (te.EncoderObjective(clip, audio, heads, caption_places),
+            te.parameter_groups(clip, audio, [heads, caption_places]),
             lambda joint: te.encoder_batch(joint, pool, sounds, waves, stage, rng, tokens))
 
 

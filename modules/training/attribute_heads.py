@@ -86,3 +86,22 @@ class RegionAttributeHeads(nn.Module):
             out[name] = right[target > 0].float().mean().item()
         out["whole scene"] = scene_right.all(dim=1).float().mean().item()
         return out
+
+
+class PooledPlaceHeads(nn.Module):
+    """Linear heads naming each place's colour, shape and size (or "none") from one pooled embedding: a picture's
+    (the places phase) or a caption's (the encoders stage's joint phase)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.heads = nn.ModuleDict({name: nn.Linear(dim, len(REGIONS) * len(classes))
+                                    for name, classes in CLASSES.items()})
+
+    def loss(self, pooled: torch.Tensor, scenes: list[Scene]) -> torch.Tensor:
+        """pooled (B, D) -> cross-entropy summed over colour, shape and size, averaged over the places."""
+        total = pooled.new_zeros(())
+        for name, head in self.heads.items():
+            logits = head(pooled).view(len(scenes), len(REGIONS), len(CLASSES[name]))      # (B, places, classes)
+            target = region_targets(scenes, name).to(pooled.device)                         # (B, places)
+            total = total + F.cross_entropy(logits.flatten(0, 1), target.flatten())
+        return total

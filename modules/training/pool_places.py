@@ -20,7 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .adamw import adamw
-from .attribute_heads import CLASSES, REGIONS, region_targets
+from .attribute_heads import PooledPlaceHeads
 from .augment import mirror, picture_to_tensor, resample_blur
 from .batches_ahead import batches_ahead
 from .checkpoint import cosine_lr, load_checkpoint, save_checkpoint
@@ -30,24 +30,6 @@ from .suite_config import EncoderStage, SuiteConfig
 from .train_encoders import (PicturePool, TextBatch, caption_batch, caption_in, contrastive_loss, render_for_training,
                              save_image_encoder, text_tokens)
 from .world_pictures import Scene, render_scene
-
-
-class PooledPlaceHeads(nn.Module):
-    """Linear heads naming each place's colour, shape and size (or "none") from the pooled picture embedding."""
-
-    def __init__(self, dim: int):
-        super().__init__()
-        self.heads = nn.ModuleDict({name: nn.Linear(dim, len(REGIONS) * len(classes))
-                                    for name, classes in CLASSES.items()})
-
-    def loss(self, pooled: torch.Tensor, scenes: list[Scene]) -> torch.Tensor:
-        """pooled (B, D) -> cross-entropy summed over colour, shape and size, averaged over the places."""
-        total = pooled.new_zeros(())
-        for name, head in self.heads.items():
-            logits = head(pooled).view(len(scenes), len(REGIONS), len(CLASSES[name]))      # (B, places, classes)
-            target = region_targets(scenes, name).to(pooled.device)                         # (B, places)
-            total = total + F.cross_entropy(logits.flatten(0, 1), target.flatten())
-        return total
 
 
 def relative_change(tokens: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:

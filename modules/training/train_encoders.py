@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from ..encoders.audio_model import MiniAudioConfig, MiniAudioEncoder
 from .adamw import adamw
-from .attribute_heads import RegionAttributeHeads, region_weights
+from .attribute_heads import PooledPlaceHeads, RegionAttributeHeads, region_weights
 from .augment import augment_sound, batch_sounds, mirror, picture_to_tensor, resample_blur, training_picture
 from .batches_ahead import batches_ahead
 from .checkpoint import cosine_lr, load_checkpoint, save_checkpoint
@@ -110,12 +110,12 @@ def phase_lr(step: int, stage: EncoderStage) -> float:
     return cosine_lr(step - stage.shape_steps, stage.steps, stage.lr, 100)
 
 
-def parameter_groups(clip: CLIP, audio: MiniAudioEncoder, heads: RegionAttributeHeads) -> list[dict]:
+def parameter_groups(clip: CLIP, audio: MiniAudioEncoder, heads: list[nn.Module]) -> list[dict]:
     """The picture trunk in its own group, so that the joint phase can move it slowly (see joint_trunk_lr_scale)."""
     trunk = [p for name, p in clip.visual.named_parameters() if name != "proj"]
     trunk_ids = {id(p) for p in trunk}
-    rest = [p for p in list(clip.parameters()) + list(audio.parameters()) + list(heads.parameters())
-            if id(p) not in trunk_ids]
+    rest = [p for p in list(clip.parameters()) + list(audio.parameters())
+            + [p for head in heads for p in head.parameters()] if id(p) not in trunk_ids]
     return [{"params": trunk, "name": "picture trunk"}, {"params": rest, "name": "rest"}]
 
 
@@ -141,20 +141,22 @@ class EncoderObjective(nn.Module):
     """Every trained part of the stage in one module, so that `accelerate launch` wraps one model for data-parallel
     training and every loss runs inside its forward (the trunk, the text tower, the sound tower and the heads)."""
 
-    def __init__(self, clip: CLIP, audio: MiniAudioEncoder, heads: RegionAttributeHeads):
+    def __init__(self, clip: CLIP, audio: MiniAudioEncoder, heads: RegionAttributeHeads,
+                 caption_places: PooledPlaceHeads):
         super().__init__()
-        self.clip, self.audio, self.heads = clip, audio, heads
+        self.clip, self.audio, self.heads, self.caption_places = clip, audio, heads, caption_places
 
     def forward(self, pictures: torch.Tensor, scenes: list[Scene], captions: TextBatch | None = None,
                 sounds: SoundBatch | None = None) -> dict[str, torch.Tensor]:
-        """pictures (B, 3, 64, 64) -> losses: the attribute heads always; the contrastive losses when captions and
-        sounds are given (the joint phase)."""
+        """pictures (B, 3, 64, 64) -> losses: the attribute heads always; when captions and sounds are given (the
+        joint phase) the contrastive losses and the place heads over the captions' embeddings."""
         pooled, patch_tokens = self.clip.visual(pictures)                                 # (B, D), (B, grid², width)
         losses = {"attributes": self.heads.loss(patch_tokens, scenes)}
         if captions is not None:
             text_emb = F.normalize(self.clip.encode_text(captions.ids), dim=-1)
             losses["picture"] = contrastive_loss(F.normalize(pooled, dim=-1), text_emb, captions.keys,
                                                  self.clip.logit_scale)
+            losses["caption places"] = self.caption_places.loss(text_emb, scenes)
         if sounds is not None:
             audio_emb = F.normalize(self.audio(sounds.waves)[0], dim=-1)
             desc_emb = F.normalize(self.clip.encode_text(sounds.descriptions.ids), dim=-1)
@@ -206,14 +208,16 @@ def sound_batch(sounds: list[Sound], waves: list[np.ndarray], stage: EncoderStag
     return SoundBatch(batch, descriptions)
 
 
-def encoder_models(stage: EncoderStage, vocab_size: int) -> tuple[CLIP, MiniAudioEncoder, RegionAttributeHeads]:
-    """The picture-text model (its picture tower giving patch tokens), the audio encoder and the attribute heads,
-    untrained."""
+def encoder_models(stage: EncoderStage, vocab_size: int
+                   ) -> tuple[CLIP, MiniAudioEncoder, RegionAttributeHeads, PooledPlaceHeads]:
+    """The picture-text model (its picture tower giving patch tokens), the audio encoder, the attribute heads over
+    the patch tokens and the place heads over the captions' embeddings, untrained."""
     clip = build_clip(stage, vocab_size)
     clip.visual.output_tokens = True                   # the attribute heads read the patch tokens
     audio = MiniAudioEncoder(MiniAudioConfig(embed_dim=stage.embed_dim, tokens=stage.audio_tokens,
                                              time_stride=stage.audio_time_stride, mel_top_hz=stage.audio_mel_top_hz))
-    return clip, audio, RegionAttributeHeads(stage.vision_width, region_weights(stage.image_size // stage.patch_size))
+    return (clip, audio, RegionAttributeHeads(stage.vision_width, region_weights(stage.image_size // stage.patch_size)),
+            PooledPlaceHeads(stage.embed_dim))
 
 
 def encoder_batch(joint: bool, pool: PicturePool, sounds: list[Sound], waves: list[np.ndarray], stage: EncoderStage,
@@ -226,10 +230,12 @@ def encoder_batch(joint: bool, pool: PicturePool, sounds: list[Sound], waves: li
 
 
 def encoder_loss(losses: dict[str, torch.Tensor], stage: EncoderStage, joint: bool) -> torch.Tensor:
-    """The attribute loss alone in the shape phase; in the joint phase the contrastive losses beside it."""
+    """The attribute loss alone in the shape phase; in the joint phase the contrastive losses and the captions'
+    place loss beside it."""
     if not joint:
         return losses["attributes"]
-    return losses["picture"] + losses["sound"] + stage.attribute_loss_weight * losses["attributes"]
+    return (losses["picture"] + losses["sound"] + stage.attribute_loss_weight * losses["attributes"]
+            + stage.caption_place_weight * losses["caption places"])
 
 
 def gradient_norm_clipped(objective: nn.Module, limit: float | None, accelerator: Accelerator) -> float:
@@ -241,12 +247,13 @@ def train_encoders(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
     stage, work = suite.encoders, Path(suite.work_dir)
     torch.manual_seed(suite.seed)
     rng = random.Random(f"encoders-{suite.seed}-{accelerator.process_index}")
-    clip, audio, heads = encoder_models(stage, len(tokenizer))
-    optimizer = adamw(parameter_groups(clip, audio, heads), lr=stage.lr, weight_decay=0.05)
+    clip, audio, heads, caption_places = encoder_models(stage, len(tokenizer))
+    optimizer = adamw(parameter_groups(clip, audio, [heads, caption_places]), lr=stage.lr, weight_decay=0.05)
+    modules = {"clip": clip, "audio": audio, "heads": heads, "caption_places": caption_places}
     start, total = 0, stage.shape_steps + stage.steps
     checkpoint = work / "encoders.safetensors"
     if checkpoint.exists():
-        start, _ = load_checkpoint(checkpoint, {"clip": clip, "audio": audio, "heads": heads}, optimizer)
+        start, _ = load_checkpoint(checkpoint, modules, optimizer)
         print(f"resuming encoders at step {start}")
     if start >= total:
         if accelerator.is_main_process:
@@ -257,7 +264,7 @@ def train_encoders(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
     validation_pictures = torch.stack([picture_to_tensor(render_scene(s)) for s in validation])   # (N, 3, 64, 64)
     sounds = sounds_for("train", stage.sounds, suite.seed)
     waves = [synthesize(s) for s in sounds]
-    objective, optimizer = accelerator.prepare(EncoderObjective(clip, audio, heads), optimizer)
+    objective, optimizer = accelerator.prepare(EncoderObjective(clip, audio, heads, caption_places), optimizer)
     tokens = text_tokens(tokenizer, stage, torch.device("cpu"))
     batches = batches_ahead(lambda step: encoder_batch(step >= stage.shape_steps, pool, sounds, waves, stage, rng,
                                                        tokens), range(start, total))
@@ -281,7 +288,7 @@ def train_encoders(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
                   + ", ".join(f"{name} {value:.3f}" for name, value in accuracy.items()))
         if accelerator.is_main_process and ((step + 1) % 250 == 0 or step + 1 in (stage.shape_steps, total)):
             work.mkdir(parents=True, exist_ok=True)
-            save_checkpoint(checkpoint, {"clip": clip, "audio": audio, "heads": heads}, optimizer, step + 1)
+            save_checkpoint(checkpoint, modules, optimizer, step + 1)
             if step + 1 == stage.shape_steps:          # kept: the joint phase can be redone from here
                 shutil.copyfile(checkpoint, work / "encoders-shape-phase.safetensors")
     check_replicas_agree(accelerator, objective, "encoders")
