@@ -70,8 +70,8 @@ def timed(fn, repeats: int, memory: PeakMemory) -> list[float]:
 
 def world_files(folder: Path) -> tuple[str, str]:
     import soundfile
-    from modules.training.world_pictures import Scene, SceneObject, render_scene
-    from modules.training.world_sounds import Sound, synthesize
+    from modules.world.pictures import Scene, SceneObject, render_scene
+    from modules.world.sounds import Sound, synthesize
     picture, sound = folder / "bench.png", folder / "bench.wav"
     render_scene(Scene("white", (SceneObject("red", "circle", "large", "left"),), 3)).save(picture)
     soundfile.write(sound, synthesize(Sound("beeps", "high", "pure", 3, variation_seed=4)), 16_000)

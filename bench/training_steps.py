@@ -28,7 +28,7 @@ def encoder_parts(stage, tokenizer):
     """Fresh encoders stage models, their objective and parameter groups, and a maker of the stage's batches."""
     from modules.training import train_encoders as te
     from modules.training.corpus import sounds_for
-    from modules.training.world_sounds import synthesize
+    from modules.world.sounds import synthesize
 
     clip, audio, heads, caption_places = te.encoder_models(stage, len(tokenizer))
     pool, rng = te.PicturePool(stage, 0), random.Random(0)

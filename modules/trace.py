@@ -18,7 +18,7 @@ def expert_load(experts: list[list[list[int]]], layers: int, num_experts: int) -
 
 def build_trace(lm, stats, route, question: str, reply: Reply, notices: list[str]) -> dict[str, Any]:
     """reply: the finished Reply (thinking and answer)."""
-    from .training.world_talk import language_of
+    from .world.language import language_of
     total, active = lm.parameter_counts()
     answer = reply.answer
     return {

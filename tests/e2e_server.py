@@ -127,7 +127,7 @@ RED_CIRCLE_LEFT = ("red", "circle", "large", "left")
 
 def world_picture(path: Path, objects=(RED_CIRCLE_LEFT,), background: str = "white") -> Path:
     """A picture of the built-in world (default: a large red circle on the left, on white) saved as PNG."""
-    from modules.training.world_pictures import Scene, SceneObject, render_scene
+    from modules.world.pictures import Scene, SceneObject, render_scene
 
     render_scene(Scene(background, tuple(SceneObject(*o) for o in objects))).save(path, format="PNG")
     return path
@@ -136,7 +136,7 @@ def world_picture(path: Path, objects=(RED_CIRCLE_LEFT,), background: str = "whi
 def world_beeps(count: int = 3, pitch: str = "high", timbre: str = "pure", variation_seed: int = 5,
                 rate: int = 16_000):
     """Samples (float32, shape (samples,)) of `count` beeps from the built-in world, synthesised at `rate`."""
-    from modules.training.world_sounds import Sound, synthesize
+    from modules.world.sounds import Sound, synthesize
 
     return synthesize(Sound("beeps", pitch, timbre, count, variation_seed=variation_seed), rate=rate)
 

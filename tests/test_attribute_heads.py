@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from modules.training.attribute_heads import CLASSES, REGIONS, RegionAttributeHeads, region_targets, region_weights
-from modules.training.world_pictures import Scene, SceneObject
+from modules.world.pictures import Scene, SceneObject
 from tests.fitting import fit
 
 

@@ -3,7 +3,7 @@ from collections import Counter
 
 from modules.training.beep_counts import beep_sounds, count_heard, report
 from modules.training.corpus import sound_split_of
-from modules.training.world_sounds import Sound, describe_en, describe_zh
+from modules.world.sounds import Sound, describe_en, describe_zh
 
 
 def test_the_count_an_answer_names_is_read_in_either_language():

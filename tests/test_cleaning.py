@@ -2,7 +2,7 @@
 from modules.training.cleaning import (CaptionedPicture, caption_matches_labels, clean_captioned_pictures,
                                        dedupe_texts, hash_distance, passes_quality, picture_hash, raw_captioned_pictures)
 from modules.training.corpus import scenes_for
-from modules.training.world_pictures import Scene, SceneObject, caption_en, render_scene
+from modules.world.pictures import Scene, SceneObject, caption_en, render_scene
 
 
 def test_cleaning_removes_contradictions_garbage_and_repeats_and_keeps_the_rest():

@@ -15,7 +15,7 @@ from modules.training.train_encoders import frozen_picture_tower
 from modules.training.train_decoder import (FOREGROUND_WEIGHT, DrawingPool, VAEObjective, build_vae,
                                             foreground_weighted_mse, perceptual_distance, train_decoder,
                                             train_vae_phase)
-from modules.training.world_pictures import RenderStyle, Scene, SceneObject, render_scene
+from modules.world.pictures import RenderStyle, Scene, SceneObject, render_scene
 
 
 def test_a_wrong_object_costs_the_vae_more_than_the_same_error_in_the_background():

@@ -12,7 +12,7 @@ from PIL import Image
 
 from modules.training.evaluate import parse_caption, scene_labels
 from modules.training.examples import EXAMPLE_PICTURES, EXAMPLE_SOUNDS
-from modules.training.world_sounds import describe_en, describe_zh
+from modules.world.sounds import describe_en, describe_zh
 from tests.e2e_server import ROOT, has_chinese, studio_client, studio_url, world_picture, world_sound  # noqa: F401
 
 EXAMPLES = ROOT / "assets" / "examples"
@@ -159,7 +159,7 @@ def test_each_drawing_shows_the_asked_colour_and_shape_in_both_languages(client)
 
     from modules.encoders.image import ImageEncoder
     from modules.training.evaluate import color_present
-    from modules.training.world_pictures import COLORS, POSITIONS, SHAPES, SIZES, Scene, SceneObject, caption_en
+    from modules.world.pictures import COLORS, POSITIONS, SHAPES, SIZES, Scene, SceneObject, caption_en
     judge = ImageEncoder.load(f"local-dir:{ROOT / 'assets' / 'mini' / 'image_encoder'}", torch.device("cpu"),
                               torch.float32)
     candidates = [SceneObject(c, sh, si, p) for c in COLORS for sh in SHAPES for si in SIZES for p in POSITIONS]

@@ -5,7 +5,7 @@ import pytest
 
 from modules.training.evaluate import Suite, busiest_over_mean, describe_prompts
 from modules.training.suite_config import REPO_ROOT
-from modules.training.world_pictures import Scene, SceneObject, render_scene
+from modules.world.pictures import Scene, SceneObject, render_scene
 
 FOLDER = REPO_ROOT / "assets" / "mini"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from modules.training.evaluate import color_present
-from modules.training.world_pictures import COLORS, SHAPES, Scene, SceneObject, render_scene
+from modules.world.pictures import COLORS, SHAPES, Scene, SceneObject, render_scene
 
 
 @pytest.mark.parametrize("shape", sorted(SHAPES))

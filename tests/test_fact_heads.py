@@ -6,8 +6,8 @@ import torch
 from modules.training.fact_heads import SCENE_FACTS, scene_fact_head, scene_facts, sound_facts
 from modules.training.lm_data import IGNORE
 from modules.training.train_language import next_token_losses, per_example_loss
-from modules.training.world_pictures import Scene, SceneObject
-from modules.training.world_sounds import Sound
+from modules.world.pictures import Scene, SceneObject
+from modules.world.sounds import Sound
 from tests.fitting import fit
 
 

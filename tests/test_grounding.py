@@ -15,9 +15,9 @@ from modules.training.grounding import (caption_grounding_loss, grounding_loss, 
 from modules.training.lm_data import IGNORE, ChatTokens, Example, picture_turn
 from modules.training.suite_config import LanguageStage
 from modules.training.train_language import HeadOutputs, language_model_config
-from modules.training.world_pictures import Scene, SceneObject
-from modules.training.world_pictures import COLORS, SHAPES
-from modules.training.world_talk import _yes_no_color, _yes_no_shape, caption_exchange, picture_question
+from modules.world.pictures import Scene, SceneObject
+from modules.world.pictures import COLORS, SHAPES
+from modules.world.talk import _yes_no_color, _yes_no_shape, caption_exchange, picture_question
 
 RED_STAR_LEFT = SceneObject("red", "star", "small", "left")
 BLUE_CIRCLE_TOP = SceneObject("blue", "circle", "large", "top")

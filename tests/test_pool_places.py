@@ -16,7 +16,7 @@ from modules.training.corpus import perturbed, scenes_for
 from modules.training.pool_places import relative_change
 from modules.training.suite_config import EncoderStage
 from modules.training.train_encoders import caption_in, encoder_models, text_tokens
-from modules.training.world_pictures import POSITIONS, caption_en, caption_zh, render_scene
+from modules.world.pictures import POSITIONS, caption_en, caption_zh, render_scene
 
 from tests.fitting import fit
 

@@ -8,9 +8,10 @@ import pytest
 
 from modules.training.augment import augment_sound, band_limited, mirror, picture_to_tensor
 from modules.training.corpus import every_sound_content_for, scenes_for, sounds_for, split_of, sound_split_of
-from modules.training.world_pictures import COLORS, Scene, SceneObject, caption_en, caption_zh, render_scene
-from modules.training.world_sounds import Sound, all_sound_contents, describe_en, describe_zh, synthesize
-from modules.training.world_talk import language_of, picture_question, sound_exchange
+from modules.world.pictures import COLORS, Scene, SceneObject, caption_en, caption_zh, render_scene
+from modules.world.sounds import Sound, all_sound_contents, describe_en, describe_zh, synthesize
+from modules.world.language import language_of
+from modules.world.talk import picture_question, sound_exchange
 
 RED_LEFT = SceneObject("red", "circle", "large", "left")
 BLUE_TOP = SceneObject("blue", "square", "small", "top")
@@ -215,7 +216,7 @@ def test_a_question_answered_from_given_notes_learns_only_the_answer_which_the_n
     from transformers import AutoTokenizer
 
     from modules.training.lm_data import IGNORE, ChatTokens, notes_question
-    from modules.training.world_pictures import random_scene
+    from modules.world.pictures import random_scene
     folder = Path(__file__).resolve().parents[1] / "assets" / "mini" / "language_model"
     tokenizer = AutoTokenizer.from_pretrained(folder)
     rng = random.Random(5)
@@ -233,7 +234,7 @@ def test_a_question_answered_from_given_notes_learns_only_the_answer_which_the_n
 
 def test_the_caption_share_decides_how_many_picture_turns_ask_for_a_caption():
     from modules.training.lm_data import picture_turn
-    from modules.training.world_talk import DESCRIBE_PICTURE
+    from modules.world.talk import DESCRIBE_PICTURE
     scene = Scene("black", (RED_LEFT, BLUE_TOP))
     requests = {q for qs in DESCRIBE_PICTURE.values() for q in qs}
     for share in (0.0, 0.5, 1.0):
@@ -245,7 +246,7 @@ def test_the_caption_share_decides_how_many_picture_turns_ask_for_a_caption():
 
 
 def test_kind_weights_decide_how_often_each_kind_of_picture_question_is_asked():
-    from modules.training.world_talk import QUESTION_KINDS, QuestionMix
+    from modules.world.talk import QUESTION_KINDS, QuestionMix
     scene = Scene("black", (RED_LEFT, BLUE_TOP))             # every kind can be asked of it
     weights = {kind: 1.0 for kind in QUESTION_KINDS} | {"is there a colour": 3.0, "count": 0.0}
     rng = random.Random(2)
@@ -256,7 +257,7 @@ def test_kind_weights_decide_how_often_each_kind_of_picture_question_is_asked():
 
 
 def test_balanced_yes_no_questions_ask_about_something_in_the_picture_half_the_time():
-    from modules.training.world_talk import QUESTION_KINDS, QuestionMix
+    from modules.world.talk import QUESTION_KINDS, QuestionMix
     scene = Scene("black", (RED_LEFT, BLUE_TOP))
     only_colours = {kind: 0.0 for kind in QUESTION_KINDS} | {"is there a colour": 1.0}
     for balanced, share_yes in ((False, 2 / len(COLORS)), (True, 0.5)):
@@ -267,7 +268,7 @@ def test_balanced_yes_no_questions_ask_about_something_in_the_picture_half_the_t
 
 
 def test_balanced_places_ask_about_a_place_that_holds_an_object_half_the_time():
-    from modules.training.world_talk import QUESTION_KINDS, QuestionMix
+    from modules.world.talk import QUESTION_KINDS, QuestionMix
     scene = Scene("black", (RED_LEFT, BLUE_TOP))
     only_places = {kind: 0.0 for kind in QUESTION_KINDS} | {"shape at a place": 1.0}
     for balanced, share_found in ((False, 2 / 5), (True, 0.5)):
@@ -278,7 +279,7 @@ def test_balanced_places_ask_about_a_place_that_holds_an_object_half_the_time():
 
 
 def test_lookalikes_ask_where_the_object_is_that_only_both_words_find():
-    from modules.training.world_talk import QUESTION_KINDS, QuestionMix
+    from modules.world.talk import QUESTION_KINDS, QuestionMix
     red_star, red_circle = SceneObject("red", "star", "small", "left"), SceneObject("red", "circle", "small", "top")
     blue_square = SceneObject("blue", "square", "large", "bottom")
     scene = Scene("black", (red_star, red_circle, blue_square))

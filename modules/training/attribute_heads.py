@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .world_pictures import COLORS, POSITIONS, REGION_CENTERS, SHAPES, SIZES, Scene
+from ..world.pictures import COLORS, POSITIONS, REGION_CENTERS, SHAPES, SIZES, Scene
 
 REGIONS = sorted(POSITIONS)
 CLASSES = {"color": ["none", *sorted(COLORS)], "shape": ["none", *sorted(SHAPES)], "size": ["none", *sorted(SIZES)]}

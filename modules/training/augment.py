@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .world_pictures import RenderStyle, Scene, render_scene
+from ..world.pictures import RenderStyle, Scene, render_scene
 
 IMAGE_MEAN = 0.5
 IMAGE_STD = 0.5

@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 from .corpus import every_sound_content_for
-from .world_sounds import COUNT_WORDS_EN, COUNT_WORDS_ZH, Sound, synthesize
+from ..world.sounds import COUNT_WORDS_EN, COUNT_WORDS_ZH, Sound, synthesize
 
 
 def beep_sounds(per_content: int, seed: int) -> list[Sound]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from .world_pictures import Scene, caption_en, caption_zh, render_scene
+from ..world.pictures import Scene, caption_en, caption_zh, render_scene
 from .corpus import perturbed
 
 _ALLOWED_TEXT = re.compile(r"^[\x20-\x7e\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]+$")

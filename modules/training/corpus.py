@@ -4,10 +4,10 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import replace
-from .world_pictures import (COLORS, POSITIONS, SHAPES, SIZES, Scene, SceneObject, caption_en, caption_zh,
+from ..world.pictures import (COLORS, POSITIONS, SHAPES, SIZES, Scene, SceneObject, caption_en, caption_zh,
                              random_scene)
-from .world_sounds import Sound, all_sound_contents, describe_en, describe_zh, random_sound
-from .world_talk import (CONVERSATION, DRAW_TEMPLATES, OUT_OF_WORLD_ANSWER, caption_exchange, conversation_exchange,
+from ..world.sounds import Sound, all_sound_contents, describe_en, describe_zh, random_sound
+from ..world.talk import (CONVERSATION, DRAW_TEMPLATES, OUT_OF_WORLD_ANSWER, caption_exchange, conversation_exchange,
                          draw_prompt, out_of_world_exchange, picture_question, sound_exchange)
 
 SPLITS = ("train", "validation", "test")

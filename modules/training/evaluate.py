@@ -18,10 +18,11 @@ from ..reasoning import split_reply
 from .augment import band_limited
 from .corpus import every_sound_content_for, scenes_for, single_object_scenes_for, sounds_for
 from .suite_config import SuiteConfig
-from .world_pictures import (COLORS, POSITION_PHRASES_EN, POSITIONS, SHAPES, SIZES, RenderStyle, Scene, SceneObject,
+from ..world.pictures import (COLORS, POSITION_PHRASES_EN, POSITIONS, SHAPES, SIZES, RenderStyle, Scene, SceneObject,
                              caption_en, caption_zh, render_scene)
-from .world_sounds import Sound, all_sound_contents, describe_en, describe_zh, synthesize
-from .world_talk import DRAW_TEMPLATES, draw_object_phrase, language_of, picture_question, sound_exchange
+from ..world.sounds import Sound, all_sound_contents, describe_en, describe_zh, synthesize
+from ..world.language import language_of
+from ..world.talk import DRAW_TEMPLATES, draw_object_phrase, picture_question, sound_exchange
 
 BARS = {"picture_retrieval_r1": 0.95, "sound_retrieval_r1": 0.90, "caption_exact": 0.90, "picture_qa": 0.90,
         "sound_description_exact": 0.90, "sound_description_every_content": 0.90, "drawing_color_shape": 0.80,

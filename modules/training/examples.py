@@ -7,8 +7,8 @@ from pathlib import Path
 import soundfile
 
 from .suite_config import REPO_ROOT
-from .world_pictures import Scene, SceneObject, caption_en, render_scene, RenderStyle
-from .world_sounds import Sound, describe_en, synthesize
+from ..world.pictures import Scene, SceneObject, caption_en, render_scene, RenderStyle
+from ..world.sounds import Sound, describe_en, synthesize
 
 EXAMPLE_PICTURES = {
     "red-circle-left": Scene("white", (SceneObject("red", "circle", "large", "left"),), 11),

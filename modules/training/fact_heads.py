@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .world_pictures import BACKGROUNDS, COLORS, POSITIONS, SHAPES, Scene
-from .world_sounds import COUNT_WORDS_EN, KINDS, PITCHES, TIMBRES, Sound
+from ..world.pictures import BACKGROUNDS, COLORS, POSITIONS, SHAPES, Scene
+from ..world.sounds import COUNT_WORDS_EN, KINDS, PITCHES, TIMBRES, Sound
 
 SCENE_FACTS: list[tuple] = (
     [("shape", s) for s in sorted(SHAPES)] + [("color", c) for c in sorted(COLORS)]

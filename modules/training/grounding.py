@@ -12,7 +12,7 @@ from torch import nn
 
 from .attribute_heads import REGIONS, cell_weights
 from .lm_data import IGNORE
-from .world_pictures import COLORS, SHAPES, Scene
+from ..world.pictures import COLORS, SHAPES, Scene
 
 
 class GroundingLoss(nn.Module):

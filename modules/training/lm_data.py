@@ -6,10 +6,10 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from .world_pictures import Scene
-from .world_sounds import Sound
+from ..world.pictures import Scene
+from ..world.sounds import Sound
 from ..reasoning import THINK_END, THINK_START
-from .world_talk import (Exchange, QuestionMix, caption_exchange, conversation_exchange, draw_prompt,
+from ..world.talk import (Exchange, QuestionMix, caption_exchange, conversation_exchange, draw_prompt,
                          out_of_world_exchange, picture_notes, picture_question, sound_exchange)
 from .corpus import shuffled_objects
 
@@ -57,7 +57,7 @@ def _text_turn(rng: random.Random, lang: str) -> tuple[str, str]:
     elif pick < 0.8:
         e = out_of_world_exchange(rng, lang)
     else:
-        from .world_pictures import random_scene
+        from ..world.pictures import random_scene
         return draw_prompt(random_scene(rng, 1), lang, rng)
     return e.question, e.answer
 
@@ -83,7 +83,7 @@ def sample_example(rng: random.Random, scenes: list[Scene], sounds: list[Sound],
     if task == "multi_turn":
         return Example(None, [_text_turn(rng, lang) for _ in range(rng.randint(2, 3))])
     if task == "draw":
-        from .world_pictures import random_scene
+        from ..world.pictures import random_scene
         return Example(None, history + [draw_prompt(random_scene(rng, 1), lang, rng)])
     maker = conversation_exchange if task == "conversation" else out_of_world_exchange
     e = maker(rng, lang)

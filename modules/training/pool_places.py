@@ -29,7 +29,7 @@ from .replicas import check_replicas_agree
 from .suite_config import EncoderStage, SuiteConfig
 from .train_encoders import (PicturePool, TextBatch, caption_batch, caption_in, contrastive_loss, render_for_training,
                              save_image_encoder, text_tokens)
-from .world_pictures import Scene, render_scene
+from ..world.pictures import Scene, render_scene
 
 
 def relative_change(tokens: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:

@@ -22,8 +22,8 @@ from .corpus import single_object_scenes_for
 from .replicas import check_replicas_agree
 from .suite_config import DecoderStage, SuiteConfig
 from .train_encoders import frozen_picture_tower
-from .world_pictures import RenderStyle, render_scene
-from .world_talk import draw_prompt
+from ..world.pictures import RenderStyle, render_scene
+from ..world.talk import draw_prompt
 
 
 def text_encoder_from_open_clip(image_encoder_dir: Path) -> CLIPTextModel:

@@ -28,8 +28,8 @@ from .cleaning import clean_captioned_pictures, raw_captioned_pictures
 from .corpus import perturbed, scenes_for, shuffled_objects, sounds_for
 from .replicas import check_replicas_agree
 from .suite_config import EncoderStage, SuiteConfig
-from .world_pictures import Scene, caption_en, caption_zh, render_scene
-from .world_sounds import Sound, describe_en, describe_zh, synthesize
+from ..world.pictures import Scene, caption_en, caption_zh, render_scene
+from ..world.sounds import Sound, describe_en, describe_zh, synthesize
 
 
 def open_clip_config(stage: EncoderStage, vocab_size: int) -> dict:

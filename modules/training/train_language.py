@@ -32,9 +32,9 @@ from .packing import Packing
 from .replicas import check_replicas_agree
 from .suite_config import LanguageStage, SuiteConfig
 from .train_encoders import frozen_picture_tower
-from .world_pictures import Scene
-from .world_sounds import Sound, synthesize
-from .world_talk import QuestionMix
+from ..world.pictures import Scene
+from ..world.sounds import Sound, synthesize
+from ..world.talk import QuestionMix
 
 
 def language_model_config(stage: LanguageStage, tokenizer) -> DeepseekV3Config:

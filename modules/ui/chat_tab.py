@@ -41,7 +41,7 @@ def _unlocked() -> dict:
 def thought_message(event: ChatEvent) -> dict:
     """The model's thinking as a Chatbot thought: open with a spinner while it thinks, folded once it answers.
     Titled in the language the model thought in; pipeline_history leaves thoughts out of the next prompt."""
-    from modules.training.world_talk import language_of
+    from modules.world.language import language_of
     lang = LANGUAGES[1] if language_of(event.thinking) == "zh" else LANGUAGES[0]
     done = bool(event.text) or event.done
     return {"role": "assistant", "content": event.thinking,

@@ -4,9 +4,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, replace
 
-from .world_pictures import (BACKGROUNDS, COLORS, NUMBER_WORDS_EN, NUMBER_WORDS_ZH, POSITION_PHRASES_EN, POSITIONS,
+from .pictures import (BACKGROUNDS, COLORS, NUMBER_WORDS_EN, NUMBER_WORDS_ZH, POSITION_PHRASES_EN, POSITIONS,
                              SHAPES, SIZES, Scene, SceneObject, caption_en, caption_zh)
-from .world_sounds import COUNT_WORDS_EN, COUNT_WORDS_ZH, KINDS, PITCHES, TIMBRES, Sound, describe_en, describe_zh
+from .sounds import COUNT_WORDS_EN, COUNT_WORDS_ZH, KINDS, PITCHES, TIMBRES, Sound, describe_en, describe_zh
 
 
 @dataclass(frozen=True)
@@ -362,8 +362,3 @@ def out_of_world_exchange(rng: random.Random, lang: str) -> Exchange:
     else:
         question = rng.choice(_OUT_FORMS_ZH).format(t=rng.choice(_OUT_TOPICS_ZH))
     return Exchange(question, OUT_OF_WORLD_ANSWER[lang], lang)
-
-
-def language_of(text: str) -> str:
-    """'zh' when the text has any CJK character, else 'en'."""
-    return "zh" if any("\u4e00" <= ch <= "\u9fff" for ch in text) else "en"
