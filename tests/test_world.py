@@ -297,3 +297,11 @@ def test_the_objects_key_names_what_a_caption_names_and_nothing_else():
     assert Scene("black", (circle, star), 2).objects_key() == scene.objects_key()       # background, order, shade
     assert Scene("white", (star, replace(circle, position="right")), 1).objects_key() != scene.objects_key()
     assert scene.content_key() == "white|" + scene.objects_key()
+
+
+def test_place_and_size_words_follow_the_worlds_rules_for_any_drawing():
+    from modules.world.pictures import LARGE_FROM, SIZE_RADII, place_of, size_word
+    assert [place_of(x, y) for x, y in [(0.5, 0.5), (0.08, 0.55), (0.93, 0.4), (0.45, 0.02), (0.6, 0.97)]] == \
+        ["center", "left", "right", "top", "bottom"]
+    assert size_word(SIZE_RADII["small"]) == "small" and size_word(SIZE_RADII["large"]) == "large"
+    assert size_word(LARGE_FROM - 0.001) == "small" and size_word(0.45) == "large"

@@ -30,6 +30,13 @@ POSITION_PHRASES_EN = {"left": "on the left", "right": "on the right", "top": "a
 REGION_CENTERS = {"left": (0.21, 0.5), "right": (0.79, 0.5), "top": (0.5, 0.21), "bottom": (0.5, 0.79),
                   "center": (0.5, 0.5)}
 SIZE_RADII = {"small": 0.085, "large": 0.14}
+# What the words mean for a picture drawn any other way. An object's size is "large" when its outer radius (centre to
+# its farthest point) is at least LARGE_FROM of the picture's side (of the longer side, for a picture that is not
+# square), else "small"; a single object may range from TINY_RADIUS to FILLING_RADIUS. An object's place is the
+# nearest of REGION_CENTERS to its centre (the centre of its bounding box), measured in the picture's own frame.
+LARGE_FROM = 0.11
+TINY_RADIUS = 0.04
+FILLING_RADIUS = 0.45
 MIRRORED_POSITION = {"left": "right", "right": "left", "top": "top", "bottom": "bottom", "center": "center"}
 NUMBER_WORDS_EN = {1: "one", 2: "two", 3: "three", 4: "four"}
 NUMBER_WORDS_ZH = {1: "一", 2: "两", 3: "三", 4: "四"}
@@ -67,6 +74,16 @@ class Scene:
         """The scene flipped left-right: left and right swap places, everything else stays."""
         objects = tuple(replace(o, position=MIRRORED_POSITION[o.position]) for o in self.objects)
         return replace(self, objects=objects)
+
+
+def size_word(outer_radius: float) -> str:
+    """'small' or 'large' for an object whose outer radius is this fraction of the picture's side."""
+    return "large" if outer_radius >= LARGE_FROM else "small"
+
+
+def place_of(cx: float, cy: float) -> str:
+    """The place (POSITIONS) whose centre is nearest to (cx, cy), both fractions of the picture's frame."""
+    return min(REGION_CENTERS, key=lambda p: (REGION_CENTERS[p][0] - cx) ** 2 + (REGION_CENTERS[p][1] - cy) ** 2)
 
 
 def caption_en(scene: Scene) -> str:
