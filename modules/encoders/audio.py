@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .audio_model import MiniAudioEncoder
+from .audio_model import MiniAudioEncoder, trim_silence
 
 INPUT_RATE = 16_000                   # what the pipeline hands over (modules.media.MediaLimits.sample_rate)
 TAG_TEMPLATE = "the sound of {}."     # how a sound label is put to the text tower
@@ -59,6 +59,8 @@ class AudioEncoder:
     def encode(self, samples: np.ndarray, rate: int | None = None) -> EncodedSound:
         """samples: float32 mono (samples,) at `rate` (default self.sample_rate)."""
         samples = resample(samples, rate or self.sample_rate, self.sample_rate)
+        if self.model.config.trim_below_db is not None:
+            samples = trim_silence(samples, self.sample_rate, self.model.config.trim_below_db)
         waveform = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))[None].to(self.device)
         embedding, tokens = self.model(waveform)
         return EncodedSound(F.normalize(embedding.float(), dim=-1)[0], tokens[0])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -19,6 +20,8 @@ class MiniAudioConfig(PretrainedConfig):
                  time_stride: int = 8,         # frames per step after the convs (1, 2, 4 or 8); mels always / 8
                  embed_dim: int = 128,         # the shared text space (the image encoder's text tower)
                  mel_top_hz: float | None = None,   # the highest mel filter's top; None: half the sample rate
+                 trim_below_db: float | None = None,  # leading and trailing stretches this many dB quieter than
+                                                      # the loudest 20 ms are cut before encoding; None: kept
                  **kwargs):
         self.sample_rate, self.n_fft, self.hop_length, self.n_mels = sample_rate, n_fft, hop_length, n_mels
         self.min_seconds, self.conv_channels, self.width = min_seconds, conv_channels, width
@@ -29,6 +32,7 @@ class MiniAudioConfig(PretrainedConfig):
         if mel_top_hz is not None and not 0 < mel_top_hz <= sample_rate / 2:
             raise ValueError(f"mel_top_hz must be in (0, {sample_rate / 2:g}] (half the sample rate); got {mel_top_hz!r}")
         self.mel_top_hz = mel_top_hz
+        self.trim_below_db = trim_below_db
         super().__init__(**kwargs)
 
 
@@ -45,6 +49,23 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, top_hz: float | No
     rising = (bins[None] - lower) / (centre - lower)
     falling = (upper - bins[None]) / (upper - centre)
     return torch.clamp(torch.minimum(rising, falling), min=0.0)
+
+
+def trim_silence(samples: np.ndarray, rate: int, below_db: float, frame_seconds: float = 0.02,
+                 keep_seconds: float = 0.03) -> np.ndarray:
+    """The samples without the leading and trailing frames that are `below_db` dB quieter (RMS) than the loudest
+    frame, keeping `keep_seconds` on either side. A sound that is all quiet comes back whole. (samples,)."""
+    frame = max(1, int(frame_seconds * rate))
+    count = len(samples) // frame
+    if count < 2:
+        return samples
+    rms = np.sqrt((samples[: count * frame].reshape(count, frame).astype(np.float64) ** 2).mean(axis=1))  # (count,)
+    loud = np.flatnonzero(rms >= rms.max() * 10 ** (-below_db / 20))
+    if rms.max() <= 0 or len(loud) == 0:
+        return samples
+    keep = int(keep_seconds * rate)
+    start, end = max(0, loud[0] * frame - keep), min(len(samples), (loud[-1] + 1) * frame + keep)
+    return samples[start:end]
 
 
 class MiniAudioEncoder(PreTrainedModel):
@@ -79,6 +100,22 @@ class MiniAudioEncoder(PreTrainedModel):
     def _init_weights(self, module: nn.Module) -> None:
         """Keep PyTorch's own (fan-in scaled) initialisation: a fixed small std makes the conv stack vanish."""
 
+    def _time_tokens(self, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+        """(B, steps, width) -> (B, tokens, width), averaged over each sound's own steps."""
+        def pooled(steps: torch.Tensor) -> torch.Tensor:                      # (n, s, width) -> (n, tokens, width)
+            return F.adaptive_avg_pool1d(steps.transpose(1, 2), self.config.tokens).transpose(1, 2)
+        if lengths is None:
+            return pooled(x)
+        return torch.cat([pooled(x[i:i + 1, : self.steps_for(int(n))]) for i, n in enumerate(lengths)])
+
+    def steps_for(self, samples: int) -> int:
+        """How many time steps the convs give for a sound of `samples` (padded to min_seconds)."""
+        samples = max(samples, int(self.config.min_seconds * self.config.sample_rate))
+        steps = samples // self.config.hop_length + 1                         # torch.stft's centred frames
+        for _ in range(int(math.log2(self.config.time_stride))):
+            steps = (steps + 1) // 2                                          # a stride-2 conv, padding 1
+        return steps
+
     def log_mel(self, waveform: torch.Tensor) -> torch.Tensor:
         """(B, samples) at config.sample_rate -> (B, n_mels, frames)."""
         min_samples = int(self.config.min_seconds * self.config.sample_rate)
@@ -89,11 +126,14 @@ class MiniAudioEncoder(PreTrainedModel):
         mel = torch.einsum("mf,bft->bmt", self.mel_basis, spec)
         return torch.log10(mel + 1e-6) / 4.0 + 1.0
 
-    def forward(self, waveform: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, samples) -> (embedding (B, embed_dim), tokens (B, tokens, width))."""
+    def forward(self, waveform: torch.Tensor, lengths: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, samples) -> (embedding (B, embed_dim), tokens (B, tokens, width)). lengths (B,): each sound's own
+        length in samples when the batch is padded with silence; its tokens then span its own length (at least
+        min_seconds), as when it is encoded alone."""
         x = self.convs(self.log_mel(waveform).unsqueeze(1))                   # (B, C, mels/8, frames/time_stride)
         b, c, m, t = x.shape
         x = self.to_width(x.permute(0, 3, 1, 2).reshape(b, t, c * m))         # (B, frames/time_stride, width)
-        x = F.adaptive_avg_pool1d(x.transpose(1, 2), self.config.tokens).transpose(1, 2)  # (B, tokens, width)
+        x = self._time_tokens(x, lengths)                                     # (B, tokens, width)
         tokens = self.norm(self.transformer(x + self.positions))
         return self.projection(tokens.mean(dim=1)), tokens

@@ -2,33 +2,61 @@
 from __future__ import annotations
 
 import io
+import math
 import random
+from dataclasses import replace
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from ..encoders.audio_model import trim_silence
 from ..world.pictures import RenderStyle, Scene, render_scene
+from ..world.sounds import Sound, SoundStyle, synthesize
 
 IMAGE_MEAN = 0.5
 IMAGE_STD = 0.5
 
 
-def training_style(rng: random.Random) -> RenderStyle:
-    """How one training picture is drawn: mostly anti-aliased; half with twice the usual shade and position
-    variation, so that slightly other colours and places still read as the same words (at 0.3, a run from scratch
-    lost 6 points of picture R@1 and 8 of exact captions on pictures drawn so)."""
+def training_style(rng: random.Random, free_share: float) -> RenderStyle:
+    """How one training picture is drawn: a share `free_share` the ways people draw (people_style), the rest in the
+    world's own way: mostly anti-aliased; half with twice the usual shade and position variation, so that slightly
+    other colours and places still read as the same words (at 0.3, a run from scratch lost 6 points of picture R@1
+    and 8 of exact captions on pictures drawn so)."""
+    if rng.random() < free_share:
+        return people_style(rng)
     wide = rng.random() < 0.5
     return RenderStyle(antialias=rng.random() < 0.85, shade_jitter=30 if wide else 14,
                        position_jitter=0.06 if wide else 0.03)
 
 
-def training_picture(scene: Scene, rng: random.Random) -> torch.Tensor:
-    """The scene drawn in a training style, three in ten with JPEG artefacts (at one in five, a run from scratch
-    lost 8 points of exact captions at quality 30): (3, 64, 64), normalised."""
-    image = render_scene(scene, training_style(rng))
-    return picture_to_tensor(with_jpeg_artefacts(image, rng) if rng.random() < 0.3 else image)
+def people_style(rng: random.Random) -> RenderStyle:
+    """A way a person might draw the scene in a paint program: any size and aspect, any shade of each colour,
+    lone objects from tiny to filling the frame, outlines, slight turns, textured backgrounds."""
+    size = rng.choice([32, 48, 64, 96, 128, 160, 256])
+    aspect = 1.0 if rng.random() < 0.5 else math.exp(rng.uniform(math.log(0.6), math.log(1.7)))
+    return RenderStyle(size=size, aspect=aspect, antialias=rng.random() < 0.7, shade_jitter=30,
+                       free_geometry=True, any_shade=0.8, outline=0.25 if rng.random() < 0.5 else 0.0,
+                       max_rotation=15.0 if rng.random() < 0.5 else 0.0,
+                       texture=rng.choice(["plain", "plain", "noise", "gradient", "speckle"]))
+
+
+def training_picture(scene: Scene, rng: random.Random, free_share: float = 0.0) -> torch.Tensor:
+    """The scene drawn in a training style and brought to the encoder's 64 pixels as the studio brings an upload
+    (made square with its border colour, then resized), three in ten with JPEG artefacts (at one in five, a run from
+    scratch lost 8 points of exact captions at quality 30): (3, 64, 64), normalised."""
+    image = render_scene(scene, training_style(rng, free_share))
+    if rng.random() < 0.3:
+        image = with_jpeg_artefacts(image, rng)
+    return picture_to_tensor(as_the_studio_sees(image))
+
+
+def as_the_studio_sees(image: Image.Image, side: int = 64) -> Image.Image:
+    """Any picture as the image encoder's preprocessing gives it: square (pad_to_square), then `side` pixels."""
+    from ..encoders.image import pad_to_square
+    image = pad_to_square(image.convert("RGB"))
+    return image if image.size == (side, side) else image.resize((side, side), Image.Resampling.BICUBIC)
 
 
 def picture_to_tensor(image: Image.Image) -> torch.Tensor:
@@ -73,23 +101,39 @@ def band_limited(samples: np.ndarray, low_rate: int, rate: int = 16_000) -> np.n
 
 
 def augment_sound(samples: np.ndarray, rng: random.Random, rate: int = 16_000) -> np.ndarray:
-    """Gain, faint noise, a time shift and sometimes a lower recording rate; the description stays the same.
-    (samples,) -> (samples',)."""
+    """Gain from quiet to clipped, background hiss, a time shift and sometimes a lower recording rate; the
+    description stays the same. (samples,) -> (samples',)."""
     if rng.random() < 0.2:
         samples = band_limited(samples, rng.choice([8000, 11025, 12000]), rate)
-    out = samples * rng.uniform(0.5, 1.6)
-    out = out + np.random.default_rng(rng.randrange(1 << 30)).standard_normal(out.shape).astype(np.float32) \
-        * rng.uniform(0.0, 0.02)
+    gain = rng.uniform(0.5, 1.6) if rng.random() < 0.6 else math.exp(rng.uniform(math.log(0.05), math.log(4.0)))
+    hiss = rng.uniform(0.0, 0.02) if rng.random() < 0.8 else rng.uniform(0.02, 0.05)
+    out = samples * gain
+    out = out + np.random.default_rng(rng.randrange(1 << 30)).standard_normal(out.shape).astype(np.float32) * hiss
     shift = int(rng.uniform(0.0, 0.3) * rate)
     if shift:
         out = np.concatenate([np.zeros(shift, dtype=np.float32), out])
     return np.clip(out, -1.0, 1.0).astype(np.float32)
 
 
-def batch_sounds(sounds: list[np.ndarray]) -> torch.Tensor:
-    """Pad a list of (samples,) arrays with silence to one (B, max_samples) tensor."""
+def training_sound(sound: Sound, wave: np.ndarray, rng: random.Random, free_share: float) -> np.ndarray:
+    """The sound made afresh with free timing (SoundStyle), a share `free_share` of the time; else `wave`, its
+    world-made samples. (samples,)."""
+    if rng.random() < free_share:
+        return synthesize(replace(sound, variation_seed=rng.randrange(1 << 30)), style=SoundStyle(free_timing=True))
+    return wave
+
+
+def heard_as_in_studio(samples: np.ndarray, rng: random.Random, trim_below_db: float | None) -> np.ndarray:
+    """Augmented (augment_sound), then with its leading and trailing silence cut as the audio encoder does in the
+    studio (audio_model.trim_silence). (samples,) -> (samples',)."""
+    out = augment_sound(samples, rng)
+    return out if trim_below_db is None else trim_silence(out, 16_000, trim_below_db)
+
+
+def batch_sounds(sounds: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad a list of (samples,) arrays with silence to one (B, max_samples) tensor; and their lengths (B,)."""
     longest = max(len(s) for s in sounds)
     out = np.zeros((len(sounds), longest), dtype=np.float32)
     for i, s in enumerate(sounds):
         out[i, : len(s)] = s
-    return torch.from_numpy(out)
+    return torch.from_numpy(out), torch.tensor([len(s) for s in sounds])

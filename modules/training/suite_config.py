@@ -58,6 +58,14 @@ class EncoderStage:
                                       # same as at 16 kHz (mean |log-mel change| 0.18 -> 0.0004 on 30 test sounds;
                                       # the world's pitches are 220-880 Hz). With filters up to 8 kHz, a recipe run
                                       # from scratch found 0.72 of test sounds at 8 kHz, 1.00 at 16 kHz
+    audio_min_seconds: float = 1.5    # the time tokens span the sound's own length, at least this: with silence
+                                      # trimmed (audio_trim_below_db), beeps of 0.05 s with 0.05 s gaps need tokens
+                                      # of about 30 ms (3 s gave 62 ms)
+    audio_trim_below_db: float | None = 30.0  # leading and trailing silence (30 dB below the loudest 20 ms) is cut
+                                      # before encoding, in training and in the studio alike: people pad their sounds
+    free_share: float = 0.6           # share of training pictures and sounds drawn the ways people draw and make
+                                      # them (augment.people_style, SoundStyle.free_timing); the rest in the world's
+                                      # own way, which the studio's examples and the eval's first column use
 
 
 @dataclass(frozen=True)
@@ -113,6 +121,8 @@ class LanguageStage:
                                        # a linear read of the flattened tokens counts beeps right 98 % of the time,
                                        # the sound embedding (a mean) 90 %; every-content descriptions 0.81/0.77 ->
                                        # 0.86/0.89 with 4 of them alone, 0.89/0.77 with the cell heads as well
+    free_share: float = 0.6            # share of training pictures and sounds drawn and made the ways people do
+                                       # (augment.people_style, SoundStyle.free_timing); the rest the world's way
     caption_share: float = 0.45        # of the picture turns that come with a request, the share asking for a
                                        # caption; the rest are questions
     questions_think_first: bool = False  # an answer to a question about a picture starts with the picture's notes

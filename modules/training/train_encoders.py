@@ -21,7 +21,8 @@ from tqdm import tqdm
 from ..encoders.audio_model import MiniAudioConfig, MiniAudioEncoder
 from .adamw import adamw
 from .attribute_heads import PooledPlaceHeads, RegionAttributeHeads, region_weights
-from .augment import augment_sound, batch_sounds, mirror, picture_to_tensor, resample_blur, training_picture
+from .augment import (batch_sounds, heard_as_in_studio, mirror, picture_to_tensor, resample_blur, training_picture,
+                      training_sound)
 from .batches_ahead import batches_ahead
 from .checkpoint import cosine_lr, load_checkpoint, save_checkpoint
 from .cleaning import clean_captioned_pictures, raw_captioned_pictures
@@ -85,9 +86,10 @@ class PicturePool:
         self.partners = [perturbed(s, rng, rng.choice(stage.partner_changes)) for s in self.scenes]
 
 
-def render_for_training(scene: Scene, rng: random.Random) -> torch.Tensor:
-    """One fresh look at the scene (new shades and shifts): (3, 64, 64)."""
-    return training_picture(replace(scene, shade_seed=rng.randrange(1 << 30)), rng)
+def render_for_training(scene: Scene, rng: random.Random, free_share: float) -> torch.Tensor:
+    """One fresh look at the scene (new shades and shifts; a share `free_share` drawn the ways people draw):
+    (3, 64, 64)."""
+    return training_picture(replace(scene, shade_seed=rng.randrange(1 << 30)), rng, free_share)
 
 
 def picture_batch(pool: PicturePool, stage: EncoderStage, rng: random.Random, partners: bool = True
@@ -98,7 +100,7 @@ def picture_batch(pool: PicturePool, stage: EncoderStage, rng: random.Random, pa
         scenes = [pool.scenes[i] for i in idx] + [pool.partners[i] for i in idx]
     else:
         scenes = [pool.scenes[i] for i in rng.sample(range(len(pool.scenes)), 2 * stage.picture_batch)]
-    pictures = torch.stack([render_for_training(s, rng) for s in scenes])               # (2B, 3, H, W)
+    pictures = torch.stack([render_for_training(s, rng, stage.free_share) for s in scenes])  # (2B, 3, H, W)
     pictures, scenes = mirror(pictures, scenes, [rng.random() < 0.5 for _ in scenes])
     return resample_blur(pictures, rng), scenes
 
@@ -158,7 +160,7 @@ class EncoderObjective(nn.Module):
                                                  self.clip.logit_scale)
             losses["caption places"] = self.caption_places.loss(text_emb, scenes)
         if sounds is not None:
-            audio_emb = F.normalize(self.audio(sounds.waves)[0], dim=-1)
+            audio_emb = F.normalize(self.audio(sounds.waves, sounds.lengths)[0], dim=-1)
             desc_emb = F.normalize(self.clip.encode_text(sounds.descriptions.ids), dim=-1)
             losses["sound"] = contrastive_loss(audio_emb, desc_emb, sounds.descriptions.keys, self.audio.logit_scale)
         return losses
@@ -175,11 +177,12 @@ class TextBatch:
 
 @dataclass
 class SoundBatch:
-    waves: torch.Tensor        # (B, samples)
+    waves: torch.Tensor        # (B, samples), padded with silence
     descriptions: TextBatch
+    lengths: torch.Tensor      # (B,): each sound's own length in samples
 
     def to(self, device: torch.device) -> "SoundBatch":
-        return SoundBatch(self.waves.to(device), self.descriptions.to(device))
+        return SoundBatch(self.waves.to(device), self.descriptions.to(device), self.lengths)
 
 
 def text_tokens(tokenizer, stage: EncoderStage, device: torch.device) -> Callable[[list[str]], torch.Tensor]:
@@ -202,10 +205,11 @@ def sound_batch(sounds: list[Sound], waves: list[np.ndarray], stage: EncoderStag
     """One batch of augmented sounds and their descriptions, in random languages."""
     pick = rng.sample(range(len(sounds)), stage.sound_batch)
     langs = [rng.choice(["en", "zh"]) for _ in pick]
-    batch = batch_sounds([augment_sound(waves[i], rng) for i in pick])
+    batch, lengths = batch_sounds([heard_as_in_studio(training_sound(sounds[i], waves[i], rng, stage.free_share),
+                                                      rng, stage.audio_trim_below_db) for i in pick])
     descriptions = TextBatch(tokens([describe_in(sounds[i], l) for i, l in zip(pick, langs)]),
                              [sounds[i].content_key() + l for i, l in zip(pick, langs)])
-    return SoundBatch(batch, descriptions)
+    return SoundBatch(batch, descriptions, lengths)
 
 
 def encoder_models(stage: EncoderStage, vocab_size: int
@@ -215,7 +219,9 @@ def encoder_models(stage: EncoderStage, vocab_size: int
     clip = build_clip(stage, vocab_size)
     clip.visual.output_tokens = True                   # the attribute heads read the patch tokens
     audio = MiniAudioEncoder(MiniAudioConfig(embed_dim=stage.embed_dim, tokens=stage.audio_tokens,
-                                             time_stride=stage.audio_time_stride, mel_top_hz=stage.audio_mel_top_hz))
+                                             time_stride=stage.audio_time_stride, mel_top_hz=stage.audio_mel_top_hz,
+                                             min_seconds=stage.audio_min_seconds,
+                                             trim_below_db=stage.audio_trim_below_db))
     return (clip, audio, RegionAttributeHeads(stage.vision_width, region_weights(stage.image_size // stage.patch_size)),
             PooledPlaceHeads(stage.embed_dim))
 

@@ -19,7 +19,7 @@ from ..encoders.audio_model import MiniAudioEncoder
 from ..moe_trace import ExpertRecorder, moe_gates, update_balancing_bias
 from .adamw import adamw
 from .attribute_heads import RegionAttributeHeads, cell_weights
-from .augment import augment_sound, mirror, resample_blur, training_picture
+from .augment import heard_as_in_studio, mirror, resample_blur, training_picture, training_sound
 from .balance_loss import RouterScores, sequence_balance_loss
 from .batches_ahead import batches_ahead
 from .checkpoint import cosine_lr, load_checkpoint, save_checkpoint
@@ -63,17 +63,19 @@ class MediaPools:
 
     def __init__(self, stage: LanguageStage, seed: int, sounds_only: bool = False):
         """sounds_only: no pictures, and stage.sound_phase_sounds sounds rather than stage.sounds."""
-        self.scenes, self.pictures = ([], None) if sounds_only else pictured_scenes(stage.scenes, seed)
+        self.scenes, self.pictures = ([], None) if sounds_only else pictured_scenes(stage.scenes, seed,
+                                                                                     stage.free_share)
         self.sounds = sounds_for("train", stage.sound_phase_sounds if sounds_only else stage.sounds, seed + 1)
 
 
 @functools.lru_cache(maxsize=1)
-def pictured_scenes(count: int, seed: int) -> tuple[list[Scene], torch.Tensor]:
+def pictured_scenes(count: int, seed: int, free_share: float) -> tuple[list[Scene], torch.Tensor]:
     """The phases' training scenes and their pictures (count, 3, 64, 64), rendered once for all the phases that
-    run in this process (about 16 s on two cores). Read only: augmentations make new tensors."""
+    run in this process (about 16 s on two cores; a share `free_share` drawn the ways people draw). Read only:
+    augmentations make new tensors."""
     rng = random.Random(f"lm-pools-{seed}")
     scenes = scenes_for("train", count, seed + 1)
-    return scenes, torch.stack([training_picture(s, rng) for s in scenes])
+    return scenes, torch.stack([training_picture(s, rng, free_share) for s in scenes])
 
 
 @dataclass
@@ -124,7 +126,9 @@ def encode_media(examples: list[Example], pools: MediaPools, vision, audio, rng:
     heard = [e for e in examples if e.media == "audio"]
     if heard:
         media.sounds = [pools.sounds[e.sound_index] for e in heard]
-        waves = [augment_sound(synthesize(pools.sounds[e.sound_index]), rng) for e in heard]
+        made = [pools.sounds[e.sound_index] for e in heard]
+        waves = [heard_as_in_studio(training_sound(sound, synthesize(sound), rng, stage.free_share), rng,
+                                    audio.config.trim_below_db) for sound in made]
         media.audio_tokens = time_tokens_one_by_one(audio, waves, device)               # (m, T, width)
     return media
 

@@ -1,10 +1,12 @@
 """The built-in world's pictures: scenes of coloured shapes, how they are drawn, and their bilingual captions."""
 from __future__ import annotations
 
+import colorsys
 import math
 import random
 from dataclasses import dataclass, replace
 
+import numpy as np
 from PIL import Image, ImageDraw
 
 # English word -> (RGB, 中文). Names and words are fixed by WORLD.md.
@@ -109,52 +111,222 @@ def random_scene(rng: random.Random, max_objects: int = 3, background: str | Non
 
 @dataclass(frozen=True)
 class RenderStyle:
-    """How a scene is drawn; the defaults are the training look, the rest are robustness variations."""
+    """How a scene is drawn. The defaults are the world's own look; the rest are the ways people draw the same scene.
+    Every choice that varies per object (shade, size, place within its region, outline, rotation) is drawn from
+    the scene's shade_seed, so a scene and a style give one picture."""
 
-    size: int = 64
+    size: int = 64                 # the longer side, in pixels
+    aspect: float = 1.0            # width / height; places are measured in the picture's own frame
     antialias: bool = True
-    shade_jitter: int = 14        # max change per colour channel
-    position_jitter: float = 0.03  # max shift of an object's centre, fraction of the side
+    shade_jitter: int = 14         # max change per colour channel of the world's own shade
+    position_jitter: float = 0.03  # max shift of an object's centre, fraction of the side (world geometry)
+    free_geometry: bool = False    # sizes over each word's whole range (a lone object from tiny to filling the
+                                   # frame) and a lone object anywhere nearer its place than any other
+    any_shade: float = 0.0         # share of objects drawn in any shade their colour's name covers (else the
+                                   # world's own shade, jittered)
+    outline: float = 0.0           # share of objects drawn as an outline rather than filled
+    max_rotation: float = 0.0      # degrees; each shape turns by up to this much either way
+    texture: str = "plain"         # the background: plain, noise, gradient or speckle (its colour's name stays)
+
+    def __post_init__(self):
+        if self.texture not in TEXTURES:
+            raise ValueError(f"texture must be one of {list(TEXTURES)}; got {self.texture!r}")
+        if not 0.25 <= self.aspect <= 4.0:
+            raise ValueError(f"aspect (width / height) must be in 0.25..4; got {self.aspect!r}")
 
 
-def _shape_points(shape: str, cx: float, cy: float, r: float) -> list[tuple[float, float]]:
+TEXTURES = ("plain", "noise", "gradient", "speckle")
+# Which shades each colour's name covers: (hue range in degrees, saturation range, value range), as HSV.
+SHADE_RANGES: dict[str, tuple[tuple[float, float], tuple[float, float], tuple[float, float]]] = {
+    "red": ((-10.0, 8.0), (0.65, 1.0), (0.55, 1.0)),
+    "orange": ((22.0, 40.0), (0.75, 1.0), (0.85, 1.0)),
+    "yellow": ((49.0, 62.0), (0.65, 1.0), (0.85, 1.0)),
+    "green": ((95.0, 150.0), (0.55, 1.0), (0.4, 1.0)),
+    "blue": ((205.0, 245.0), (0.55, 1.0), (0.5, 1.0)),
+    "purple": ((268.0, 308.0), (0.45, 1.0), (0.4, 0.9)),
+}
+BACKGROUND_VALUES = {"white": (0.9, 1.0), "black": (0.0, 0.12), "gray": (0.38, 0.62)}   # HSV value, saturation ≤ 0.05
+SMALL_RANGE = (0.05, 0.095)        # outer radius of a small object, fraction of the longer side (free geometry)
+LARGE_RANGE = (0.125, 0.145)       # of a large one beside others; a lone large one may reach FILLING_RADIUS
+LONE_CENTRE_RANGE = (0.13, 0.87)   # a lone object's centre stays off the outer eighth of the frame, which the
+                                   # prefix bridge's cells leave out
+PLACE_MARGIN = 0.04                # a lone object's centre is at least this much nearer its place than any other
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where and how big one object is drawn, as fractions of the picture's frame (x of the width, y of the
+    height) and outer radius of the longer side; angle in degrees."""
+
+    cx: float
+    cy: float
+    radius: float
+    angle: float = 0.0
+
+
+def placements(scene: Scene, style: RenderStyle, rng: random.Random) -> list[Placement]:
+    """One placement per object, true to its size word and place (size_word, place_of)."""
+    if not style.free_geometry:
+        return [_world_placement(o, style, rng) for o in scene.objects]
+    if len(scene.objects) == 1:
+        return [_lone_placement(scene.objects[0], style, rng)]
+    return _placements_side_by_side(scene.objects, style, rng)
+
+
+WORLD_SQUARE_REACH = 0.86 * math.sqrt(2)   # the world's square has half-side 0.86 r: its corners reach this far
+
+
+def _world_placement(obj: SceneObject, style: RenderStyle, rng: random.Random) -> Placement:
+    cx, cy = REGION_CENTERS[obj.position]
+    cx += rng.uniform(-style.position_jitter, style.position_jitter)
+    cy += rng.uniform(-style.position_jitter, style.position_jitter)
+    reach = WORLD_SQUARE_REACH if obj.shape == "square" else 1.0
+    angle = rng.uniform(-style.max_rotation, style.max_rotation) if style.max_rotation else 0.0
+    return Placement(cx, cy, SIZE_RADII[obj.size] * reach, angle)
+
+
+def _frame(style: RenderStyle) -> tuple[float, float]:
+    """(width, height) of the frame as fractions of its longer side."""
+    return (1.0, 1.0 / style.aspect) if style.aspect >= 1 else (style.aspect, 1.0)
+
+
+def _fits(cx: float, cy: float, radius: float, style: RenderStyle) -> bool:
+    width, height = _frame(style)
+    return radius <= cx * width <= width - radius and radius <= cy * height <= height - radius
+
+
+def _lone_placement(obj: SceneObject, style: RenderStyle, rng: random.Random) -> Placement:
+    """A lone object: any size its word covers (large: up to FILLING_RADIUS) and any centre nearer its place
+    than any other place by PLACE_MARGIN, inside the frame. Shrinks towards the world's size when nothing fits."""
+    low, high = (TINY_RADIUS, SMALL_RANGE[1]) if obj.size == "small" else (LARGE_RANGE[0], FILLING_RADIUS)
+    angle = rng.uniform(-style.max_rotation, style.max_rotation)
+    for attempt in range(60):
+        radius = math.exp(rng.uniform(math.log(low), math.log(high)))
+        cx, cy = rng.uniform(*LONE_CENTRE_RANGE), rng.uniform(*LONE_CENTRE_RANGE)
+        if _fits(cx, cy, radius, style) and _clearly_at(cx, cy, obj.position):
+            return Placement(cx, cy, radius, angle)
+        high = max(low, high * 0.95) if attempt % 4 == 3 else high
+    return _world_placement(obj, RenderStyle(position_jitter=0.0), rng)
+
+
+def _clearly_at(cx: float, cy: float, position: str) -> bool:
+    distances = sorted((math.hypot(REGION_CENTERS[p][0] - cx, REGION_CENTERS[p][1] - cy), p) for p in REGION_CENTERS)
+    return distances[0][1] == position and distances[1][0] - distances[0][0] >= PLACE_MARGIN
+
+
+def _placements_side_by_side(objects, style: RenderStyle, rng: random.Random) -> list[Placement]:
+    """Several objects: sizes over each word's range, centres shifted by up to 0.06, never overlapping."""
+    for _ in range(40):
+        chosen = []
+        for obj in objects:
+            low, high = SMALL_RANGE if obj.size == "small" else LARGE_RANGE
+            cx, cy = REGION_CENTERS[obj.position]
+            chosen.append(Placement(cx + rng.uniform(-0.06, 0.06), cy + rng.uniform(-0.06, 0.06),
+                                    rng.uniform(low, high), rng.uniform(-style.max_rotation, style.max_rotation)))
+        if _apart(chosen, style) and all(_fits(p.cx, p.cy, p.radius, style) for p in chosen):
+            return chosen
+    return [_world_placement(o, RenderStyle(position_jitter=0.0), rng) for o in objects]
+
+
+def _apart(chosen: list[Placement], style: RenderStyle, gap: float = 0.015) -> bool:
+    width, height = _frame(style)
+    return all(math.hypot((a.cx - b.cx) * width, (a.cy - b.cy) * height) >= a.radius + b.radius + gap
+               for i, a in enumerate(chosen) for b in chosen[i + 1:])
+
+
+def _shape_points(shape: str, cx: float, cy: float, r: float, angle: float = 0.0) -> list[tuple[float, float]]:
+    """Corners of a shape of outer radius r centred on (cx, cy), turned by angle degrees."""
+    turn = math.radians(angle)
     if shape == "square":
-        h = r * 0.86
-        return [(cx - h, cy - h), (cx + h, cy - h), (cx + h, cy + h), (cx - h, cy + h)]
-    if shape == "triangle":
-        return [(cx + r * math.cos(a), cy + r * math.sin(a)) for a in (-math.pi / 2, math.pi / 6, 5 * math.pi / 6)]
-    if shape == "star":
-        points = []
-        for k in range(10):
-            radius = r if k % 2 == 0 else r * 0.45
-            angle = -math.pi / 2 + k * math.pi / 5
-            points.append((cx + radius * math.cos(angle), cy + radius * math.sin(angle)))
-        return points
-    raise ValueError(f"unknown shape {shape!r}; valid: {sorted(SHAPES)}")
+        corners = [(-math.pi * 3 / 4 + k * math.pi / 2, r) for k in range(4)]
+    elif shape == "triangle":
+        corners = [(a, r) for a in (-math.pi / 2, math.pi / 6, 5 * math.pi / 6)]
+    elif shape == "star":
+        corners = [(-math.pi / 2 + k * math.pi / 5, r if k % 2 == 0 else r * 0.45) for k in range(10)]
+    else:
+        raise ValueError(f"unknown shape {shape!r}; valid: {sorted(SHAPES)}")
+    return [(cx + radius * math.cos(a + turn), cy + radius * math.sin(a + turn)) for a, radius in corners]
 
 
 def _jitter_color(rgb: tuple[int, int, int], rng: random.Random, amount: int) -> tuple[int, int, int]:
     return tuple(min(max(c + rng.randint(-amount, amount), 0), 255) for c in rgb)  # type: ignore[return-value]
 
 
+def any_shade_of(color: str, rng: random.Random) -> tuple[int, int, int]:
+    """A shade the colour's name covers (SHADE_RANGES)."""
+    (h0, h1), (s0, s1), (v0, v1) = SHADE_RANGES[color]
+    r, g, b = colorsys.hsv_to_rgb((rng.uniform(h0, h1) % 360) / 360, rng.uniform(s0, s1), rng.uniform(v0, v1))
+    return int(r * 255), int(g * 255), int(b * 255)
+
+
+def _object_fill(color: str, style: RenderStyle, rng: random.Random) -> tuple[int, int, int]:
+    if style.any_shade and rng.random() < style.any_shade:
+        return any_shade_of(color, rng)
+    return _jitter_color(COLORS[color][0], rng, style.shade_jitter)
+
+
+def _background(scene: Scene, style: RenderStyle, rng: random.Random, width: int, height: int) -> Image.Image:
+    """The background in its colour (the world's shade, or any grey its name covers), with its texture."""
+    if style.any_shade > 0 and rng.random() < style.any_shade:
+        value = int(255 * rng.uniform(*BACKGROUND_VALUES[scene.background]))
+        base = _jitter_color((value, value, value), rng, 6)
+    else:
+        base = _jitter_color(BACKGROUNDS[scene.background][0], rng, style.shade_jitter // 2)
+    if style.texture == "plain":
+        return Image.new("RGB", (width, height), base)
+    noise = np.random.default_rng(rng.randrange(1 << 30))
+    pixels = np.broadcast_to(np.array(base, dtype=np.float32), (height, width, 3)).copy()   # (H, W, 3)
+    if style.texture == "noise":
+        pixels += noise.normal(0.0, rng.uniform(3.0, 12.0), (height, width, 1))
+    elif style.texture == "gradient":
+        ramp = np.linspace(-1.0, 1.0, width if rng.random() < 0.5 else height, dtype=np.float32)
+        ramp = ramp[None, :, None] if ramp.shape[0] == width else ramp[:, None, None]
+        pixels += ramp * rng.uniform(6.0, 18.0)
+    else:
+        dots = noise.random((height, width, 1)) < rng.uniform(0.01, 0.04)
+        pixels += dots * noise.choice([-1.0, 1.0]) * rng.uniform(20.0, 40.0)
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
 def render_scene(scene: Scene, style: RenderStyle = RenderStyle()) -> Image.Image:
-    """Draw a scene as an RGB picture of style.size × style.size pixels."""
+    """Draw a scene as an RGB picture whose longer side is style.size pixels (square by default)."""
     rng = random.Random(scene.shade_seed)
-    scale = 4 if style.antialias else 1
-    side = style.size * scale
-    background = _jitter_color(BACKGROUNDS[scene.background][0], rng, style.shade_jitter // 2)
-    image = Image.new("RGB", (side, side), background)
+    frame_w, frame_h = _frame(style)
+    width, height = max(1, round(style.size * frame_w)), max(1, round(style.size * frame_h))
+    scale = (4 if style.size <= 512 else 2) if style.antialias else 1
+    image = _background(scene, style, rng, width * scale, height * scale)
     draw = ImageDraw.Draw(image)
-    for obj in scene.objects:
-        cx, cy = REGION_CENTERS[obj.position]
-        cx += rng.uniform(-style.position_jitter, style.position_jitter)
-        cy += rng.uniform(-style.position_jitter, style.position_jitter)
-        r = SIZE_RADII[obj.size] * side
-        fill = _jitter_color(COLORS[obj.color][0], rng, style.shade_jitter)
-        if obj.shape == "circle":
-            draw.ellipse([cx * side - r, cy * side - r, cx * side + r, cy * side + r], fill=fill)
-        else:
-            draw.polygon(_shape_points(obj.shape, cx * side, cy * side, r), fill=fill)
+    planned = placements(scene, style, rng) if style.free_geometry else None
+    for k, obj in enumerate(scene.objects):
+        where = planned[k] if planned else _world_placement(obj, style, rng)
+        fill = _object_fill(obj.color, style, rng)
+        line = _outline_width(where.radius * style.size * scale, style, rng)
+        _draw_shape(draw, obj.shape, where.cx * width * scale, where.cy * height * scale,
+                    where.radius * style.size * scale, where.angle, fill, line)
     if scale > 1:
-        image = image.resize((style.size, style.size), Image.Resampling.LANCZOS)
+        image = image.resize((width, height), Image.Resampling.LANCZOS)
     return image
+
+
+def _outline_width(radius_px: float, style: RenderStyle, rng: random.Random) -> int:
+    """0 (filled) or the width of the outline an object is drawn with."""
+    if style.outline and rng.random() < style.outline:
+        return max(1, round(radius_px * rng.uniform(0.12, 0.3)))
+    return 0
+
+
+def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, cx: float, cy: float, r: float, angle: float,
+                fill: tuple[int, int, int], line: int) -> None:
+    """One shape of outer radius r (pixels) centred on (cx, cy): filled, or outlined `line` pixels wide."""
+    if shape == "circle":
+        box = [cx - r, cy - r, cx + r, cy + r]
+        if line:
+            draw.ellipse(box, outline=fill, width=line)
+        else:
+            draw.ellipse(box, fill=fill)
+        return
+    corners = _shape_points(shape, cx, cy, r, angle)
+    if line:
+        draw.polygon(corners, outline=fill, width=line)
+    else:
+        draw.polygon(corners, fill=fill)

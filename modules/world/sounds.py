@@ -77,8 +77,27 @@ def _envelope(samples: int, fade: int) -> np.ndarray:
     return env
 
 
-def synthesize(sound: Sound, rate: int = SAMPLE_RATE) -> np.ndarray:
-    """The sound as float32 mono samples, shape (samples,), 1 to 3 seconds long."""
+@dataclass(frozen=True)
+class SoundStyle:
+    """How a sound is made. The default is the world's own way (1 to 3 s, beeps spread evenly over it); free
+    timing is the ways people make the same sound: BEEP_SECONDS long beeps with GAP_SECONDS gaps, even or not,
+    silence before and after, tones and sweeps of TONE_SECONDS, everything within 0.3 to 6 s."""
+
+    free_timing: bool = False
+
+
+# What the words mean for a sound made any other way: a beep lasts at most 0.4 s, a tone at least 0.6 s.
+BEEP_SECONDS = (0.05, 0.4)
+GAP_SECONDS = (0.05, 0.6)
+TONE_SECONDS = (0.6, 6.0)
+LONGEST_SECONDS = 6.0
+
+
+def synthesize(sound: Sound, rate: int = SAMPLE_RATE, style: SoundStyle = SoundStyle()) -> np.ndarray:
+    """The sound as float32 mono samples, shape (samples,): 1 to 3 seconds long in the world's own way, 0.3 to 6
+    with free timing."""
+    if style.free_timing:
+        return _freely_timed(sound, rate)
     rng = np.random.default_rng(sound.variation_seed)
     duration = float(rng.uniform(1.0, 3.0))
     total = int(duration * rate)
@@ -107,3 +126,52 @@ def synthesize(sound: Sound, rate: int = SAMPLE_RATE) -> np.ndarray:
     gain = float(rng.uniform(0.3, 0.9))
     hiss = rng.standard_normal(total).astype(np.float32) * float(rng.uniform(0.0, 0.01))
     return np.clip(out * gain + hiss, -1.0, 1.0).astype(np.float32)
+
+
+def _freely_timed(sound: Sound, rate: int) -> np.ndarray:
+    """The sound with free timing (SoundStyle): (samples,)."""
+    rng = np.random.default_rng(sound.variation_seed)
+    before, after = (float(rng.uniform(0.0, 0.8)) if rng.random() < 0.6 else 0.0 for _ in range(2))
+    if sound.kind == "beeps":
+        body = _beep_pattern(sound, rate, rng)
+    else:
+        room = LONGEST_SECONDS - before - after
+        low = 0.3 if sound.kind == "noise" else TONE_SECONDS[0] if sound.kind == "tone" else 0.4
+        seconds = float(np.exp(rng.uniform(np.log(low), np.log(max(low, room)))))
+        body = _steady_or_sweep(sound, int(seconds * rate), rate, rng)
+    out = np.concatenate([np.zeros(int(before * rate), np.float32), body, np.zeros(int(after * rate), np.float32)])
+    out = out[: int(LONGEST_SECONDS * rate)]
+    if len(out) < int(0.3 * rate):                                 # the shortest sound anyone makes is 0.3 s
+        out = np.concatenate([out, np.zeros(int(0.3 * rate) - len(out), np.float32)])
+    return np.clip(out * float(rng.uniform(0.3, 0.9)), -1.0, 1.0).astype(np.float32)
+
+
+def _beep_pattern(sound: Sound, rate: int, rng: np.random.Generator) -> np.ndarray:
+    """count beeps of BEEP_SECONDS with GAP_SECONDS between them, all alike or each its own: (samples,)."""
+    even = rng.random() < 0.5
+    beep, gap = rng.uniform(*BEEP_SECONDS), rng.uniform(*GAP_SECONDS)
+    base = PITCHES[sound.pitch][0] * rng.uniform(0.97, 1.03)
+    parts = []
+    for k in range(sound.count):
+        length = int((beep if even else rng.uniform(*BEEP_SECONDS)) * rate)
+        phase = 2 * np.pi * base * np.arange(length) / rate
+        parts.append(_oscillator(phase, sound.timbre) * _envelope(length, int(rng.uniform(0.003, 0.012) * rate)))
+        if k < sound.count - 1:
+            parts.append(np.zeros(int((gap if even else rng.uniform(*GAP_SECONDS)) * rate), np.float32))
+    return np.concatenate(parts).astype(np.float32)
+
+
+def _steady_or_sweep(sound: Sound, total: int, rate: int, rng: np.random.Generator) -> np.ndarray:
+    """A tone, a sweep or noise of `total` samples: (total,)."""
+    t = np.arange(total) / rate
+    fade = int(rng.uniform(0.005, 0.03) * rate)
+    if sound.kind == "tone":
+        base = PITCHES[sound.pitch][0] * rng.uniform(0.97, 1.03)
+        return (_oscillator(2 * np.pi * base * t, sound.timbre) * _envelope(total, fade)).astype(np.float32)
+    if sound.kind in ("rising", "falling"):
+        low, high = rng.uniform(150, 300), rng.uniform(750, 1500)
+        f0, f1 = (low, high) if sound.kind == "rising" else (high, low)
+        freq = f0 * (f1 / f0) ** (t / max(t[-1], 1e-6)) if rng.random() < 0.5 else np.linspace(f0, f1, total)
+        phase = 2 * np.pi * np.cumsum(freq) / rate
+        return (_oscillator(phase, sound.timbre) * _envelope(total, fade)).astype(np.float32)
+    return (rng.standard_normal(total) * 0.5 * _envelope(total, fade)).astype(np.float32)
