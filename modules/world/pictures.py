@@ -150,6 +150,7 @@ SMALL_RANGE = (0.05, 0.095)        # outer radius of a small object, fraction of
 LARGE_RANGE = (0.125, 0.145)       # of a large one beside others; a lone large one may reach FILLING_RADIUS
 LONE_CENTRE_RANGE = (0.13, 0.87)   # a lone object's centre stays off the outer eighth of the frame, which the
                                    # prefix bridge's cells leave out
+SIZE_MARGIN = 0.01                 # a drawn object's outer radius is at least this far from LARGE_FROM
 PLACE_MARGIN = 0.04                # a lone object's centre is at least this much nearer its place than any other
 
 
@@ -200,13 +201,33 @@ def _lone_placement(obj: SceneObject, style: RenderStyle, rng: random.Random) ->
     than any other place by PLACE_MARGIN, inside the frame. Shrinks towards the world's size when nothing fits."""
     low, high = (TINY_RADIUS, SMALL_RANGE[1]) if obj.size == "small" else (LARGE_RANGE[0], FILLING_RADIUS)
     angle = rng.uniform(-style.max_rotation, style.max_rotation)
-    for attempt in range(60):
+    for attempt in range(80):
         radius = math.exp(rng.uniform(math.log(low), math.log(high)))
-        cx, cy = rng.uniform(*LONE_CENTRE_RANGE), rng.uniform(*LONE_CENTRE_RANGE)
-        if _fits(cx, cy, radius, style) and _clearly_at(cx, cy, obj.position):
-            return Placement(cx, cy, radius, angle)
+        where = Placement(rng.uniform(*LONE_CENTRE_RANGE), rng.uniform(*LONE_CENTRE_RANGE), radius, angle)
+        cx, cy, outer = extent(obj.shape, where, style)
+        if (_fits(where.cx, where.cy, radius, style) and _clearly_at(cx, cy, obj.position)
+                and _clearly_sized(outer, obj.size)):
+            return where
         high = max(low, high * 0.95) if attempt % 4 == 3 else high
     return _world_placement(obj, RenderStyle(position_jitter=0.0), rng)
+
+
+def extent(shape: str, where: Placement, style: RenderStyle) -> tuple[float, float, float]:
+    """(centre x, centre y, outer radius) of a drawn object as the words measure them (size_word, place_of): the
+    centre of its bounding box, in fractions of the frame, and the distance from there to its farthest point, as
+    a fraction of the frame's longer side."""
+    if shape == "circle":
+        return where.cx, where.cy, where.radius
+    width, height = _frame(style)
+    corners = _shape_points(shape, where.cx * width, where.cy * height, where.radius, where.angle)
+    xs, ys = [x for x, _ in corners], [y for _, y in corners]
+    bx, by = (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
+    return bx / width, by / height, max(math.hypot(x - bx, y - by) for x, y in corners)
+
+
+def _clearly_sized(outer: float, size: str) -> bool:
+    """The outer radius names the size with room to spare (SIZE_MARGIN either side of LARGE_FROM)."""
+    return outer >= LARGE_FROM + SIZE_MARGIN if size == "large" else outer <= LARGE_FROM - SIZE_MARGIN
 
 
 def _clearly_at(cx: float, cy: float, position: str) -> bool:
@@ -223,7 +244,10 @@ def _placements_side_by_side(objects, style: RenderStyle, rng: random.Random) ->
             cx, cy = REGION_CENTERS[obj.position]
             chosen.append(Placement(cx + rng.uniform(-0.06, 0.06), cy + rng.uniform(-0.06, 0.06),
                                     rng.uniform(low, high), rng.uniform(-style.max_rotation, style.max_rotation)))
-        if _apart(chosen, style) and all(_fits(p.cx, p.cy, p.radius, style) for p in chosen):
+        measured = [extent(o.shape, p, style) for o, p in zip(objects, chosen)]
+        if (_apart(chosen, style) and all(_fits(p.cx, p.cy, p.radius, style) for p in chosen)
+                and all(place_of(x, y) == o.position and _clearly_sized(outer, o.size)
+                        for o, (x, y, outer) in zip(objects, measured))):
             return chosen
     return [_world_placement(o, RenderStyle(position_jitter=0.0), rng) for o in objects]
 

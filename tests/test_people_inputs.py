@@ -1,0 +1,116 @@
+"""Training pictures and sounds made the ways people make them: every label stays true, and training sees them as the
+studio does."""
+import random
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from modules.encoders.audio_model import MiniAudioConfig, MiniAudioEncoder, trim_silence
+from modules.training.augment import as_the_studio_sees, people_style, picture_to_tensor
+from modules.training.corpus import scenes_for, sounds_for
+from modules.world.pictures import RenderStyle, Scene, SceneObject, place_of, render_scene, size_word
+from modules.world.sounds import LONGEST_SECONDS, Sound, SoundStyle, synthesize
+
+RATE = 16_000
+
+
+def drawn_object(image: Image.Image) -> tuple[float, float, float]:
+    """A lone object measured from the pixels alone: the centre of the bounding box of everything unlike the
+    border (fractions of the frame) and the farthest such pixel from it (fraction of the longer side)."""
+    pixels = np.asarray(image, dtype=np.float32)                                          # (H, W, 3)
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    unlike = np.linalg.norm(pixels - np.median(border, axis=0), axis=2) > 60              # (H, W)
+    ys, xs = np.nonzero(unlike)
+    height, width = unlike.shape
+    bx, by = (xs.min() + xs.max() + 1) / 2, (ys.min() + ys.max() + 1) / 2
+    outer = np.hypot(xs + 0.5 - bx, ys + 0.5 - by).max()
+    return bx / width, by / height, outer / max(width, height)
+
+
+def test_lone_objects_drawn_the_ways_people_draw_are_where_and_as_big_as_their_words_say():
+    rng = random.Random(3)
+    checked = 0
+    for scene in scenes_for("train", 400, 5):
+        if len(scene.objects) != 1:
+            continue
+        style = people_style(rng)
+        style = RenderStyle(size=256, aspect=style.aspect, free_geometry=True, any_shade=1.0,
+                            max_rotation=style.max_rotation)                 # filled, plain, large enough to measure
+        cx, cy, outer = drawn_object(render_scene(scene, style))
+        obj = scene.objects[0]
+        assert (place_of(cx, cy), size_word(outer)) == (obj.position, obj.size), (scene, style)
+        checked += 1
+    assert checked > 80
+
+
+def test_people_style_reaches_from_tiny_objects_to_ones_that_fill_the_frame():
+    rng = random.Random(4)
+    outers = []
+    for size in ("small", "large"):
+        scene = Scene("white", (SceneObject("red", "circle", size, "center"),))
+        for k in range(60):
+            picture = render_scene(Scene("white", scene.objects, k), RenderStyle(size=256, free_geometry=True))
+            outers.append(drawn_object(picture)[2])
+    assert min(outers) < 0.05 and max(outers) > 0.35
+
+
+def test_training_brings_a_picture_to_the_encoder_exactly_as_the_studio_does():
+    from modules.encoders.image import ImageEncoder
+    encoder = ImageEncoder.load("local-dir:assets/mini/image_encoder", torch.device("cpu"), torch.float32)
+    scene = scenes_for("test", 1, 2)[0]
+    upload = render_scene(scene, RenderStyle(size=300, aspect=1.6, free_geometry=True))
+    studio = encoder._pixels(upload)[0]                                                    # (3, 64, 64)
+    assert torch.allclose(picture_to_tensor(as_the_studio_sees(upload)), studio, atol=1e-5)
+
+
+def loud_stretches(samples: np.ndarray, frame: int = 80) -> list[tuple[int, int]]:
+    """(start, end) frames of 5 ms whose RMS is above a tenth of the loudest."""
+    count = len(samples) // frame
+    rms = np.sqrt((samples[: count * frame].reshape(count, frame) ** 2).mean(axis=1))
+    loud = rms > rms.max() * 0.1
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], loud.astype(int), [0]])))
+    return list(zip(edges[::2], edges[1::2]))
+
+
+def test_freely_timed_beeps_stay_countable_and_every_sound_lasts_0_3_to_6_seconds():
+    for k in range(300):
+        sound = Sound("beeps", "medium", "pure" if k % 2 else "buzzy", 1 + k % 4, k)
+        samples = synthesize(sound, style=SoundStyle(free_timing=True))
+        assert len(loud_stretches(samples)) == sound.count, sound
+        assert 0.3 <= len(samples) / RATE <= LONGEST_SECONDS
+    lengths = [len(synthesize(s, style=SoundStyle(free_timing=True))) / RATE for s in sounds_for("train", 200, 1)]
+    assert min(lengths) < 0.8 and max(lengths) > 4.0
+
+
+def test_a_freely_timed_tone_lasts_longer_than_any_beep():
+    for k in range(60):
+        samples = synthesize(Sound("tone", "low", "pure", None, k), style=SoundStyle(free_timing=True))
+        (start, end), = loud_stretches(samples)
+        assert (end - start) * 80 / RATE >= 0.55
+
+
+def test_silence_around_a_sound_is_cut_and_a_sound_that_is_all_quiet_is_kept_whole():
+    beeps = synthesize(Sound("beeps", "high", "pure", 2, 3))
+    hiss = np.random.default_rng(0).standard_normal(RATE).astype(np.float32) * 0.002
+    padded = np.concatenate([hiss, beeps, hiss])
+    trimmed = trim_silence(padded, RATE, 30.0)
+    (first, _), *_, (_, last) = loud_stretches(beeps)
+    assert abs(len(trimmed) - (last - first) * 80) <= 0.1 * RATE
+    assert len(trim_silence(hiss, RATE, 30.0)) > 0.9 * RATE
+
+
+def test_a_sound_in_a_padded_batch_gets_the_time_tokens_it_gets_alone():
+    torch.manual_seed(0)
+    encoder = MiniAudioEncoder(MiniAudioConfig(tokens=48, time_stride=2, min_seconds=1.5)).eval()
+    short = synthesize(Sound("beeps", "high", "pure", 3, 5), style=SoundStyle(free_timing=True))
+    long = np.concatenate([short, np.zeros(3 * RATE, np.float32)]) + 0.0
+    long[-RATE:] = synthesize(Sound("tone", "low", "buzzy", None, 1))[:RATE]
+    batch = torch.zeros(2, len(long))
+    batch[0, : len(short)], batch[1] = torch.from_numpy(short), torch.from_numpy(long)
+    with torch.no_grad():
+        alone = encoder(torch.from_numpy(short)[None])[1][0]                               # (48, width)
+        by_length = encoder(batch, torch.tensor([len(short), len(long)]))[1][0]
+        by_longest = encoder(batch)[1][0]
+    assert (by_length - alone).abs().max() < 0.1 < (by_longest - alone).abs().max()
