@@ -3,6 +3,7 @@ answer to everything outside the world; every question worded from the grammar (
 from __future__ import annotations
 
 import random
+import re
 
 from .exchange import Exchange
 from .phrasing import Part, worded
@@ -195,3 +196,13 @@ def out_of_world_exchange(rng: random.Random, lang: str, held_out: bool = False)
     else:
         wording = worded(OUT_FORMS[lang], {"t": OUT_TOPICS[lang]}, lang, rng, held_out, KEY_WORDS)
     return Exchange(wording.text, OUT_OF_WORLD_ANSWER[lang], lang, kind="out of world", wording=wording.parts)
+
+
+def latin_names_in_chinese_answers() -> set[str]:
+    """The Latin words that the world's Chinese answers hold ("OmniMoE", "int8", "hub-cpu", "--profile", "MoE",
+    "DeepSeek-V3"): a Chinese answer may write them and stay Chinese."""
+    from .studio import STUDIO_TOPICS, StudioFacts, answers
+    facts = StudioFacts(8, 1, 2, 4, 1, 7_000_000, 3_000_000)       # numbers do not change the words
+    texts = [zh for _, _, _, zh in CONVERSATION] + [OUT_OF_WORLD_ANSWER["zh"]]
+    texts += [answers(facts)[topic]["zh"] for topic in STUDIO_TOPICS]
+    return {word for text in texts for word in re.findall(r"[A-Za-z0-9-]+", text) if re.search(r"[A-Za-z]", word)}
