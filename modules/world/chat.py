@@ -13,6 +13,9 @@ from .wordings import DRAW_TEMPLATES_PART, KEY_WORDS
 # ---- drawing prompts -------------------------------------------------------------------------------------
 
 DRAW_TEMPLATES = {lang: list(part.options) for lang, part in DRAW_TEMPLATES_PART.items()}
+# Words of a request to draw that the studio's router reads: a typo never touches them.
+REQUEST_WORDS = frozenset({"please", "could", "would", "like", "want", "give", "make", "create", "generate",
+                           "render", "illustrate", "hello", "hiya", "there", "good", "morning", "evening"})
 
 
 def draw_object_phrase(obj: SceneObject, lang: str, rng: random.Random, with_size: bool, with_position: bool) -> str:
@@ -31,7 +34,8 @@ def draw_prompt(scene: Scene, lang: str, rng: random.Random, held_out: bool = Fa
     obj = scene.objects[0]
     with_size, with_position = rng.random() < 0.5, rng.random() < 0.4
     phrase = draw_object_phrase(obj, lang, rng, with_size, with_position)
-    prompt = worded(DRAW_TEMPLATES_PART[lang], {"x": phrase}, lang, rng, held_out, KEY_WORDS, ("greeting",)).text
+    prompt = worded(DRAW_TEMPLATES_PART[lang], {"x": phrase}, lang, rng, held_out, KEY_WORDS | REQUEST_WORDS,
+                    ("greeting",)).text
     reply = f"Drawing {phrase}." if lang == "en" else f"好的，我来画{phrase}。"
     return prompt, reply
 
