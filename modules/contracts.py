@@ -21,6 +21,7 @@ class GenerationSettings:
     top_p: float = 0.9            # nucleus mass kept, in (0, 1]
     max_new_tokens: int = 96      # answer length cap, 1 ..= the profile's limit
     seed: int | None = None       # fixed seed for reproducible sampling; None = random
+    keep_language: bool = True    # the answer stays in the language of the last user message (language_guard)
 
 
 @dataclass(frozen=True)

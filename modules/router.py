@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from .contracts import RouteName
 
 _DRAW_EN = re.compile(
-    r"^\s*(please\s+|can you\s+|could you\s+|i would like you to\s+)?(draw|paint|sketch|illustrate)\b"
+    r"^\s*((hi|hello|hey|hiya|good (morning|evening))( there)?[,!.]*\s+)?"
+    r"(please\s+|can you\s+|could you\s+|i would like you to\s+)?(draw|paint|sketch|illustrate)\b"
     r"|\b(make|generate|create|render)\s+(me\s+)?(a|an)\s+(picture|image|drawing|painting)\b"
     r"|\b(i would like|i want|give me)\s+(a|an)\s+(picture|image|drawing)\s+of\b",
     re.IGNORECASE)

@@ -7,8 +7,12 @@ from dataclasses import replace
 from ..world.pictures import (COLORS, POSITIONS, SHAPES, SIZES, Scene, SceneObject, caption_en, caption_zh,
                              random_scene)
 from ..world.sounds import Sound, all_sound_contents, describe_en, describe_zh, random_sound
-from ..world.talk import (CONVERSATION, DRAW_TEMPLATES, OUT_OF_WORLD_ANSWER, caption_exchange, conversation_exchange,
+from ..world.chat import OUT_FORMS, OUT_QUESTIONS, OUT_TOPICS, TOPIC_QUESTIONS
+from ..world.phrasing import FRAMES
+from ..world.studio import STUDIO_QUESTIONS, STUDIO_TOPICS, studio_exchange
+from ..world.talk import (CONVERSATION, OUT_OF_WORLD_ANSWER, caption_exchange, conversation_exchange,
                          draw_prompt, out_of_world_exchange, picture_question, sound_exchange)
+from ..world.wordings import DRAW_TEMPLATES_PART, PICTURE_TEMPLATES, SOUND_TEMPLATES
 
 SPLITS = ("train", "validation", "test")
 
@@ -77,8 +81,12 @@ def shuffled_objects(scene: Scene, rng: random.Random) -> Scene:
 
 
 def tokenizer_corpus(seed: int = 0, items: int = 6000) -> list[str]:
-    """Every kind of text the models meet, in both languages, for training the tokenizer."""
+    """Every kind of text the models meet, in both languages, for training the tokenizer: the exchanges of every
+    task in trained wordings, and every trained option of the grammar's parts once. Held-out wordings stay out:
+    a token made only for them would reach the language model untrained."""
+    from .model_facts import stage_facts
     rng = random.Random(f"corpus-{seed}")
+    facts = stage_facts()
     texts: list[str] = []
     for _ in range(items):
         scene = random_scene(rng)
@@ -86,13 +94,28 @@ def tokenizer_corpus(seed: int = 0, items: int = 6000) -> list[str]:
         for lang in ("en", "zh"):
             for exchange in (caption_exchange(scene, lang, rng), picture_question(scene, lang, rng),
                              sound_exchange(sound, lang, rng), conversation_exchange(rng, lang),
-                             out_of_world_exchange(rng, lang)):
+                             out_of_world_exchange(rng, lang), studio_exchange(facts, rng, lang)):
                 texts += [exchange.question, exchange.answer]
             texts += list(draw_prompt(random_scene(rng, 1), lang, rng))
         texts += [caption_en(scene), caption_zh(scene), describe_en(sound), describe_zh(sound)]
-    for questions_en, answer_en, questions_zh, answer_zh in CONVERSATION:
-        texts += questions_en + questions_zh + [answer_en, answer_zh]
-    texts += list(OUT_OF_WORLD_ANSWER.values()) + [t for ts in DRAW_TEMPLATES.values() for t in ts]
+    for _, answer_en, _, answer_zh in CONVERSATION:
+        texts += [answer_en, answer_zh]
+    texts += list(OUT_OF_WORLD_ANSWER.values())
+    return texts + grammar_options(facts)
+
+
+def grammar_options(facts) -> list[str]:
+    """Every trained option of every part of the grammar (templates, frames, topics) and every studio answer."""
+    parts = [p for kinds in (PICTURE_TEMPLATES, SOUND_TEMPLATES) for by_lang in kinds.values() for p in by_lang.values()]
+    parts += [p for frames in FRAMES.values() for p in frames.values()]
+    parts += [p for table in (OUT_FORMS, OUT_QUESTIONS, OUT_TOPICS, DRAW_TEMPLATES_PART) for p in table.values()]
+    parts += [p for topic in TOPIC_QUESTIONS for p in topic.values()]
+    parts += [p for kinds in STUDIO_QUESTIONS.values() for p in kinds.values()]
+    texts = [o for p in parts for o in p.trained]
+    rng = random.Random("corpus-studio")
+    for topic in STUDIO_TOPICS:
+        for lang in ("en", "zh"):
+            texts.append(studio_exchange(facts, rng, lang, topic=topic).answer)
     return texts
 
 

@@ -27,7 +27,7 @@ from ..world.talk import DRAW_TEMPLATES, draw_object_phrase, picture_question, s
 BARS = {"picture_retrieval_r1": 0.95, "sound_retrieval_r1": 0.90, "caption_exact": 0.90, "picture_qa": 0.90,
         "sound_description_exact": 0.90, "sound_description_every_content": 0.90, "drawing_color_shape": 0.80,
         "answer_language": 0.99, "moe_busiest_over_mean": 2.0}
-GREEDY = GenerationSettings(temperature=0.0, max_new_tokens=96)
+GREEDY = GenerationSettings(temperature=0.0, max_new_tokens=96, keep_language=False)   # the model's own language
 DRAW = DrawSettings()                     # the studio's defaults: what a person gets without touching a slider
 DESCRIBE = {"en": "Describe this picture.", "zh": "描述这张图片。"}
 DESCRIBE_SOUND = {"en": "Describe this sound.", "zh": "描述这段声音。"}

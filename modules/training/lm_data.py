@@ -9,14 +9,16 @@ import torch
 from ..world.pictures import Scene
 from ..world.sounds import Sound
 from ..reasoning import THINK_END, THINK_START
+from ..world.studio import StudioFacts, studio_exchange
 from ..world.talk import (Exchange, QuestionMix, caption_exchange, conversation_exchange, draw_prompt,
                          out_of_world_exchange, picture_notes, picture_question, sound_exchange)
 from .corpus import shuffled_objects
+from .model_facts import stage_facts
 
 IGNORE = -100
 # Share of each task in a batch.
 MIXTURE = {"caption": 0.3, "picture_question": 0.35, "sound": 0.12, "conversation": 0.09, "out_of_world": 0.04,
-           "draw": 0.07, "multi_turn": 0.03}
+           "draw": 0.07, "multi_turn": 0.03, "studio": 0.03}
 # With think_first: questions answered from given notes, without a picture, take a share of the picture examples
 # (captions are learnt well by then): the notes are the only place the answer can come from.
 THINKING_MIXTURE = {**MIXTURE, "caption": 0.2, "notes_question": 0.1}
@@ -52,8 +54,10 @@ class Batch:
 
 def _text_turn(rng: random.Random, lang: str) -> tuple[str, str]:
     pick = rng.random()
-    if pick < 0.6:
+    if pick < 0.5:
         e = conversation_exchange(rng, lang)
+    elif pick < 0.6:
+        e = studio_exchange(stage_facts(), rng, lang)
     elif pick < 0.8:
         e = out_of_world_exchange(rng, lang)
     else:
@@ -68,8 +72,10 @@ def _language_and_history(rng: random.Random) -> tuple[str, list[tuple[str, str]
     return lang, ([_text_turn(rng, rng.choice(["en", "zh"]))] if rng.random() < 0.15 else [])
 
 
-def sample_example(rng: random.Random, scenes: list[Scene], sounds: list[Sound], think_first: bool = False
-                   ) -> Example:
+def sample_example(rng: random.Random, scenes: list[Scene], sounds: list[Sound], think_first: bool = False,
+                   facts: StudioFacts | None = None) -> Example:
+    """One training example of a task drawn from the mixture; facts: the trained model's own (studio questions),
+    by default those of the recipe's language stage."""
     mixture = THINKING_MIXTURE if think_first else MIXTURE
     task = rng.choices(list(mixture), weights=list(mixture.values()))[0]
     lang, history = _language_and_history(rng)
@@ -85,8 +91,10 @@ def sample_example(rng: random.Random, scenes: list[Scene], sounds: list[Sound],
     if task == "draw":
         from ..world.pictures import random_scene
         return Example(None, history + [draw_prompt(random_scene(rng, 1), lang, rng)])
-    maker = conversation_exchange if task == "conversation" else out_of_world_exchange
-    e = maker(rng, lang)
+    if task == "studio":
+        e = studio_exchange(facts or stage_facts(), rng, lang)
+    else:
+        e = (conversation_exchange if task == "conversation" else out_of_world_exchange)(rng, lang)
     return Example(None, history + [(e.question, e.answer)])
 
 

@@ -1,0 +1,184 @@
+"""Evaluation of questions as people type them, on the shipped suite: trained wordings beside held-out wordings, in
+English and Chinese: pictures, sounds, the studio's own model, refusals, greetings, and the answer's language with
+and without the language guard. Prints a table with the bars; `python -m modules.training.evaluate_talk`."""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..contracts import GenerationSettings
+from ..language_model import GenerationStats
+from ..reasoning import split_reply
+from ..world.chat import conversation_exchange, latin_names_in_chinese_answers, out_of_world_exchange
+from ..world.exchange import Exchange
+from ..world.language import foreign_in, language_of
+from ..world.pictures import render_scene
+from ..world.sounds import synthesize
+from ..world.studio import studio_exchange
+from ..world.talk import picture_question, sound_exchange
+from .corpus import scenes_for, sounds_for
+from .evaluate import Suite, normalise
+from .model_facts import facts_of_config
+from .suite_config import SuiteConfig
+
+BARS = {"picture_qa": 0.90, "studio": 0.90, "outside_refused": 0.95, "inside_not_refused": 0.99,
+        "language_without_guard": 0.995, "language_with_guard": 1.00}
+WORDINGS = ("trained", "held_out")
+SEED = 11
+
+
+@dataclass
+class Asked:
+    """One question put to the model, what it answered (without and with the guard), and how it is judged."""
+
+    exchange: Exchange
+    media: str | None                 # "image" | "audio" | None
+    encoded: object                   # the picture's or sound's encoding; None for text alone
+    measure: str                      # which row it counts in
+    wording: str                      # "trained" | "held_out"
+    answer: str = ""
+    guarded: str = ""
+
+
+@dataclass
+class Tally:
+    right: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)   # (measure, lang, wording) -> [k, n]
+
+    def add(self, measure: str, lang: str, wording: str, ok: bool) -> None:
+        cell = self.right.setdefault((measure, lang, wording), [0, 0])
+        cell[0], cell[1] = cell[0] + bool(ok), cell[1] + 1
+
+    def share(self, measure: str, lang: str, wording: str) -> float | None:
+        k, n = self.right.get((measure, lang, wording), (0, 0))
+        return k / n if n else None
+
+
+def answer(suite: Suite, asked: Asked, keep_language: bool) -> str:
+    settings = GenerationSettings(temperature=0.0, max_new_tokens=64, keep_language=keep_language)
+    kind = asked.media
+    prefix = None if kind is None else suite.bridge.prefix(kind, asked.encoded.tokens, asked.encoded.embedding)
+    content = (f"<|{kind}|>" if kind else "") + asked.exchange.question
+    text = ""
+    for text in suite.language_model.stream([{"role": "user", "content": content}], settings, GenerationStats(),
+                                            kind, prefix):
+        pass
+    return split_reply(text, final=True).answer
+
+
+def questions(suite: Suite, limit: int) -> list[Asked]:
+    """`limit` questions of each measure, language and wording set: pictures and sounds of the test split."""
+    facts = facts_of_config(suite.language_model.model.config)
+    scenes, sounds = scenes_for("test", limit, SEED), sounds_for("test", limit, SEED)
+    seen = [suite.image_encoder.encode(render_scene(s)) for s in scenes]
+    heard = [suite.audio_encoder.encode(synthesize(s)) for s in sounds]
+    asked: list[Asked] = []
+    for wording in WORDINGS:
+        held = wording == "held_out"
+        for lang in ("en", "zh"):
+            rng = random.Random(f"talk-{wording}-{lang}-{SEED}")
+            for k in range(limit):
+                asked += [
+                    Asked(picture_question(scenes[k], lang, rng, held_out=held), "image", seen[k], "picture_qa", wording),
+                    Asked(sound_exchange(sounds[k], lang, rng, held), "audio", heard[k], "sound_qa", wording),
+                    Asked(studio_exchange(facts, rng, lang, held), None, None, "studio", wording),
+                    Asked(conversation_exchange(rng, lang, held), None, None, "conversation", wording),
+                    Asked(out_of_world_exchange(rng, lang, held), None, None, "outside_refused", wording)]
+    return asked
+
+
+def refused(text: str) -> bool:
+    """The out-of-world answer says how to switch to a hub profile: that is what marks it."""
+    return "hub-cpu" in text or "--profile" in text
+
+
+def numbers(text: str) -> list[str]:
+    return re.findall(r"\d+(?:\.\d+)?", text)
+
+
+def right(asked: Asked, text: str) -> bool:
+    """Judged as the main eval judges: an exact answer (normalised); a sound's description held in the answer;
+    a studio answer holding every true number; an out-of-world question refused."""
+    e = asked.exchange
+    if asked.measure == "outside_refused":
+        return refused(text)
+    if asked.measure == "studio":
+        return all(n in numbers(text) for n in numbers(e.answer)) and language_of(text) == e.language
+    if asked.measure == "sound_qa" and e.kind == "describe":
+        return e.answer.rstrip(".。").removeprefix("这是").lower() in text.lower()
+    return normalise(text) == normalise(e.answer)
+
+
+def stays(text: str, lang: str, question: str, names: set[str]) -> bool:
+    """The answer is in the language of its question from its first character to its last."""
+    allowed = names | {w for w in re.findall(r"[A-Za-z0-9-]+", question)}
+    return not foreign_in(text, lang, allowed) and (lang == "en" or language_of(text) == "zh")
+
+
+def tally(asked: list[Asked]) -> Tally:
+    names, t = latin_names_in_chinese_answers(), Tally()
+    for a in asked:
+        lang, e = a.exchange.language, a.exchange
+        t.add(a.measure, lang, a.wording, right(a, a.answer))
+        if a.measure != "outside_refused":
+            t.add("inside_not_refused", lang, a.wording, not refused(a.answer))
+        if len(e.wording) >= 2 and e.wording[-2] != "{q}" and a.measure != "outside_refused":
+            t.add("greeting_answered", lang, a.wording, right(a, a.answer))
+        t.add("language_without_guard", lang, a.wording, stays(a.answer, lang, e.question, names))
+        if a.guarded:
+            t.add("language_with_guard", lang, a.wording, stays(a.guarded, lang, e.question, names))
+    return t
+
+
+def format_table(t: Tally) -> str:
+    measures = ["picture_qa", "sound_qa", "studio", "conversation", "greeting_answered", "outside_refused",
+                "inside_not_refused", "language_without_guard", "language_with_guard"]
+    columns = [(lang, w) for lang in ("en", "zh") for w in WORDINGS]
+    head = f"{'measure':<24}" + "".join(f"{lang + ' ' + w:>14}" for lang, w in columns) + f"{'bar':>7}"
+    lines = [head, "-" * len(head)]
+    for m in measures:
+        cells = [t.share(m, lang, w) for lang, w in columns]
+        bar = BARS.get(m)
+        lines.append(f"{m:<24}" + "".join(f"{'-' if c is None else f'{c:.3f}':>14}" for c in cells)
+                     + f"{'' if bar is None else f'{bar:.3f}':>7}")
+    return "\n".join(lines)
+
+
+def run(folder: Path, limit: int, guarded_share: float = 0.3) -> dict:
+    """Asks every question without the guard, and the first `guarded_share` of each cell again with it."""
+    started = time.time()
+    suite = Suite.load(folder)
+    asked = questions(suite, limit)
+    for k, a in enumerate(asked):
+        a.answer = answer(suite, a, keep_language=False)
+        if (k // 5) % limit < max(1, round(limit * guarded_share)):
+            a.guarded = answer(suite, a, keep_language=True)
+    t = tally(asked)
+    print(format_table(t))
+    result = {f"{m}_{lang}_{w}": t.share(m, lang, w) for (m, lang, w) in t.right}
+    examples = [{"question": a.exchange.question, "expected": a.exchange.answer, "answer": a.answer,
+                 "guarded": a.guarded, "wording": a.wording} for a in asked if not right(a, a.answer)][:40]
+    report = {"limit": limit, "bars": BARS, "metrics": result, "wrong_examples": examples,
+              "seconds": round(time.time() - started, 1)}
+    print(f"{len(asked)} questions, {report['seconds']} s")
+    return report
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limit", type=int, default=50, help="questions per measure, language and wording set")
+    parser.add_argument("--out", type=Path, default=Path(SuiteConfig().out_dir), help="the suite's folder")
+    parser.add_argument("--json", type=Path, default=None, help="also write the report here")
+    args = parser.parse_args()
+    report = run(args.out, args.limit)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
