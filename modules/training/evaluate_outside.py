@@ -28,7 +28,7 @@ from ..world.sounds import SAMPLE_RATE, Sound, synthesize
 from ..world.talk import DRAW_TEMPLATES, Exchange, draw_object_phrase, picture_question
 from .corpus import scenes_for, single_object_scenes_for, sounds_for
 from .evaluate import DESCRIBE, DRAW, Suite, expected_description, normalise, parse_caption, scene_labels
-from .outside_pictures import COLOUR_FORMATS, draw_outside, save_outside_picture
+from .outside_pictures import COLOUR_FORMATS, draw_outside, save_outside_picture, visible_in_grey
 from .outside_sounds import make_outside, save_outside_sound
 
 # The issue's bars for the held-out columns; the gap to the training column may be at most MAX_GAP_POINTS.
@@ -84,9 +84,11 @@ def training_pictures(count: int, seed: int, folder: Path) -> list[PictureItem]:
 def outside_picture_items(count: int, seed: int, folder: Path, kinds: tuple[str, ...]) -> list[PictureItem]:
     rng = random.Random(f"outside-pictures-{seed}-{','.join(kinds)}")
     items = []
-    for k in range(count):
-        image, scene = draw_outside(rng)
-        path, kind, shown = save_outside_picture(image, scene, folder, f"outside-{kinds[0]}-{k}", rng, kinds)
+    while len(items) < count:
+        drawn = draw_outside(rng)
+        if kinds == ("grey",) and not visible_in_grey(drawn):
+            continue                                        # colour alone told an object from the paper
+        path, kind, shown = save_outside_picture(drawn, folder, f"outside-{kinds[0]}-{len(items)}", rng, kinds)
         items.append(PictureItem(shown, load_image(path), kind))
     return items
 
@@ -212,7 +214,8 @@ class Blob:
 def pixel_check(image: Image.Image, min_distance: float = 60.0) -> Blob | None:
     """The largest blob of pixels far from the background (the median of the border): the world colour nearest
     its median colour, the place of its bounding-box centre (place_of) and the size of its outer radius, centre
-    to farthest pixel, over the longer side (size_word). The colour is read from the quarter of the blob's pixels
+    to farthest pixel, over the longer side (size_word); box and radius are measured on the pixels the blob
+    covers at least half (as far from the background as half its inside is), so a soft edge does not grow it. The colour is read from the quarter of the blob's pixels
     farthest from the background, so that a soft edge fading into white does not turn red into orange.
     None when nothing stands out."""
     rgb = np.asarray(image.convert("RGB"), dtype=np.float64)                              # (h, w, 3)
@@ -225,11 +228,13 @@ def pixel_check(image: Image.Image, min_distance: float = 60.0) -> Blob | None:
         return None
     largest = 1 + int(np.argmax(ndimage.sum(foreground, labels, range(1, count + 1))))
     ys, xs = np.nonzero(labels == largest)
-    cx, cy = (xs.min() + xs.max() + 1) / 2, (ys.min() + ys.max() + 1) / 2
-    outer = float(np.sqrt((xs + 0.5 - cx) ** 2 + (ys + 0.5 - cy) ** 2).max()) + 0.5
+    core = distance[ys, xs] >= np.percentile(distance[ys, xs], 75)       # the blob's inside, not its soft edge
+    half = distance[ys, xs] >= 0.5 * np.median(distance[ys[core], xs[core]])   # pixels at least half covered
+    px, py = xs[half] + 0.5, ys[half] + 0.5                                                # pixel centres
+    cx, cy = (px.min() + px.max()) / 2, (py.min() + py.max()) / 2
+    outer = float(np.hypot(px - cx, py - cy).max())
     names = sorted(COLORS)
     palette = np.array([COLORS[name][0] for name in names], dtype=np.float64)            # (colours, 3)
-    core = distance[ys, xs] >= np.percentile(distance[ys, xs], 75)       # the blob's inside, not its soft edge
     median = np.median(rgb[ys[core], xs[core]], axis=0)                                   # (3,)
     color = names[int(np.linalg.norm(palette - median, axis=1).argmin())]
     return Blob(color, place_of(cx / width, cy / height), size_word(outer / max(width, height)))

@@ -19,7 +19,7 @@ PAINT: dict[str, tuple[tuple[int, int, int], ...]] = {
     "red": ((255, 0, 0), (204, 0, 0), (230, 30, 50)),
     "green": ((0, 128, 0), (0, 200, 0), (34, 170, 70)),
     "blue": ((0, 0, 255), (20, 60, 200), (0, 100, 230)),
-    "yellow": ((255, 255, 0), (250, 220, 20), (240, 240, 60)),
+    "yellow": ((255, 255, 0), (250, 230, 20), (240, 240, 60)),
     "purple": ((128, 0, 128), (150, 40, 200), (110, 30, 160)),
     "orange": ((255, 165, 0), (255, 140, 0), (245, 150, 40)),
 }
@@ -218,9 +218,11 @@ def paper(background: str, texture: str, width: int, height: int, rng: np.random
     return np.clip(base[:, :, None] + tint[None, None, :], 0.0, 255.0)
 
 
-def paint(objects: list[Drawn], canvas: np.ndarray, antialias: bool) -> np.ndarray:
-    """The objects laid over the canvas, (height, width, 3); each is rasterised only inside its own box."""
+def paint(objects: list[Drawn], canvas: np.ndarray, antialias: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The objects laid over the canvas, (height, width, 3), and how much of each pixel they cover, (height, width);
+    each is rasterised only inside its own box."""
     height, width = canvas.shape[:2]
+    covered = np.zeros((height, width))
     for obj in objects:
         bx, by, outer = extent(obj)
         x0, x1 = max(0, int(bx - outer) - 2), min(width, int(bx + outer) + 3)
@@ -229,11 +231,20 @@ def paint(objects: list[Drawn], canvas: np.ndarray, antialias: bool) -> np.ndarr
         alpha = coverage(obj, xs, ys, antialias)[:, :, None]                             # (h, w, 1)
         box = canvas[y0:y1, x0:x1]
         canvas[y0:y1, x0:x1] = box * (1 - alpha) + np.array(obj.paint, dtype=np.float64) * alpha
-    return canvas
+        covered[y0:y1, x0:x1] = np.maximum(covered[y0:y1, x0:x1], alpha[:, :, 0])
+    return canvas, covered
 
 
-def draw_outside(rng: random.Random, style: OutsideStyle = OutsideStyle()) -> tuple[Image.Image, Scene]:
-    """A random picture of the world drawn by this renderer, RGB, and the Scene that its geometry earns."""
+@dataclass
+class OutsidePicture:
+    image: Image.Image         # RGB
+    scene: Scene               # what its geometry earns
+    covered: np.ndarray        # how much of each pixel the objects cover, 0..1, (height, width)
+    paints: tuple[tuple[int, int, int], ...]   # each object's colour, as a palette file keeps it exactly
+
+
+def draw_outside(rng: random.Random, style: OutsideStyle = OutsideStyle()) -> OutsidePicture:
+    """A random picture of the world drawn by this renderer and the Scene that its geometry earns."""
     while True:
         width, height = picture_size(rng, style)
         objects = layout(rng, width, height, style)
@@ -242,16 +253,18 @@ def draw_outside(rng: random.Random, style: OutsideStyle = OutsideStyle()) -> tu
     background = rng.choice(sorted(BACKGROUNDS))
     noise = np.random.default_rng(rng.randrange(1 << 30))
     canvas = paper(background, rng.choice(TEXTURES), width, height, noise)
-    pixels = paint(objects, canvas, rng.random() < style.antialias_share)
+    pixels, covered = paint(objects, canvas, rng.random() < style.antialias_share)
     image = Image.fromarray(np.round(pixels).astype(np.uint8), mode="RGB")
-    return image, Scene(background, tuple(o.label for o in objects), rng.randrange(1 << 30))
+    scene = Scene(background, tuple(o.label for o in objects), rng.randrange(1 << 30))
+    return OutsidePicture(image, scene, covered, tuple(o.paint for o in objects))
 
 
 # ---- files ------------------------------------------------------------------------------------------------
 
-def encoded_picture(image: Image.Image, scene: Scene, kind: str, rng: random.Random) -> tuple[bytes, str, Scene]:
+def encoded_picture(drawn: OutsidePicture, kind: str, rng: random.Random) -> tuple[bytes, str, Scene]:
     """The picture as the bytes of a file of this kind (PICTURE_FORMATS), its suffix, and the scene as the file
     shows it: an RGBA file has a transparent background, which a viewer (and the studio) puts on white."""
+    image, scene = drawn.image, drawn.scene
     buffer = io.BytesIO()
     if kind == "png":
         image.save(buffer, format="PNG")
@@ -260,10 +273,12 @@ def encoded_picture(image: Image.Image, scene: Scene, kind: str, rng: random.Ran
     elif kind == "webp":
         image.save(buffer, format="WEBP", quality=rng.randint(60, 95), lossless=rng.random() < 0.3)
     elif kind == "rgba":
-        transparent_background(image, scene).save(buffer, format="PNG")
+        alpha = np.round(drawn.covered * 255).astype(np.uint8)                          # (height, width)
+        Image.fromarray(np.dstack([np.asarray(image), alpha]), mode="RGBA").save(buffer, format="PNG")
         scene = replace(scene, background="white")
     elif kind == "palette":
-        image.quantize(colors=rng.choice([16, 64, 256]), dither=Image.Dither.NONE).save(buffer, format="PNG")
+        image.quantize(palette=palette_of(drawn, rng.choice([4, 16, 64])), dither=Image.Dither.NONE).save(
+            buffer, format="PNG")
     elif kind == "grey":
         image.convert("L").save(buffer, format="PNG")
     else:
@@ -272,20 +287,41 @@ def encoded_picture(image: Image.Image, scene: Scene, kind: str, rng: random.Ran
     return buffer.getvalue(), suffix, scene
 
 
-def transparent_background(image: Image.Image, scene: Scene) -> Image.Image:
-    """RGBA: opaque where the picture is far from its background's shade, transparent elsewhere."""
-    rgb = np.asarray(image, dtype=np.float64)                                            # (h, w, 3)
-    border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])                     # (n, 3)
-    distance = np.linalg.norm(rgb - np.median(border, axis=0), axis=2)                   # (h, w)
-    alpha = np.clip((distance - 20.0) * 255.0 / 40.0, 0, 255).astype(np.uint8)
-    return Image.fromarray(np.dstack([np.asarray(image), alpha]), mode="RGBA")
+def palette_of(drawn: OutsidePicture, shades: int) -> Image.Image:
+    """A palette as a drawing program keeps one: each object's colour exactly, three blends of it with the
+    background (for soft edges), and `shades` background shades from the picture's darkest to its lightest."""
+    rgb = np.asarray(drawn.image, dtype=np.float64).reshape(-1, 3)                     # (pixels, 3)
+    background = rgb[drawn.covered.reshape(-1) < 0.01]                                 # (background pixels, 3)
+    low, high = np.percentile(background, 1, axis=0), np.percentile(background, 99, axis=0)
+    middle = np.median(background, axis=0)
+    colours = [low + (high - low) * t for t in np.linspace(0.0, 1.0, shades)]
+    for paint in drawn.paints:
+        colours += [middle + (np.array(paint) - middle) * t for t in (0.25, 0.5, 0.75, 1.0)]
+    flat = [int(round(c)) for colour in colours[:256] for c in colour]
+    palette = Image.new("P", (1, 1))
+    palette.putpalette(flat + flat[:3] * (256 - len(flat) // 3))
+    return palette
 
 
-def save_outside_picture(image: Image.Image, scene: Scene, folder: Path, name: str, rng: random.Random,
+def visible_in_grey(drawn: OutsidePicture, contrast: float = 45.0) -> bool:
+    """Whether every object stays apart from the background once colour is dropped: a green star on gray paper
+    can turn into the paper's own grey, and a greyscale file of it then shows one object fewer."""
+    grey = np.asarray(drawn.image.convert("L"), dtype=np.float64)                      # (height, width)
+    paper_grey = float(np.median(grey[drawn.covered < 0.01]))
+    weights = np.array([0.299, 0.587, 0.114])                                         # PIL's RGB -> L
+    return all(abs(float(np.dot(paint, weights)) - paper_grey) >= contrast for paint in drawn.paints)
+
+
+def save_outside_picture(drawn: OutsidePicture, folder: Path, name: str, rng: random.Random,
                          kinds: tuple[str, ...] = PICTURE_FORMATS) -> tuple[Path, str, Scene]:
-    """Saves the picture in a random one of `kinds`: (path, kind, scene as the file shows it)."""
-    kind = rng.choice(kinds)
-    data, suffix, shown = encoded_picture(image, scene, kind, rng)
+    """Saves the picture in a random one of `kinds` that shows all of it (greyscale only where every object stays
+    visible without colour): (path, kind, scene as the file shows it)."""
+    fitting = [kind for kind in kinds if kind != "grey" or visible_in_grey(drawn)]
+    if not fitting:
+        raise ValueError(f"none of the formats {kinds} shows every object of this picture: an object's grey is "
+                         "too near the background's; draw another or allow a colour format")
+    kind = rng.choice(fitting)
+    data, suffix, shown = encoded_picture(drawn, kind, rng)
     path = Path(folder) / f"{name}{suffix}"
     path.write_bytes(data)
     return path, kind, shown
