@@ -142,14 +142,25 @@ def ask(suite: Suite, question: str, item, answers: list, lang: str) -> str:
     return text
 
 
-def captions(suite: Suite, items: list[PictureItem], lang: str, answers: list, by_kind: dict) -> list[int]:
+def captions(suite: Suite, items: list[PictureItem], lang: str, answers: list, by_kind: dict,
+             by_attribute: dict) -> list[int]:
+    """Exact captions; by_kind collects [right, asked] per file format, by_attribute per attribute (the caption
+    names the right colours, in any order, whatever it says of the rest; likewise shapes, sizes, places, count)."""
     right = 0
     for item in items:
-        hit = parse_caption(ask(suite, DESCRIBE[lang], item, answers, lang), lang) == scene_labels(item.scene)
+        named, true = parse_caption(ask(suite, DESCRIBE[lang], item, answers, lang), lang), scene_labels(item.scene)
+        hit = named == true
         right += hit
-        tally = by_kind.setdefault(item.kind, [0, 0])
-        tally[0], tally[1] = tally[0] + hit, tally[1] + 1
+        add(by_kind, item.kind, hit)
+        add(by_attribute, "count", len(named) == len(true))
+        for k, attribute in enumerate(("size", "color", "shape", "place")):
+            add(by_attribute, attribute, sorted(o[k] for o in named) == sorted(o[k] for o in true))
     return [right, len(items)]
+
+
+def add(tallies: dict[str, list[int]], key: str, hit: bool) -> None:
+    tally = tallies.setdefault(key, [0, 0])
+    tally[0], tally[1] = tally[0] + hit, tally[1] + 1
 
 
 def questions(suite: Suite, items: list[PictureItem], lang: str, answers: list, seed: int) -> list[int]:
@@ -173,9 +184,13 @@ def beep_counts(suite: Suite, items: list[SoundItem], lang: str, answers: list) 
     return [right, len(items)]
 
 
-def descriptions(suite: Suite, items: list[SoundItem], lang: str, answers: list) -> list[int]:
-    right = sum(expected_description(item.sound, lang).lower() in ask(suite, DESCRIBE_SOUND[lang], item, answers,
-                                                                      lang).lower() for item in items)
+def descriptions(suite: Suite, items: list[SoundItem], lang: str, answers: list, by_kind: dict) -> list[int]:
+    right = 0
+    for item in items:
+        hit = expected_description(item.sound, lang).lower() in ask(suite, DESCRIBE_SOUND[lang], item, answers,
+                                                                    lang).lower()
+        right += hit
+        add(by_kind, item.sound.kind, hit)
     return [right, len(items)]
 
 
@@ -189,15 +204,18 @@ class Column:
     tallies: dict[str, list[int]] = field(default_factory=dict)
     answers: list[tuple[str, str]] = field(default_factory=list)
     captions_by_format: dict[str, list[int]] = field(default_factory=dict)
+    captions_by_attribute: dict[str, list[int]] = field(default_factory=dict)
+    sounds_by_kind: dict[str, list[int]] = field(default_factory=dict)
 
     def measure(self, suite: Suite, seed: int) -> None:
         for lang in ("en", "zh"):
             a = self.answers
-            self.tallies[f"caption_exact_{lang}"] = captions(suite, self.pictures, lang, a, self.captions_by_format)
+            self.tallies[f"caption_exact_{lang}"] = captions(suite, self.pictures, lang, a, self.captions_by_format,
+                                                             self.captions_by_attribute)
             self.tallies[f"picture_qa_{lang}"] = questions(suite, self.pictures, lang, a, seed)
             self.tallies[f"object_count_{lang}"] = object_counts(suite, self.pictures, lang, a)
             self.tallies[f"beep_count_{lang}"] = beep_counts(suite, self.beeps, lang, a)
-            self.tallies[f"sound_description_{lang}"] = descriptions(suite, self.sounds, lang, a)
+            self.tallies[f"sound_description_{lang}"] = descriptions(suite, self.sounds, lang, a, self.sounds_by_kind)
         self.tallies["answer_language"] = [sum(language_of(text) == lang for lang, text in self.answers),
                                            len(self.answers)]
 
@@ -291,11 +309,16 @@ def evaluate_outside(suite: Suite, config: OutsideConfig = OutsideConfig()) -> d
     return {"items": n, "bars": OUTSIDE_BARS, "max_gap_points": MAX_GAP_POINTS,
             "columns": {name: shares(column.tallies) for name, column in columns.items()},
             "tallies": {name: column.tallies for name, column in columns.items()},
-            "outside_captions_by_format": {kind: f"{r}/{a}" for kind, (r, a) in
-                                           sorted(columns["outside"].captions_by_format.items())},
+            "outside_captions_by_format": fractions(columns["outside"].captions_by_format),
+            "captions_by_attribute": {name: fractions(c.captions_by_attribute) for name, c in columns.items()},
+            "sound_descriptions_by_kind": {name: fractions(c.sounds_by_kind) for name, c in columns.items()},
             "outside_greyscale_files": shares(grey_counts),
             "drawings": {judge: shares(tallies) for judge, tallies in judges.items()},
             "drawing_tallies": judges, "seconds": round(time.time() - started, 1)}
+
+
+def fractions(tallies: dict[str, list[int]]) -> dict[str, str]:
+    return {key: f"{right}/{asked}" for key, (right, asked) in sorted(tallies.items())}
 
 
 def shares(tallies: dict[str, list[int]]) -> dict[str, float]:
@@ -323,8 +346,12 @@ def format_outside_table(figures: dict) -> str:
         by_pixels = f"{pixels[key]:>10.3f}" if key in pixels else f"{'-':>10}"
         asked = figures["drawing_tallies"]["encoder"][key][1]
         lines.append(f"{key + f' ({asked} asked)':<30}{value:>10.3f}{by_pixels}{bar_of(key):>7.2f}")
-    lines.append("outside captions right by file format: "
+    lines.append("outside captions right by file format (en and zh): "
                  + "; ".join(f"{k} {v}" for k, v in figures["outside_captions_by_format"].items()))
+    for title, key in (("captions naming the right", "captions_by_attribute"),
+                       ("sounds described right, by kind", "sound_descriptions_by_kind")):
+        for column, tallies in figures[key].items():
+            lines.append(f"{title} ({column}): " + "; ".join(f"{k} {v}" for k, v in tallies.items()))
     return "\n".join(lines)
 
 
