@@ -311,13 +311,16 @@ def run_evaluation(out: Path | None, limit: int) -> int:
     metrics["answer_language"] = sum(language_of(a) == lang for lang, a in answers) / len(answers)
     metrics.update(moe_balance(suite, scenes[:60], sounds[:60], pictures[:60], waves[:60], seed))
     robustness = evaluate_robustness(suite, scenes[: n // 2], sounds[: n // 2], seed)
-    report = {"test_items": n, "bars": BARS, "metrics": metrics, "robustness": robustness,
+    from .evaluate_outside import OutsideConfig, evaluate_outside, format_outside_table   # it imports this file
+    outside = evaluate_outside(suite, OutsideConfig(items=n, drawings=min(n, 60), seed=seed))
+    report = {"test_items": n, "bars": BARS, "metrics": metrics, "robustness": robustness, "outside": outside,
               "worst_sound_contents": worst_sounds,
               "picture_qa_by_kind": {lang: {kind: f"{right}/{asked}" for kind, (right, asked) in sorted(kinds.items())}
                                      for lang, kinds in qa_kinds.items()},
               "seconds": round(time.time() - started, 1)}
     (folder / "metrics.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
     print(format_table(metrics, robustness))
+    print("\n" + format_outside_table(outside))
     for lang, worst in worst_sounds.items():
         print(f"sounds most often described wrong ({lang}): {'; '.join(worst) or 'none'}")
     for lang, kinds in report["picture_qa_by_kind"].items():
