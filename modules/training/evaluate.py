@@ -311,7 +311,8 @@ def run_evaluation(out: Path | None, limit: int) -> int:
     metrics["answer_language"] = sum(language_of(a) == lang for lang, a in answers) / len(answers)
     metrics.update(moe_balance(suite, scenes[:60], sounds[:60], pictures[:60], waves[:60], seed))
     robustness = evaluate_robustness(suite, scenes[: n // 2], sounds[: n // 2], seed)
-    from .evaluate_outside import OutsideConfig, evaluate_outside, format_outside_table   # it imports this file
+    from .evaluate_outside import (OutsideConfig, evaluate_outside, format_outside_table,  # it imports this file
+                                   outside_bars_met)
     outside = evaluate_outside(suite, OutsideConfig(items=n, drawings=min(n, 60), seed=seed))
     report = {"test_items": n, "bars": BARS, "metrics": metrics, "robustness": robustness, "outside": outside,
               "worst_sound_contents": worst_sounds,
@@ -326,7 +327,7 @@ def run_evaluation(out: Path | None, limit: int) -> int:
     for lang, kinds in report["picture_qa_by_kind"].items():
         print(f"picture questions answered right, by kind ({lang}): "
               + "; ".join(f"{kind} {tally}" for kind, tally in kinds.items()))
-    return 0 if all_bars_met(metrics) else 1
+    return 0 if all_bars_met(metrics) and outside_bars_met(outside) else 1
 
 
 def evaluate_robustness(suite: Suite, scenes, sounds, seed: int) -> dict[str, dict]:

@@ -333,6 +333,15 @@ def bar_of(key: str) -> float | None:
     return OUTSIDE_BARS.get(key, OUTSIDE_BARS.get(re.sub(r"_(en|zh)$", "", key)))
 
 
+def outside_bars_met(figures: dict) -> bool:
+    """Every barred outside figure at its bar and within MAX_GAP_POINTS of the training column; drawings' too."""
+    training, outside = figures["columns"]["training"], figures["columns"]["outside"]
+    columns_met = all(value >= bar_of(key) and 100 * (training[key] - value) <= MAX_GAP_POINTS
+                      for key, value in outside.items() if bar_of(key) is not None)
+    drawings = {**figures["drawings"]["encoder"], **figures["drawings"]["pixels"]}
+    return columns_met and all(value >= bar_of(key) for key, value in drawings.items() if bar_of(key) is not None)
+
+
 def format_outside_table(figures: dict) -> str:
     """Training and outside columns side by side with the bar and the gap; then drawings by each judge."""
     training, outside = figures["columns"]["training"], figures["columns"]["outside"]
