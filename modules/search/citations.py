@@ -34,9 +34,14 @@ def source_line(source: Source) -> str:
     return f"[{source.number}] **{_escaped(source.title)}** — “{_escaped(quote)}”"
 
 
+def sources_list(sources: list[Source], language: str = "en") -> str:
+    """The numbered sources under a heading, to follow an answer ("" when there are none)."""
+    if not sources:
+        return ""
+    listed = "  \n".join(source_line(s) for s in sources)
+    return f"\n\n**{HEADINGS.get(language, HEADINGS['en'])}**  \n{listed}"
+
+
 def with_sources(answer: str, sources: list[Source], language: str = "en") -> str:
     """The answer, its citations linked, then the numbered sources (nothing added when there are none)."""
-    if not sources:
-        return answer
-    listed = "  \n".join(source_line(s) for s in sources)
-    return f"{link_citations(answer, sources)}\n\n**{HEADINGS.get(language, HEADINGS['en'])}**  \n{listed}"
+    return link_citations(answer, sources) + sources_list(sources, language) if sources else answer

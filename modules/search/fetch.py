@@ -96,13 +96,13 @@ def _connection(scheme: str, host: str, port: int, policy: FetchPolicy, timeout:
     return connection
 
 
-def _read(response, policy: FetchPolicy, deadline: float, connection) -> tuple[bytes, bool]:
+def _read(response, policy: FetchPolicy, deadline: float, sock: socket.socket) -> tuple[bytes, bool]:
     data = b""
     while len(data) <= policy.max_bytes:
         left = deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError
-        connection.sock.settimeout(left)
+        sock.settimeout(left)
         piece = response.read1(READ_PIECE) if hasattr(response, "read1") else response.read(READ_PIECE)
         if not piece:
             return data, False
@@ -121,6 +121,7 @@ def fetch(url: str, policy: FetchPolicy, accept: str = "text/html,text/plain;q=0
         try:
             connection.request("GET", path, headers={"User-Agent": USER_AGENT, "Accept": accept,
                                                      "Accept-Encoding": "identity"})
+            sock = connection.sock            # the response may take the socket over from the connection
             response = connection.getresponse()
             location = response.getheader("Location")
             if response.status in (301, 302, 303, 307, 308) and location:
@@ -128,7 +129,7 @@ def fetch(url: str, policy: FetchPolicy, accept: str = "text/html,text/plain;q=0
                 continue
             if response.status != 200:
                 raise FetchError(f"{url[:200]}: the server answered {response.status} {response.reason}")
-            data, truncated = _read(response, policy, deadline, connection)
+            data, truncated = _read(response, policy, deadline, sock)
             return Fetched(url, response.headers.get_content_type(), response.headers.get_content_charset(), data,
                            truncated)
         except (TimeoutError, socket.timeout):

@@ -69,13 +69,12 @@ class Searcher:
         query, groups, notices, limit = make_query(question), [], [], self.config.results
         if documents:
             try:
-                groups.append(documents_index(documents, self.max_document_bytes).search(question, limit))
+                groups.append(documents_index(documents, self.max_document_bytes).search(query, limit))
             except DocumentError as error:
                 raise InputError(f"{error}.") from None
         if web:
             try:
-                provider = self.provider()
-                groups.append(provider.search(query if isinstance(provider, SearxngSearch) else question, limit))
+                groups.append(self.provider().search(query, limit))
             except SearchUnavailable as error:
                 log.warning("search failed: %s", error)
                 notices.append(f"Search failed: {error}. The answer is given without web results.")
