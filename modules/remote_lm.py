@@ -21,7 +21,7 @@ from .reasoning import join_reply
 DEFAULT_CONTEXT = 4096        # when neither the server nor the profile says
 LIST_TIMEOUT_S = 15.0         # start-up: listing the server's models
 READ_TIMEOUT_S = 600.0        # one answer, streamed
-MEDIA_PART_TOKENS = 1024      # a cautious count for one picture or sound part (engines use 256 to about 1,300)
+MEDIA_PART_TOKENS = 256       # one picture or sound part, for trimming history (engines count 256 to ~1,300)
 
 
 def _estimate_tokens(text: str) -> int:
