@@ -169,6 +169,8 @@ def test_sources_shrink_to_fit_and_the_answer_lists_them_with_working_links():
     assert [s.number for s in fitted] == [1, 2]
     assert "zebra parser reads striped tables" in fitted[0].text and len(sources_turn(fitted, "q")) < 700
     assert fit_sources(sources, "q", lambda turn: len(turn) < 150) == []
+    short = [Source(0, "a.md", "", "Short.", "document")]                 # shorter than a trimmed passage
+    assert fit_sources(short, "q", lambda turn: True) == [Source(1, "a.md", "", "Short.", "document")]
     shown = with_sources("It reads striped tables [1], kept by the okapi [2] [7].", fitted)
     assert shown.startswith("It reads striped tables [[1]](<https://example.org/zebra>), kept by the okapi [2] [7].")
     assert "[1] [Zebra handbook](<https://example.org/zebra>) — https://example.org/zebra" in shown

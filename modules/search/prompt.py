@@ -43,7 +43,7 @@ def fit_sources(sources: list[Source], question: str, fits: Callable[[str], bool
     1..n in order. [] when not even one short passage fits."""
     kept = [dataclasses.replace(s, number=k) for k, s in enumerate(sources, 1)]
     while kept:
-        chars = max(len(s.text) for s in kept)
+        chars = max(MIN_PASSAGE_CHARS, *(len(s.text) for s in kept))     # first try: the passages whole
         while chars >= MIN_PASSAGE_CHARS:
             trimmed = [dataclasses.replace(s, text=excerpt(s.text, question, chars)) for s in kept]
             if fits(sources_turn(trimmed, question)):
