@@ -60,12 +60,12 @@ def test_sqlite_here_has_fts5():
 
 
 @pytest.mark.parametrize("question, file, words", [
-    ("How hot should green tea be?", "tea.txt", "80 degrees"),
-    ("how many hulls does a catamaran have", "notes/boats.md — Boats", "two hulls"),
-    ("what rig has battened sails?", "notes/boats.md — Sails", "junk rig"),
-    ("What reads striped tables?", "zebra.html", "zebra parser"),
-    ("How far did the lunar rover drive?", "moon.pdf", "36 kilometres"),
-    ("联网搜索是什么？", "zh.md — 联网搜索", "带编号的来源"),
+    ("How hot should green tea be?", "library/tea.txt", "80 degrees"),
+    ("how many hulls does a catamaran have", "library/notes/boats.md — Boats", "two hulls"),
+    ("what rig has battened sails?", "library/notes/boats.md — Sails", "junk rig"),
+    ("What reads striped tables?", "library/zebra.html", "zebra parser"),
+    ("How far did the lunar rover drive?", "library/moon.pdf", "36 kilometres"),
+    ("联网搜索是什么？", "library/zh.md — 联网搜索", "带编号的来源"),
 ])
 def test_each_kind_of_document_is_found_by_what_it_says(library, question, file, words):
     index = LocalIndex()

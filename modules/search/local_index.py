@@ -52,10 +52,10 @@ class LocalIndex:
         return count
 
     def add_folder(self, folder: str | Path, max_bytes: int) -> int:
-        """Every document under `folder` (recursively), named by its path relative to the folder."""
-        folder = Path(folder)
+        """Every document under `folder` (recursively), named by its path from the folder's name on (docs/a.md)."""
+        folder = Path(folder).resolve()
         files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in DOCUMENT_SUFFIXES)
-        return sum(self.add_file(p, max_bytes, str(p.relative_to(folder))) for p in files)
+        return sum(self.add_file(p, max_bytes, p.relative_to(folder.parent).as_posix()) for p in files)
 
     def search(self, query: str, limit: int) -> list[Source]:
         match = fts_match(query)

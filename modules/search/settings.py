@@ -3,7 +3,7 @@ the key, the bad value and what is valid (modules.config calls read_search_confi
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,7 +26,7 @@ class SearchConfig:
         return self.documents or tuple(str(REPO_ROOT / name) for name in STUDIO_DOCUMENTS)
 
 
-SEARCH_KEYS = tuple(f.name for f in fields(SearchConfig))
+SEARCH_KEYS = ("url", "documents", "allow_private", "results", "timeout_s", "max_page_size")   # max_page_size: 2mb
 
 
 def _url(where: str, value: Any, error: type[Exception]) -> str:
@@ -77,7 +77,7 @@ def read_search_config(where: str, spec: Any, base: Path, flags: dict[str, tuple
                 raise error(f"{at}: {value!r} is not valid; expected a number of seconds, above 0 and at most 60")
             values[key] = float(value)
         else:
-            values[key] = parse_size(value, at)
+            values["max_page_bytes"] = parse_size(value, at)
     if flags.get("url"):
         values["url"] = _url(flags["url"][0], flags["url"][1], error)
     if flags.get("documents"):
