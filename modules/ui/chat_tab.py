@@ -42,6 +42,11 @@ def answer_text(event: ChatEvent) -> str:
     return with_sources(event.text, event.sources, language_of(event.text))
 
 
+def search_switch(on: Any) -> dict:
+    """The chat call's search argument: given only when the switch is on, so any chat callable takes the call."""
+    return {"search": True} if on else {}
+
+
 def conversation_documents(messages: list[dict]) -> list[str]:
     """The documents attached earlier in the conversation: each answer can search them again."""
     files = turn_as_input([m for m in messages or [] if m.get("role") == "user"])["files"]
@@ -82,12 +87,12 @@ class ChatHandlers:
         return _locked(), list(chatbot or []) + user_messages(text, files), {"text": text, "files": files}
 
     def respond(self, message: dict, chatbot: list[dict], temperature: float, top_p: float, max_new_tokens: int,
-                seed: float, search: bool = False, request: gr.Request = None):
+                seed: float, request: gr.Request = None, search: bool = False):
         """Stream the answer below the last user turn. A failure is handed to `report` (4th output) instead of
         being raised here, so the chatbot never shows an error overlay and keeps the whole conversation."""
         try:
             yield from self._stream(message, chatbot, (temperature, top_p, max_new_tokens, seed), request,
-                                    bool(search))
+                                    search)
         except Exception as exc:  # noqa: BLE001 - reported by `report`, the app keeps serving
             yield gr.skip(), gr.skip(), gr.skip(), as_gr_error(exc).message
 
@@ -99,7 +104,7 @@ class ChatHandlers:
         shown, pictures, notices, event = earlier + turn, [], [], None
         with self.stops.running(request, "chat") as stop:
             for event in self.chat(text, files + conversation_documents(earlier), pipeline_history(earlier),
-                                   settings, stop=stop, search=search):
+                                   settings, stop=stop, **search_switch(search)):
                 pictures = pictures or [(save_picture(p), caption(p)) for p in event.pictures]
                 self._announce(event.notices, notices)
                 yield shown + self._answer(event, pictures), route_line(event.route), notice_line(notices), None
@@ -130,7 +135,7 @@ class ChatHandlers:
         return messages + [{"role": "assistant", "content": {"path": path, "alt_text": alt}} for path, alt in pictures]
 
     def api_chat(self, message: dict, history: list, temperature: float, top_p: float, max_new_tokens: int,
-                 seed: float, search: bool = False, request: gr.Request = None) -> Iterator[str]:
+                 seed: float, request: gr.Request = None, search: bool = False) -> Iterator[str]:
         """Answer a message {"text": str, "files": [paths]} (pictures, sounds; documents txt, md, html, pdf to
         search) after an optional history of {"role", "content"} turns; streams the whole answer text so far.
         search=True looks the question up first (SearXNG or the local documents): the answer cites its sources
@@ -141,7 +146,7 @@ class ChatHandlers:
             answer = ""
             with self.stops.running(request, "api-chat") as stop:
                 for event in self.chat(text, files, api_history(history), settings, stop=stop,
-                                       search=bool(search)):
+                                       **search_switch(search)):
                     answer = answer_text(event)
                     yield answer
             if not answer:
