@@ -8,7 +8,9 @@ use a studio as their language model.
 Content may be a string or a list of parts: {"type": "text"}, {"type": "image_url", "image_url": {"url": …}}
 (data: URLs or http(s) URLs) and {"type": "input_audio", "input_audio": {"data": base64, "format": "wav"}}. A picture
 or sound in the last user message routes the request as the chat does (describe it); "draw …" draws and returns
-the pictures as Markdown data: URLs. System messages and media in earlier turns are not used. temperature defaults
+the pictures as Markdown data: URLs. `"search": true` (extra_body in the openai client) looks the question up first, as
+the chat's Search switch does: the [n] of the answer link to pages and the sources are listed under it. System
+messages and media in earlier turns are not used. temperature defaults
 to 0 (greedy, as the studio's own default); max_tokens is capped at the profile's max_new_tokens. With a login
 configured (--auth-file / OMNIMOE_AUTH), send `Authorization: Bearer user:password`. Like the UI's queue, at most
 --queue-size + --concurrency chat requests are in the studio at once; one more is refused with 429.
@@ -34,6 +36,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from .contracts import FeatureUnavailable, GenerationSettings, InputError
+from .search.citations import link_citations, sources_list
 
 log = logging.getLogger("omnimoe.api")
 MIME_SUFFIX = {"image/png": ".png", "image/jpeg": ".jpg", "image/jpg": ".jpg", "image/webp": ".webp",
@@ -257,9 +260,9 @@ class Answer:
     """One request's run through pipeline.chat, stepped from a worker thread; the Stop flag ends it early."""
 
     def __init__(self, pipeline, text: str, files: list[str], history: list[dict], settings: GenerationSettings,
-                 stops: list[str]):
+                 stops: list[str], search: bool = False):
         self.stop, self.cut, self.settings = threading.Event(), StopCut(stops), settings
-        self.events = pipeline.chat(text, files, history, settings, self.stop)
+        self.events = pipeline.chat(text, files, history, settings, self.stop, **({"search": True} if search else {}))
         self.last = None
 
     def step(self):
@@ -281,6 +284,13 @@ class Answer:
         if self.cut.hit or (self.last is not None and self.last.route == "draw"):
             return "stop"
         return "length" if trace.get("answer_tokens", 0) >= self.settings.max_new_tokens else "stop"
+
+
+def _search(body: dict) -> bool:
+    search = body.get("search", False)
+    if not isinstance(search, bool):
+        raise ApiError(400, f"search must be true or false; got {search!r}", param="search")
+    return search
 
 
 def _usage(trace: dict) -> dict:
@@ -365,7 +375,7 @@ def build_router(pipeline, config) -> APIRouter:
             text, media, history = _conversation(body)
             files = [_write_media(part, Path(folder.name), k, config.limits.max_file_bytes())
                      for k, part in enumerate(media)]
-            answer = Answer(pipeline, text, files, history, settings, stops)
+            answer = Answer(pipeline, text, files, history, settings, stops, _search(body))
             first = await anyio.to_thread.run_sync(answer.step)     # checks the input: errors are still JSON
         except Exception as error:  # noqa: BLE001 - every failure becomes an OpenAI-style error body
             await release()
@@ -382,7 +392,9 @@ def build_router(pipeline, config) -> APIRouter:
             finally:
                 await release()
             trace = event.trace if event is not None else {}
-            message = {"role": "assistant", "content": _with_pictures(shown, event.pictures if event else [])}
+            sources = event.sources if event is not None else []
+            message = {"role": "assistant", "content": _with_pictures(
+                link_citations(shown, sources) + sources_list(sources), event.pictures if event else [])}
             if event is not None and event.thinking:
                 message["reasoning_content"] = event.thinking      # as DeepSeek's API returns a model's thinking
             return {"id": completion, "object": "chat.completion", "created": int(time.time()), "model": name,
@@ -400,10 +412,11 @@ def build_router(pipeline, config) -> APIRouter:
             sent, thought = "", ""
             try:
                 yield chunk({"role": "assistant", "content": ""})
-                step, pictures, trace = first, [], {}
+                step, pictures, trace, sources = first, [], {}, []
                 while step is not None:
                     shown, event = step
                     pictures, trace = event.pictures or pictures, event.trace or trace
+                    sources = event.sources or sources
                     if event.thinking.startswith(thought) and len(event.thinking) > len(thought):
                         yield chunk({"reasoning_content": event.thinking[len(thought):]})
                         thought = event.thinking
@@ -413,6 +426,8 @@ def build_router(pipeline, config) -> APIRouter:
                     if await request.is_disconnected():
                         return
                     step = await anyio.to_thread.run_sync(answer.step)
+                if sources:
+                    yield chunk({"content": sources_list(sources)})
                 if pictures:
                     yield chunk({"content": _with_pictures(sent, pictures)[len(sent):]})
                 yield chunk({}, answer.finish_reason(trace))

@@ -12,9 +12,12 @@ import re
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import yaml
+
+if TYPE_CHECKING:
+    from .search.settings import SearchConfig
 
 ROLES = ("language_model", "image_encoder", "audio_encoder", "bridge", "image_decoder")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -22,7 +25,8 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 QUANTIZE = ("none", "int8", "int4", "fp8")             # weight quantization of the language model
 LM_BACKENDS = ("transformers", "openai")               # in-process weights, or an OpenAI-compatible server
 BRIDGE_KINDS = ("prefix", "text")                      # trained projector, or captions and tags as words
-PROFILE_SETTINGS = ("device", "dtype", "limits")      # profile keys that are not roles
+MODALITIES = ("text", "image", "audio")              # what an openai-backend model takes as content parts
+PROFILE_SETTINGS = ("device", "dtype", "limits", "search")   # profile keys that are not roles
 TOP_LEVEL_KEYS = ("default_profile", "profiles")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -105,6 +109,7 @@ class StudioConfig:
     limits: Limits
     server: ServerConfig
     quantize: str | None = None      # int8 | int4 | fp8 weights for the language model; None = as stored
+    search: "SearchConfig | None" = None   # where the Search switch looks; None = the defaults (SearchConfig())
 
 
 def on_spaces(environ: Mapping[str, str] | None = None) -> bool:
@@ -143,6 +148,12 @@ def build_arg_parser() -> argparse.ArgumentParser:
         f"(env OMNIMOE_QUEUE_SIZE; default: {ServerConfig.queue_size})")
     add("--concurrency", metavar="N", help="requests served at once, at least 1 "
         f"(env OMNIMOE_CONCURRENCY; default: {ServerConfig.concurrency})")
+    add("--search-url", metavar="URL", help="a SearXNG instance for the Search switch, e.g. http://localhost:8888 "
+        "(env OMNIMOE_SEARCH_URL; default: the profile's search.url, else the local documents)")
+    add("--search-docs", metavar="PATH", help="a folder or file of documents (txt, md, html, pdf) the Search switch "
+        "looks in (env OMNIMOE_SEARCH_DOCS; default: the profile's search.documents, else the studio's own docs)")
+    add("--search-allow-private", action="store_true", default=None, help="let search fetch from private and "
+        "loopback addresses, for a SearXNG on this machine or network (env OMNIMOE_SEARCH_ALLOW_PRIVATE=1)")
     return p
 
 
@@ -180,6 +191,12 @@ def _flag(where: str, value: str) -> bool:
     if text not in _TRUE + _FALSE:
         raise ConfigError(f"{where}: {value!r} is not valid; valid choices: {_choices(_TRUE + _FALSE)}")
     return text in _TRUE
+
+
+def _modalities(where: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: {value!r} is not valid; expected a list of {_choices(MODALITIES)}")
+    return tuple(_choice(where, v, MODALITIES) for v in value)
 
 
 # ---- spaces.yaml ----
@@ -239,6 +256,8 @@ def _role_source(where: str, spec: Any, base: Path, role: str = "") -> RoleSourc
             raise ConfigError(f"{where}.model: {rest['model']!r} is not valid; expected a model name (or leave it "
                               "out to use the first model the server lists)")
         rest["base_url"] = base_url.strip().rstrip("/")
+        if "modalities" in rest:
+            rest["modalities"] = _modalities(f"{where}.modalities", rest["modalities"])
         return RoleSource(source.strip() if isinstance(source, str) and source.strip() else rest["base_url"],
                           kind, False, rest)
     if rest.get("dtype") is not None:
@@ -379,4 +398,16 @@ def load_config(argv: list[str] | None = None, environ: Mapping[str, str] | None
         concurrency=_int(*concurrency, 1) if concurrency else ServerConfig.concurrency,
     )
     return StudioConfig(str(config_path), profile_name, roles, device, dtype, limits, server,
-                        None if quantize == "none" else quantize)
+                        None if quantize == "none" else quantize,
+                        _search(f"{at}.search", profile.get("search"), config_path.parent, args, env))
+
+
+def _search(where: str, spec: Any, base: Path, args, env: Mapping[str, str]) -> "SearchConfig":
+    from .search.settings import read_search_config
+
+    flags = {"url": _first(("--search-url", args.search_url), ("OMNIMOE_SEARCH_URL", env.get("OMNIMOE_SEARCH_URL"))),
+             "documents": _first(("--search-docs", args.search_docs),
+                                 ("OMNIMOE_SEARCH_DOCS", env.get("OMNIMOE_SEARCH_DOCS"))),
+             "allow_private": _first(("--search-allow-private", "1" if args.search_allow_private else None),
+                                     ("OMNIMOE_SEARCH_ALLOW_PRIVATE", env.get("OMNIMOE_SEARCH_ALLOW_PRIVATE")))}
+    return read_search_config(where, spec, base, flags, ConfigError, _int, parse_size, _flag)

@@ -48,6 +48,17 @@ class DrawnPicture:
 RouteName = Literal["chat", "describe_image", "describe_audio", "draw"]
 
 
+@dataclass(frozen=True)
+class Source:
+    """One search result given to the language model, cited in its answer as [number]."""
+
+    number: int                   # 1, 2, … in the order given to the model; 0 until numbered
+    title: str                    # a page's title, or a document's file name (and section)
+    address: str                  # a page's http(s) address; "" for a document
+    text: str                     # the passage the model was given
+    kind: Literal["page", "document"] = "page"
+
+
 @dataclass
 class ChatEvent:
     """One update of a streamed answer. `text` is the whole answer so far, not a delta; `thinking` is what the model
@@ -60,3 +71,4 @@ class ChatEvent:
     notices: list[str] = field(default_factory=list)   # e.g. "history trimmed to fit the context"
     done: bool = False
     trace: dict = field(default_factory=dict)           # this answer's trace (tokens, experts); on the done event
+    sources: list[Source] = field(default_factory=list)  # what search found and the model was given, numbered

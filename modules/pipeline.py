@@ -9,10 +9,16 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .components import Components, component_parameters
-from .contracts import ChatEvent, DrawnPicture, DrawSettings, FeatureUnavailable, GenerationSettings, InputError
+from .content_parts import media_parts, takes_content_parts
+from .contracts import (ChatEvent, DrawnPicture, DrawSettings, FeatureUnavailable, GenerationSettings, InputError,
+                        Source)
 from .media import MediaLimits, display_name, load_audio, load_image
 from .reasoning import Reply, split_reply
 from .router import Route, route
+from .search.documents import DOCUMENT_SUFFIXES
+from .search.prompt import fit_sources, sources_turn
+from .search.searcher import Searcher
+from .search.settings import SearchConfig
 from .text_bridge import media_turn, uses_text_bridge
 from .trace import build_trace
 
@@ -34,6 +40,7 @@ class Pipeline:
                                         max_audio_seconds=limits.max_audio_seconds)
         self._trace: dict[str, Any] = {}
         self._trace_lock = threading.Lock()
+        self.searcher = Searcher(config.search or SearchConfig(), limits.max_file_bytes())
 
     # ---- status -------------------------------------------------------------------------------------------
 
@@ -103,6 +110,12 @@ class Pipeline:
             _check_range("seed", settings.seed, 0, 2**32 - 1, integer=True)
         return settings
 
+    @staticmethod
+    def split_documents(files: list[str] | None) -> tuple[list[str], list[str]]:
+        """(documents to search: txt, md, html, pdf, the other files)."""
+        documents = [str(f) for f in files or [] if Path(str(f)).suffix.lower() in DOCUMENT_SUFFIXES]
+        return documents, [str(f) for f in files or [] if str(f) not in documents]
+
     def split_files(self, files: list[str] | None) -> tuple[list[str], list[str]]:
         pictures, sounds = [], []
         for path in files or []:
@@ -113,20 +126,31 @@ class Pipeline:
                 sounds.append(str(path))
             else:
                 raise InputError(f"'{display_name(path)}' is neither a picture nor a sound we accept. Pictures: "
-                                 f"{', '.join(sorted(PICTURE_SUFFIXES))}; sounds: {', '.join(sorted(SOUND_SUFFIXES))}.")
+                                 f"{', '.join(sorted(PICTURE_SUFFIXES))}; sounds: {', '.join(sorted(SOUND_SUFFIXES))}; "
+                                 f"documents to search: {', '.join(DOCUMENT_SUFFIXES)}.")
         return pictures, sounds
 
     # ---- public calls -------------------------------------------------------------------------------------
 
     def chat(self, text: str, files: list[str] | None, history: list[dict] | None, settings: GenerationSettings,
-             stop: threading.Event | None = None) -> Iterator[ChatEvent]:
+             stop: threading.Event | None = None, search: bool = False) -> Iterator[ChatEvent]:
+        """search: also look the question up with the configured provider (SearXNG, or the local documents); the
+        documents among `files` (txt, md, html, pdf) are searched whether or not it is set."""
         text = self.check_text(text)
         settings = self.check_settings(settings)
+        documents, files = self.split_documents(files)
         pictures, sounds = self.split_files(files)
         if not text and not pictures and not sounds:
-            raise InputError("The message is empty: type something, or attach a picture or a sound.")
+            raise InputError("The message is empty: type something, or attach a picture or a sound."
+                             + (" Ask a question about the document." if documents else ""))
         chosen = route(text, len(pictures), len(sounds))
         notices = []
+        sources, search_trace = [], {}
+        if (search or documents) and chosen.name == "chat":
+            sources, search_trace, found = self._search(text, documents, search)
+            notices += found
+        elif search or documents:
+            notices.append("Search answers text questions; it is not used with a picture, a sound or a drawing.")
         if len(pictures) + len(sounds) > 1:
             notices.append("Only the first attachment is used; send the others one at a time.")
         if chosen.name == "draw":
@@ -138,10 +162,16 @@ class Pipeline:
         elif chosen.name == "describe_audio":
             media = ("audio", sounds[0])
         reply, trace = Reply("", "", True), {}
-        for reply, notices, trace in self._answer(text, media, history, settings, chosen, notices, stop):
-            yield ChatEvent(text=reply.answer, thinking=reply.thinking, route=chosen.name, notices=notices)
+        for reply, notices, trace, sources in self._answer(text, media, history, settings, chosen, notices, stop,
+                                                           sources):
+            yield ChatEvent(text=reply.answer, thinking=reply.thinking, route=chosen.name, notices=notices,
+                            sources=sources)
+        if search_trace:
+            trace = {**trace, "search": {**search_trace, "sources": [
+                {"number": s.number, "title": s.title, "address": s.address, "kind": s.kind} for s in sources]}}
+            self._set_trace(trace)
         yield ChatEvent(text=reply.answer, thinking=reply.thinking, route=chosen.name, notices=notices, done=True,
-                        trace=trace)
+                        trace=trace, sources=sources)
 
     def describe_image(self, image_path: str, question: str, settings: GenerationSettings,
                        stop: threading.Event | None = None) -> Iterator[str]:
@@ -186,8 +216,15 @@ class Pipeline:
         if not path:
             raise InputError(MISSING_MEDIA[kind])
         chosen = Route(f"describe_{kind}", f"a {MEDIA_NOUN[kind]} was given in its own tab")
-        for reply, _, _ in self._answer(question, (kind, path), [], settings, chosen, [], stop):
+        for reply, _, _, _ in self._answer(question, (kind, path), [], settings, chosen, [], stop):
             yield reply.answer
+
+    def _search(self, text: str, documents: list[str], web: bool) -> tuple[list[Source], dict, list[str]]:
+        """(sources, what the trace says of the search, notices) for a text question."""
+        started = time.perf_counter()
+        query, sources, notices = self.searcher.find(text, documents, web)
+        where = ([self.searcher.describe()] if web else []) + [f"attached: {display_name(d)}" for d in documents]
+        return sources, {"query": query, "searched": where, "seconds": round(time.perf_counter() - started, 3)}, notices
 
     def _encode_media(self, kind: str, path: str):
         """A picture or sound file -> prefix embeddings for the language model."""
@@ -199,38 +236,51 @@ class Pipeline:
         return bridge.prefix(kind, encoded.tokens, encoded.embedding)
 
     def _answer(self, text: str, media: tuple[str, str] | None, history: list[dict] | None,
-                settings: GenerationSettings, chosen: Route, notices: list[str],
-                stop: threading.Event | None) -> Iterator[tuple[Reply, list[str], dict]]:
-        """Streams (reply so far: thinking and answer, notices, {}); the last item carries this answer's trace, also
-        kept as last_trace for the Inspector. Callers that report on one answer (the API's usage) read the trace
-        they were given: last_trace may already belong to another request."""
+                settings: GenerationSettings, chosen: Route, notices: list[str], stop: threading.Event | None,
+                sources: list[Source] = ()) -> Iterator[tuple[Reply, list[str], dict, list[Source]]]:
+        """Streams (reply so far: thinking and answer, notices, {}, the sources given); the last item carries this
+        answer's trace, also kept as last_trace for the Inspector. Callers that report on one answer (the API's
+        usage) read the trace they were given: last_trace may already belong to another request."""
         lm = self.components.get("language_model")
-        prefix, kind, turn = None, None, text
+        prefix, kind, turn, content = None, None, text, None
         if media is not None:
             kind, path = media
-            if uses_text_bridge(self.components, lm, kind):   # no projector for this LM: the media as words
+            if takes_content_parts(lm, kind):                # the engine's model reads the picture or sound itself
+                content, kind = media_parts(kind, path, text, self.media_limits), None
+            elif uses_text_bridge(self.components, lm, kind):   # no projector for this LM: the media as words
                 turn, kind = media_turn(self.components, kind, path, text, self.media_limits), None
             else:
                 prefix = self._encode_media(kind, path)
-        content = (f"<|{kind}|>" if kind else "") + (turn or DEFAULT_QUESTION.get(kind or "", ""))
+        if sources:
+            sources = self._fit_sources(lm, list(sources), turn, settings)
+            turn = sources_turn(sources, turn)
+        if content is None:
+            content = (f"<|{kind}|>" if kind else "") + (turn or DEFAULT_QUESTION.get(kind or "", ""))
         messages, trimmed = self._fit_history(lm, history or [], {"role": "user", "content": content}, settings)
         if trimmed:
             notices = notices + [f"The {trimmed} oldest message(s) were left out to fit the model's context."]
         from .language_model import GenerationStats
         stats, written = GenerationStats(), ""
         for written in lm.stream(messages, settings, stats, kind, prefix, stop):
-            yield split_reply(written), notices, {}
+            yield split_reply(written), notices, {}, list(sources)
         if stats.stopped:
             notices = notices + ["Stopped."]
         reply = split_reply(written, final=True)
         trace = build_trace(lm, stats, chosen, text, reply, notices)
         self._set_trace(trace)
-        yield reply, notices, trace
+        yield reply, notices, trace, list(sources)
+
+    @staticmethod
+    def _fit_sources(lm, sources: list[Source], question: str, settings: GenerationSettings) -> list[Source]:
+        """The sources cut to what fits the context beside the question and the answer (earlier turns give way)."""
+        budget = lm.context_length - settings.max_new_tokens - 48
+        return fit_sources(sources, question,
+                           lambda turn: lm.count_tokens([{"role": "user", "content": turn}]) <= budget)
 
     def _chat_draw(self, text: str, history, settings: GenerationSettings, chosen: Route, notices: list[str],
                    stop: threading.Event | None) -> Iterator[ChatEvent]:
         reply, trace = "", {}
-        for written, notices, trace in self._answer(text, None, history, settings, chosen, notices, stop):
+        for written, notices, trace, _ in self._answer(text, None, history, settings, chosen, notices, stop):
             reply = written.answer
             yield ChatEvent(text=reply, route="draw", notices=notices)
         if stop is not None and stop.is_set():

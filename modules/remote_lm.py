@@ -3,8 +3,10 @@ interface as modules.language_model.LanguageModel, so the pipeline and the trace
 
 Profile: `language_model: {backend: openai, base_url: http://host:8000/v1, model: NAME}` (model optional: the
 first one the server lists; api_key_env: the environment variable holding the key, default OPENAI_API_KEY;
-context_length: when the server does not report max_model_len). Pictures and sounds reach it as words (the text
-bridge): it takes no prefix embeddings.
+context_length: when the server does not report max_model_len; modalities: what the engine's model takes, e.g.
+[text, image, audio]). Pictures and sounds listed in `modalities` reach it as OpenAI content parts (`image_url`
+with a data URI, `input_audio`: modules.content_parts); any other kind as words (the text bridge). It takes no
+prefix embeddings.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from .reasoning import join_reply
 DEFAULT_CONTEXT = 4096        # when neither the server nor the profile says
 LIST_TIMEOUT_S = 15.0         # start-up: listing the server's models
 READ_TIMEOUT_S = 600.0        # one answer, streamed
+MEDIA_PART_TOKENS = 256       # one picture or sound part, for trimming history (engines count 256 to ~1,300)
 
 
 def _estimate_tokens(text: str) -> int:
@@ -30,9 +33,11 @@ class RemoteLanguageModel:
     moe_layers: list[int] = []     # the experts run elsewhere: nothing to trace
     num_experts = 0
 
-    def __init__(self, client, model: str, base_url: str, context_length: int):
+    def __init__(self, client, model: str, base_url: str, context_length: int,
+                 modalities: tuple[str, ...] = ("text",)):
         self.client, self.model, self.base_url = client, model, base_url
         self._context_length = context_length
+        self.modalities = frozenset(modalities)
 
     @classmethod
     def load(cls, source) -> "RemoteLanguageModel":
@@ -56,7 +61,7 @@ class RemoteLanguageModel:
             raise ValueError(f"the server at {base_url} has no model {wanted!r}; it lists: {', '.join(names)}")
         entry = listed[names.index(wanted or names[0])]
         context = options.get("context_length") or getattr(entry, "max_model_len", None) or DEFAULT_CONTEXT
-        return cls(client, entry.id, base_url, int(context))
+        return cls(client, entry.id, base_url, int(context), tuple(options.get("modalities") or ("text",)))
 
     @property
     def context_length(self) -> int:
@@ -67,10 +72,15 @@ class RemoteLanguageModel:
         return 0, 0
 
     def supports_media(self, kind: str) -> bool:
+        """No prefix embeddings: a remote model takes media as content parts (accepts_content_part) or words."""
         return False
 
+    def accepts_content_part(self, kind: str) -> bool:
+        """Whether the profile's `modalities` say the engine's model reads this kind ("image" | "audio") itself."""
+        return kind in self.modalities
+
     def count_tokens(self, messages: list[dict]) -> int:
-        return sum(_estimate_tokens(str(m.get("content") or "")) + 4 for m in messages) + 2
+        return sum(_content_tokens(m.get("content")) + 4 for m in messages) + 2
 
     def stream(self, messages: list[dict], settings: GenerationSettings, stats, prefix_kind: str | None = None,
                prefix=None, stop: threading.Event | None = None) -> Iterator[str]:
@@ -115,6 +125,14 @@ class RemoteLanguageModel:
         stats.answer_tokens = stats.answer_tokens or len(stats.tokens)
         stats.ttft_s = (first_at or ended) - started
         stats.ms_per_token = 1000 * (ended - (first_at or ended)) / max(1, stats.answer_tokens - 1)
+
+
+def _content_tokens(content) -> int:
+    """A string's estimate, or a list of parts': text parts by their bytes, each picture or sound a fixed count."""
+    if not isinstance(content, list):
+        return _estimate_tokens(str(content or ""))
+    return sum(_estimate_tokens(str(part.get("text") or "")) if part.get("type") == "text" else MEDIA_PART_TOKENS
+               for part in content if isinstance(part, dict))
 
 
 def _reasoning_of(delta) -> str:

@@ -60,8 +60,8 @@ def adopt(pipeline, environ: Mapping[str, str] | None = None) -> bool:
                                                   pipeline.draw)
 
     @spaces.GPU(duration=_chat_seconds)
-    def gpu_chat(text, files, history, settings):
-        yield from chat(text, files, history, settings)
+    def gpu_chat(text, files, history, settings, search=False):
+        yield from chat(text, files, history, settings, **({"search": True} if search else {}))
 
     @spaces.GPU(duration=_chat_seconds)
     def gpu_describe_image(path, question, settings):
@@ -75,7 +75,8 @@ def adopt(pipeline, environ: Mapping[str, str] | None = None) -> bool:
     def gpu_draw(prompt, settings):
         return draw(prompt, settings)
 
-    pipeline.chat = lambda text, files, history, settings, stop=None: gpu_chat(text, files, history, settings)
+    pipeline.chat = lambda text, files, history, settings, stop=None, search=False: gpu_chat(text, files, history,
+                                                                                             settings, search)
     pipeline.describe_image = lambda path, question, settings, stop=None: gpu_describe_image(path, question, settings)
     pipeline.describe_audio = lambda path, question, settings, stop=None: gpu_describe_audio(path, question, settings)
     pipeline.draw = lambda prompt, settings, on_step=None, stop=None: gpu_draw(prompt, settings)

@@ -7,6 +7,8 @@ from typing import Any
 import gradio as gr
 
 from modules.contracts import ChatEvent
+from modules.search.citations import with_sources
+from modules.search.documents import DOCUMENT_SUFFIXES
 from modules.ui import examples
 from modules.ui.checks import check_message, generation_settings
 from modules.ui.errors import as_gr_error, friendly_errors
@@ -17,7 +19,7 @@ from modules.ui.settings import SettingsPanel
 from modules.ui.texts import LANGUAGES, Relabeler, t
 
 PRIVATE: dict[str, Any] = {"api_visibility": "private"}
-FILE_TYPES = ["image", "audio"]
+FILE_TYPES = ["image", "audio", *DOCUMENT_SUFFIXES]      # documents are searched (docs/search.md)
 STOPPED = "Stopped: the answer above is as far as it got."
 
 
@@ -32,6 +34,23 @@ def notice_line(notices: list[str]) -> str:
 def _locked() -> dict:
     """The input while an answer streams: no sending, the built-in stop button shown."""
     return gr.update(value=None, interactive=False, submit_btn=False, stop_btn=True)
+
+
+def answer_text(event: ChatEvent) -> str:
+    """The answer as shown and as /chat returns it: with search, its citations linked and the sources under it."""
+    from modules.world.language import language_of
+    return with_sources(event.text, event.sources, language_of(event.text))
+
+
+def search_switch(on: Any) -> dict:
+    """The chat call's search argument: given only when the switch is on, so any chat callable takes the call."""
+    return {"search": True} if on else {}
+
+
+def conversation_documents(messages: list[dict]) -> list[str]:
+    """The documents attached earlier in the conversation: each answer can search them again."""
+    files = turn_as_input([m for m in messages or [] if m.get("role") == "user"])["files"]
+    return [f for f in files if f.lower().endswith(DOCUMENT_SUFFIXES)]
 
 
 def _unlocked() -> dict:
@@ -68,21 +87,24 @@ class ChatHandlers:
         return _locked(), list(chatbot or []) + user_messages(text, files), {"text": text, "files": files}
 
     def respond(self, message: dict, chatbot: list[dict], temperature: float, top_p: float, max_new_tokens: int,
-                seed: float, request: gr.Request = None):
+                seed: float, request: gr.Request = None, search: bool = False):
         """Stream the answer below the last user turn. A failure is handed to `report` (4th output) instead of
         being raised here, so the chatbot never shows an error overlay and keeps the whole conversation."""
         try:
-            yield from self._stream(message, chatbot, (temperature, top_p, max_new_tokens, seed), request)
+            yield from self._stream(message, chatbot, (temperature, top_p, max_new_tokens, seed), request,
+                                    search)
         except Exception as exc:  # noqa: BLE001 - reported by `report`, the app keeps serving
             yield gr.skip(), gr.skip(), gr.skip(), as_gr_error(exc).message
 
-    def _stream(self, message: dict, chatbot: list[dict], values: tuple, request: gr.Request | None):
+    def _stream(self, message: dict, chatbot: list[dict], values: tuple, request: gr.Request | None,
+                search: bool = False):
         settings = generation_settings(*values, self.limits)
         text, files = check_message(message, self.limits)
         earlier, turn = split_last_turn(chatbot)
         shown, pictures, notices, event = earlier + turn, [], [], None
         with self.stops.running(request, "chat") as stop:
-            for event in self.chat(text, files, pipeline_history(earlier), settings, stop=stop):
+            for event in self.chat(text, files + conversation_documents(earlier), pipeline_history(earlier),
+                                   settings, stop=stop, **search_switch(search)):
                 pictures = pictures or [(save_picture(p), caption(p)) for p in event.pictures]
                 self._announce(event.notices, notices)
                 yield shown + self._answer(event, pictures), route_line(event.route), notice_line(notices), None
@@ -109,20 +131,23 @@ class ChatHandlers:
     @staticmethod
     def _answer(event: ChatEvent | None, pictures: list[tuple[str, str]]) -> list[dict]:
         messages = [thought_message(event)] if event and event.thinking else []
-        messages += [{"role": "assistant", "content": event.text}] if event and event.text else []
+        messages += [{"role": "assistant", "content": answer_text(event)}] if event and event.text else []
         return messages + [{"role": "assistant", "content": {"path": path, "alt_text": alt}} for path, alt in pictures]
 
     def api_chat(self, message: dict, history: list, temperature: float, top_p: float, max_new_tokens: int,
-                 seed: float, request: gr.Request = None) -> Iterator[str]:
-        """Answer a message {"text": str, "files": [paths]} (pictures, sounds) after an optional history of
-        {"role", "content"} turns; streams the whole answer text so far."""
+                 seed: float, request: gr.Request = None, search: bool = False) -> Iterator[str]:
+        """Answer a message {"text": str, "files": [paths]} (pictures, sounds; documents txt, md, html, pdf to
+        search) after an optional history of {"role", "content"} turns; streams the whole answer text so far.
+        search=True looks the question up first (SearXNG or the local documents): the answer cites its sources
+        as [n] and lists them under a "Sources" line."""
         with friendly_errors():
             text, files = check_message(message, self.limits)
             settings = generation_settings(temperature, top_p, max_new_tokens, seed, self.limits)
             answer = ""
             with self.stops.running(request, "api-chat") as stop:
-                for event in self.chat(text, files, api_history(history), settings, stop=stop):
-                    answer = event.text
+                for event in self.chat(text, files, api_history(history), settings, stop=stop,
+                                       **search_switch(search)):
+                    answer = answer_text(event)
                     yield answer
             if not answer:
                 yield answer
@@ -172,11 +197,19 @@ def _chat_area(texts: Relabeler):
         stop = gr.Button(t("stop"), variant="stop", size="sm", elem_id="chat-stop", scale=0, min_width=110)
         clear = gr.Button(t("new_chat"), variant="secondary", size="sm", elem_id="chat-clear", scale=0,
                           min_width=130)
+        search = _search_switch(texts)
     texts.add(chatbot, placeholder="chat_welcome")
     texts.add(textbox, placeholder="chat_input")
     texts.add(stop, value="stop")
     texts.add(clear, value="new_chat")
-    return chatbot, route, notices, textbox, stop, clear
+    return chatbot, route, notices, textbox, stop, clear, search
+
+
+def _search_switch(texts: Relabeler) -> gr.Checkbox:
+    """The Search / 联网搜索 switch beside the message box: answers look the question up and cite their sources."""
+    switch = gr.Checkbox(value=False, label=t("search"), info=None, container=False, scale=0, min_width=150,
+                         elem_id="chat-search")
+    return texts.add(switch, label="search")
 
 
 def _api_endpoint(handlers: ChatHandlers, settings: SettingsPanel) -> None:
@@ -187,8 +220,9 @@ def _api_endpoint(handlers: ChatHandlers, settings: SettingsPanel) -> None:
         message = gr.MultimodalTextbox(label="Message", file_types=None, file_count="multiple", visible=False)
         history = gr.JSON(value=[], label="History", visible=False)
         answer = gr.Textbox(label="Answer", visible=False)
+        search = gr.Checkbox(value=False, label="Search", visible=False)
         trigger = gr.Button(visible=False)
-    trigger.click(handlers.api_chat, [message, history, *settings.inputs], [answer], api_name="chat",
+    trigger.click(handlers.api_chat, [message, history, *settings.inputs, search], [answer], api_name="chat",
                   api_description=handlers.api_chat.__doc__)
 
 
@@ -196,9 +230,9 @@ def build_chat_tab(chat: Callable[..., Iterator[ChatEvent]], limits: Any,
                    settings: SettingsPanel, texts: Relabeler, stops: StopSwitches) -> list:
     """Build the tab's contents (inside an open gr.Tab); returns the events after which an answer is complete."""
     handlers = ChatHandlers(chat, limits, stops)
-    chatbot, route, notices, textbox, stop, clear = _chat_area(texts)
+    chatbot, route, notices, textbox, stop, clear, search = _chat_area(texts)
     saved, failure = gr.State(None), gr.State(None)
-    answer_io = dict(inputs=[saved, chatbot, *settings.inputs], outputs=[chatbot, route, notices, failure], **PRIVATE)
+    answer_io = dict(inputs=[saved, chatbot, *settings.inputs, search], outputs=[chatbot, route, notices, failure], **PRIVATE)
     quick: dict[str, Any] = dict(queue=False, **PRIVATE)
 
     # check and report raise gr.Error: queued, because only queued events show their error as a toast

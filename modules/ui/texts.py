@@ -30,6 +30,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "thinking": ("💭 Thinking…", "💭 思考中…"),
     "thought": ("💭 Thought", "💭 已思考"),
     "new_chat": ("🗑 New chat", "🗑 新对话"),
+    "search": ("🌐 Search", "🌐 联网搜索"),
     "examples": ("Examples", "示例"),
     # settings
     "settings": ("⚙️ Settings", "⚙️ 设置"),
