@@ -10,11 +10,13 @@ from typing import Any, Callable, Iterator
 
 from .components import Components, component_parameters
 from .contracts import ChatEvent, DrawnPicture, DrawSettings, FeatureUnavailable, GenerationSettings, InputError
+from .interrupt import Interrupt, RequestTimedOut
 from .media import MediaLimits, display_name, load_audio, load_image
 from .reasoning import Reply, split_reply
 from .router import Route, route
 from .text_bridge import media_turn, uses_text_bridge
 from .trace import build_trace
+from .unencodable import check_encodable
 
 log = logging.getLogger(__name__)
 PICTURE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
@@ -79,6 +81,7 @@ class Pipeline:
             return ""
         if not isinstance(text, str):
             raise InputError(f"The {what} must be text, not {type(text).__name__}.")
+        check_encodable(text, what)
         limit = self.config.limits.max_text_chars
         if len(text) > limit:
             raise InputError(f"The {what} is {len(text):,} characters long; the limit is {limit:,}. "
@@ -120,6 +123,8 @@ class Pipeline:
 
     def chat(self, text: str, files: list[str] | None, history: list[dict] | None, settings: GenerationSettings,
              stop: threading.Event | None = None) -> Iterator[ChatEvent]:
+        """Streams ChatEvents; `stop` (and the --request-timeout deadline) ends it at its next step."""
+        stop = Interrupt(stop, self.config.limits.request_timeout)
         text = self.check_text(text)
         settings = self.check_settings(settings)
         pictures, sounds = self.split_files(files)
@@ -156,6 +161,13 @@ class Pipeline:
 
     def draw(self, prompt: str, settings: DrawSettings, on_step: Callable[[int, int], None] | None = None,
              stop: threading.Event | None = None) -> list[DrawnPicture]:
+        """Pictures of `prompt`; `stop` (and the --request-timeout deadline) ends it at its next diffusion step."""
+        return self._draw(prompt, settings, on_step, Interrupt(stop, self.config.limits.request_timeout))
+
+    # ---- internals ----------------------------------------------------------------------------------------
+
+    def _draw(self, prompt: str, settings: DrawSettings, on_step: Callable[[int, int], None] | None,
+              interrupt: Interrupt) -> list[DrawnPicture]:
         prompt = self.check_text(prompt, "prompt")
         settings = self.check_draw_settings(settings)
         if not prompt:
@@ -169,19 +181,19 @@ class Pipeline:
                 if on_step is not None:
                     on_step(k * settings.steps + step, total)
             seed = (first_seed + k) % 2**32
-            image = decoder.draw(prompt, settings.steps, settings.guidance, seed, progress, stop)
+            image = decoder.draw(prompt, settings.steps, settings.guidance, seed, progress, interrupt)
             if image is None:
+                interrupt.raise_if_expired("drawing")
                 break
             pictures.append(DrawnPicture(image, prompt, seed, settings.steps, settings.guidance))
         self._set_trace({"route": "draw", "reason": "a drawing was requested", "prompt": prompt,
                          "pictures": len(pictures), "seconds": round(time.perf_counter() - started, 3),
-                         "stopped": bool(stop is not None and stop.is_set())})
+                         "stopped": interrupt.is_set()})
         return pictures
-
-    # ---- internals ----------------------------------------------------------------------------------------
 
     def _describe(self, kind: str, path: str, question: str, settings: GenerationSettings,
                   stop: threading.Event | None) -> Iterator[str]:
+        stop = Interrupt(stop, self.config.limits.request_timeout)
         question, settings = self.check_text(question, "question"), self.check_settings(settings)
         if not path:
             raise InputError(MISSING_MEDIA[kind])
@@ -200,7 +212,7 @@ class Pipeline:
 
     def _answer(self, text: str, media: tuple[str, str] | None, history: list[dict] | None,
                 settings: GenerationSettings, chosen: Route, notices: list[str],
-                stop: threading.Event | None) -> Iterator[tuple[Reply, list[str], dict]]:
+                stop: Interrupt) -> Iterator[tuple[Reply, list[str], dict]]:
         """Streams (reply so far: thinking and answer, notices, {}); the last item carries this answer's trace, also
         kept as last_trace for the Inspector. Callers that report on one answer (the API's usage) read the trace
         they were given: last_trace may already belong to another request."""
@@ -213,7 +225,12 @@ class Pipeline:
             else:
                 prefix = self._encode_media(kind, path)
         content = (f"<|{kind}|>" if kind else "") + (turn or DEFAULT_QUESTION.get(kind or "", ""))
-        messages, trimmed = self._fit_history(lm, history or [], {"role": "user", "content": content}, settings)
+        fitted = self._fit_history(lm, history or [], {"role": "user", "content": content}, settings, stop)
+        if fitted is None:                                   # stopped while the history was being measured
+            stop.raise_if_expired()
+            yield Reply("", "", True), notices + ["Stopped."], {}
+            return
+        messages, trimmed = fitted
         if trimmed:
             notices = notices + [f"The {trimmed} oldest message(s) were left out to fit the model's context."]
         from .language_model import GenerationStats
@@ -221,6 +238,7 @@ class Pipeline:
         for written in lm.stream(messages, settings, stats, kind, prefix, stop):
             yield split_reply(written), notices, {}
         if stats.stopped:
+            stop.raise_if_expired()
             notices = notices + ["Stopped."]
         reply = split_reply(written, final=True)
         trace = build_trace(lm, stats, chosen, text, reply, notices)
@@ -228,37 +246,84 @@ class Pipeline:
         yield reply, notices, trace
 
     def _chat_draw(self, text: str, history, settings: GenerationSettings, chosen: Route, notices: list[str],
-                   stop: threading.Event | None) -> Iterator[ChatEvent]:
+                   stop: Interrupt) -> Iterator[ChatEvent]:
         reply, trace = "", {}
         for written, notices, trace in self._answer(text, None, history, settings, chosen, notices, stop):
             reply = written.answer
             yield ChatEvent(text=reply, route="draw", notices=notices)
-        if stop is not None and stop.is_set():
+        if stop.is_set():
+            stop.raise_if_expired()
             yield ChatEvent(text=reply, route="draw", notices=notices, done=True, trace=trace)
             return
-        pictures = self.draw(text, DrawSettings(seed=settings.seed), stop=stop)
+        pictures = self._draw(text, DrawSettings(seed=settings.seed), None, stop)
         trace = {**trace, "pictures": [{"prompt": p.prompt, "seed": p.seed} for p in pictures]}
         self._set_trace(trace)
         yield ChatEvent(text=reply, route="draw", pictures=pictures, notices=notices, done=True, trace=trace)
 
-    def _fit_history(self, lm, history: list[dict], turn: dict, settings: GenerationSettings
-                     ) -> tuple[list[dict], int]:
-        """Earlier turns, oldest dropped first, so that prompt + answer fit the context. Returns (messages, dropped)."""
-        earlier = [{"role": m["role"], "content": str(m.get("content") or "")} for m in history
-                   if isinstance(m, dict) and m.get("role") in ("user", "assistant")]
+    def _fit_history(self, lm, history: list[dict], turn: dict, settings: GenerationSettings, stop: Interrupt
+                     ) -> tuple[list[dict], int] | None:
+        """Earlier turns, oldest exchanges dropped first, so that prompt + answer fit the context: (messages,
+        messages dropped), or None when `stop` was set meanwhile. Linear in the history's length: each exchange is
+        tokenised once, the oldest are dropped with a running sum, and one exact count checks what is kept."""
         budget = lm.context_length - settings.max_new_tokens - 32      # room for a media prefix's extra tokens
-        dropped = 0
-        while earlier and lm.count_tokens(earlier + [turn]) > budget:
-            earlier = earlier[2:] if len(earlier) > 1 else []
-            dropped += 2
         if lm.count_tokens([turn]) > budget:
             raise InputError(f"The message is too long for the model's context ({lm.context_length} tokens, "
                              f"{settings.max_new_tokens} of them kept for the answer). Shorten it.")
-        return earlier + [turn], min(dropped, len(history))
+        exchanges = _exchanges(self._history_turns(history))
+        costs = []
+        for exchange in exchanges:
+            if stop.is_set():
+                return None
+            costs.append(lm.count_tokens(exchange))
+        start = _oldest_kept(lm, exchanges, costs, lm.count_tokens([turn]), budget)
+        while start < len(exchanges) and lm.count_tokens(_joined(exchanges[start:]) + [turn]) > budget:
+            if stop.is_set():                                 # the estimate was short: drop exactly
+                return None
+            start += 1
+        kept = _joined(exchanges[start:])
+        return kept + [turn], sum(len(e) for e in exchanges[:start])
+
+    def _history_turns(self, history: list[dict]) -> list[dict]:
+        """The user and assistant turns of a history as text, each checked to be valid text."""
+        turns = []
+        for k, message in enumerate(history):
+            if isinstance(message, dict) and message.get("role") in ("user", "assistant"):
+                content = str(message.get("content") or "")
+                check_encodable(content, f"history message {k + 1}")
+                turns.append({"role": message["role"], "content": content})
+        return turns
 
     def _set_trace(self, trace: dict[str, Any]) -> None:
         with self._trace_lock:
             self._trace = trace
+
+
+def _exchanges(turns: list[dict]) -> list[list[dict]]:
+    """Turns grouped into exchanges, each starting at a user turn (the first may be an assistant's alone)."""
+    exchanges: list[list[dict]] = []
+    for turn in turns:
+        if turn["role"] == "user" or not exchanges:
+            exchanges.append([])
+        exchanges[-1].append(turn)
+    return exchanges
+
+
+def _joined(exchanges: list[list[dict]]) -> list[dict]:
+    return [turn for exchange in exchanges for turn in exchange]
+
+
+def _oldest_kept(lm, exchanges: list[list[dict]], costs: list[int], turn_cost: int, budget: int) -> int:
+    """Index of the oldest exchange kept when the oldest are dropped until the sum of costs fits the budget.
+    Each count holds the template's frame once (a BOS, the answer's opening): it is measured from the first
+    two exchanges counted together, and taken off every exchange's cost."""
+    frame = 0
+    if len(exchanges) >= 2:
+        frame = max(0, costs[0] + costs[1] - lm.count_tokens(exchanges[0] + exchanges[1]))
+    total, start = turn_cost + sum(cost - frame for cost in costs), 0
+    while start < len(exchanges) and total > budget:
+        total -= costs[start] - frame
+        start += 1
+    return start
 
 
 def _check_range(name: str, value: Any, low: float, high: float, integer: bool = False) -> None:
@@ -269,4 +334,4 @@ def _check_range(name: str, value: Any, low: float, high: float, integer: bool =
         raise InputError(f"{name} must be between {low} and {high}; got {value}.")
 
 
-__all__ = ["Pipeline", "InputError", "FeatureUnavailable"]
+__all__ = ["Pipeline", "InputError", "FeatureUnavailable", "RequestTimedOut"]
