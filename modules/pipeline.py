@@ -263,25 +263,23 @@ class Pipeline:
     def _fit_history(self, lm, history: list[dict], turn: dict, settings: GenerationSettings, stop: Interrupt
                      ) -> tuple[list[dict], int] | None:
         """Earlier turns, oldest exchanges dropped first, so that prompt + answer fit the context: (messages,
-        messages dropped), or None when `stop` was set meanwhile. Linear in the history's length: each exchange is
-        tokenised once, the oldest are dropped with a running sum, and one exact count checks what is kept."""
+        messages dropped), or None when `stop` was set meanwhile. The newest exchanges are tokenised one at a time,
+        each once, with a running sum, until the next would not fit: the work is bounded by the context, not by
+        the history's length. One exact count then checks what is kept."""
         budget = lm.context_length - settings.max_new_tokens - 32      # room for a media prefix's extra tokens
-        if lm.count_tokens([turn]) > budget:
+        turn_tokens = lm.count_tokens([turn])
+        if turn_tokens > budget:
             raise InputError(f"The message is too long for the model's context ({lm.context_length} tokens, "
                              f"{settings.max_new_tokens} of them kept for the answer). Shorten it.")
         exchanges = _exchanges(self._history_turns(history))
-        costs = []
-        for exchange in exchanges:
-            if stop.is_set():
-                return None
-            costs.append(lm.count_tokens(exchange))
-        start = _oldest_kept(lm, exchanges, costs, lm.count_tokens([turn]), budget)
+        start = _oldest_that_fits(lm, exchanges, turn_tokens, budget, stop)
+        if start is None:
+            return None
         while start < len(exchanges) and lm.count_tokens(_joined(exchanges[start:]) + [turn]) > budget:
             if stop.is_set():                                 # the estimate was short: drop exactly
                 return None
             start += 1
-        kept = _joined(exchanges[start:])
-        return kept + [turn], sum(len(e) for e in exchanges[:start])
+        return _joined(exchanges[start:]) + [turn], sum(len(e) for e in exchanges[:start])
 
     def _history_turns(self, history: list[dict]) -> list[dict]:
         """The user and assistant turns of a history as text, each checked to be valid text."""
@@ -312,18 +310,26 @@ def _joined(exchanges: list[list[dict]]) -> list[dict]:
     return [turn for exchange in exchanges for turn in exchange]
 
 
-def _oldest_kept(lm, exchanges: list[list[dict]], costs: list[int], turn_cost: int, budget: int) -> int:
-    """Index of the oldest exchange kept when the oldest are dropped until the sum of costs fits the budget.
-    Each count holds the template's frame once (a BOS, the answer's opening): it is measured from the first
-    two exchanges counted together, and taken off every exchange's cost."""
-    frame = 0
-    if len(exchanges) >= 2:
-        frame = max(0, costs[0] + costs[1] - lm.count_tokens(exchanges[0] + exchanges[1]))
-    total, start = turn_cost + sum(cost - frame for cost in costs), 0
-    while start < len(exchanges) and total > budget:
-        total -= costs[start] - frame
-        start += 1
+def _oldest_that_fits(lm, exchanges: list[list[dict]], turn_tokens: int, budget: int, stop: Interrupt
+                     ) -> int | None:
+    """Index of the oldest exchange kept, counting back from the newest until the next would pass the budget;
+    None when `stop` was set meanwhile."""
+    frame = _template_frame(lm, exchanges[-2:]) if len(exchanges) >= 2 else 0
+    total, start = turn_tokens, len(exchanges)
+    while start > 0:
+        if stop.is_set():
+            return None
+        cost = lm.count_tokens(exchanges[start - 1]) - frame
+        if total + cost > budget:
+            break
+        total, start = total + cost, start - 1
     return start
+
+
+def _template_frame(lm, two: list[list[dict]]) -> int:
+    """The tokens every count holds once whatever it counts (a BOS, the answer's opening): two exchanges counted
+    apart minus counted together."""
+    return max(0, lm.count_tokens(two[0]) + lm.count_tokens(two[1]) - lm.count_tokens(two[0] + two[1]))
 
 
 def _check_range(name: str, value: Any, low: float, high: float, integer: bool = False) -> None:
