@@ -13,7 +13,10 @@ the chat's Search switch does: the [n] of the answer link to pages and the sourc
 messages and media in earlier turns are not used. temperature defaults
 to 0 (greedy, as the studio's own default); max_tokens is capped at the profile's max_new_tokens. With a login
 configured (--auth-file / OMNIMOE_AUTH), send `Authorization: Bearer user:password`. Like the UI's queue, at most
---queue-size + --concurrency chat requests are in the studio at once; one more is refused with 429.
+--queue-size + --concurrency chat requests are in the studio at once; one more is refused with 429. A body larger
+than --max-request-size is refused with 413 before it is read; a parameter this studio does not know is refused
+with 400 naming it (ACCEPTED lists those it takes); a client that hangs up stops its answer at the next step, and an
+answer past --request-timeout ends with 504.
 """
 from __future__ import annotations
 
@@ -31,12 +34,16 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
+import asyncio
+
 import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from .contracts import FeatureUnavailable, GenerationSettings, InputError
+from .interrupt import RequestTimedOut
 from .search.citations import link_citations, sources_list
+from .unencodable import check_encodable
 
 log = logging.getLogger("omnimoe.api")
 MIME_SUFFIX = {"image/png": ".png", "image/jpeg": ".jpg", "image/jpg": ".jpg", "image/webp": ".webp",
@@ -45,6 +52,14 @@ MIME_SUFFIX = {"image/png": ".png", "image/jpeg": ".jpg", "image/jpg": ".jpg", "
                "audio/mpeg": ".mp3", "audio/mp3": ".mp3"}
 AUDIO_FORMATS = {"wav": ".wav", "mp3": ".mp3", "flac": ".flac", "ogg": ".ogg"}
 FETCH_TIMEOUT_S = 15
+DISCONNECT_POLL_S = 0.1       # how often a running answer looks whether its client is still there
+# The request fields this studio reads, plus `user` (an end-user id for the client's own records: it changes
+# nothing here, so it is taken and ignored).
+ACCEPTED = ("model", "messages", "stream", "stream_options", "temperature", "top_p", "max_tokens",
+            "max_completion_tokens", "n", "seed", "stop", "user", "search")
+# Fields some clients always send, taken only at the value that asks for nothing this studio does not do.
+NEUTRAL = {"frequency_penalty": 0, "presence_penalty": 0, "logprobs": False, "response_format": {"type": "text"},
+           "tools": []}
 
 
 class ApiError(Exception):
@@ -106,6 +121,19 @@ def _settings(body: dict, cap: int) -> GenerationSettings:
                               seed=None if seed is None else seed % 2**32)
 
 
+def _check_fields(body: dict) -> None:
+    """An unknown field is an error, not silence: the client would believe it was honoured."""
+    for key, value in body.items():
+        if key in ACCEPTED or (key in NEUTRAL and value in (None, NEUTRAL[key])):
+            continue
+        neutral = ", ".join(f"{k}={json.dumps(v)}" for k, v in NEUTRAL.items())
+        if key in NEUTRAL:
+            raise ApiError(400, f"{key} is not supported by this studio: only {key}={json.dumps(NEUTRAL[key])} (or "
+                           f"leaving it out) is accepted; got {json.dumps(value)[:80]}", param=key)
+        raise ApiError(400, f"unknown parameter {key!r}; this studio accepts: {', '.join(ACCEPTED)} (and {neutral})",
+                       param=key, code="unknown_parameter")
+
+
 def _stops(body: dict) -> list[str]:
     stop = body.get("stop")
     stops = [stop] if isinstance(stop, str) else stop or []
@@ -152,7 +180,9 @@ def _conversation(body: dict) -> tuple[str, list[dict], list[dict]]:
         if message["role"] in ("user", "assistant"):
             history.append({"role": message["role"], "content": _text_of(message.get("content"),
                                                                           f"messages[{k}]")[0]})
+            check_encodable(history[-1]["content"], f"messages[{k}] content")
     text, media = _text_of(messages[-1].get("content"), f"messages[{len(messages) - 1}]")
+    check_encodable(text, f"messages[{len(messages) - 1}] content")
     return text, media, history
 
 
@@ -293,6 +323,42 @@ def _search(body: dict) -> bool:
     return search
 
 
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 before it is read whole when it is larger than `limit`: by its Content-Length
+    header, or counted as a body without one (chunked) arrives."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit, f"{int(declared):,} bytes, over")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise _too_large(limit, "larger than")
+    return bytes(body)
+
+
+def _too_large(limit: int, size: str) -> ApiError:
+    return ApiError(413, f"the request body is {size} the limit of {limit:,} bytes (--max-request-size, env "
+                         "OMNIMOE_MAX_REQUEST_SIZE). Send smaller pictures or sounds, or fewer of them.",
+                    code="request_too_large")
+
+
+async def _step(answer: "Answer", request: Request):
+    """answer.step in a worker thread; a client that hangs up meanwhile sets the answer's stop at once, so the
+    model stops at its next token (or the history's measuring at its next exchange), not when the step ends."""
+    watcher = asyncio.ensure_future(_stop_when_gone(request, answer.stop))
+    try:
+        return await anyio.to_thread.run_sync(answer.step)
+    finally:
+        watcher.cancel()
+
+
+async def _stop_when_gone(request: Request, stop: threading.Event) -> None:
+    while not await request.is_disconnected():
+        await asyncio.sleep(DISCONNECT_POLL_S)
+    stop.set()
+
+
 def _usage(trace: dict) -> dict:
     prompt, answer = int(trace.get("prompt_tokens") or 0), int(trace.get("answer_tokens") or 0)
     return {"prompt_tokens": prompt, "completion_tokens": answer, "total_tokens": prompt + answer}
@@ -321,6 +387,8 @@ def build_router(pipeline, config) -> APIRouter:
     def as_api_error(error: Exception) -> ApiError:
         if isinstance(error, ApiError):
             return error
+        if isinstance(error, RequestTimedOut):
+            return ApiError(504, str(error), kind="timeout_error", code="request_timeout")
         if isinstance(error, InputError):
             return ApiError(400, str(error))
         if isinstance(error, FeatureUnavailable):
@@ -359,14 +427,16 @@ def build_router(pipeline, config) -> APIRouter:
 
         try:
             check_login(request)
+            raw = await _read_body(request, config.limits.max_request_bytes())
             admission.enter()
             admitted = True
             try:
-                body = json.loads(await request.body())
+                body = json.loads(raw)
             except ValueError:
                 raise ApiError(400, "the request body is not valid JSON") from None
             if not isinstance(body, dict):
                 raise ApiError(400, "the request body must be a JSON object")
+            _check_fields(body)
             if body.get("model") not in (name, None, ""):
                 raise ApiError(404, f"the model {body.get('model')!r} does not exist; this studio serves {name!r}",
                                param="model", code="model_not_found")
@@ -376,7 +446,7 @@ def build_router(pipeline, config) -> APIRouter:
             files = [_write_media(part, Path(folder.name), k, config.limits.max_file_bytes())
                      for k, part in enumerate(media)]
             answer = Answer(pipeline, text, files, history, settings, stops, _search(body))
-            first = await anyio.to_thread.run_sync(answer.step)     # checks the input: errors are still JSON
+            first = await _step(answer, request)     # checks the input: errors are still JSON
         except Exception as error:  # noqa: BLE001 - every failure becomes an OpenAI-style error body
             await release()
             return error_response(as_api_error(error))
@@ -385,7 +455,7 @@ def build_router(pipeline, config) -> APIRouter:
         if not body.get("stream"):
             try:
                 shown, event = first if first is not None else ("", None)
-                while (step := await anyio.to_thread.run_sync(answer.step)) is not None:
+                while (step := await _step(answer, request)) is not None:
                     shown, event = step
             except Exception as error:  # noqa: BLE001
                 return error_response(as_api_error(error))
@@ -425,7 +495,7 @@ def build_router(pipeline, config) -> APIRouter:
                         sent = shown
                     if await request.is_disconnected():
                         return
-                    step = await anyio.to_thread.run_sync(answer.step)
+                    step = await _step(answer, request)
                 if sources:
                     yield chunk({"content": sources_list(sources)})
                 if pictures:

@@ -77,9 +77,14 @@ class Limits:
     max_new_tokens: int = 256        # upper bound of GenerationSettings.max_new_tokens
     max_draw_steps: int = 50         # upper bound of DrawSettings.steps
     max_draw_count: int = 4          # upper bound of DrawSettings.count
+    request_timeout: float = 120.0   # seconds one request may compute; past it, it stops at its next step
+    max_request_size: str = "20mb"   # largest /v1 request body, refused with 413 before it is read whole
 
     def max_file_bytes(self) -> int:
         return parse_size(self.max_file_size, "max_file_size")
+
+    def max_request_bytes(self) -> int:
+        return parse_size(self.max_request_size, "max_request_size")
 
 
 LIMIT_KEYS = tuple(f.name for f in fields(Limits))
@@ -144,6 +149,12 @@ def build_arg_parser() -> argparse.ArgumentParser:
         "default: the profile's language_model.quantize, else none); needs a library that supports it on the device")
     add("--max-file-size", metavar="SIZE", help="largest upload, e.g. 20mb, 512kb, 1gb or bytes "
         f"(env OMNIMOE_MAX_FILE_SIZE; default: the profile's limit, else {Limits.max_file_size})")
+    add("--max-request-size", metavar="SIZE", help="largest body of a /v1 request, e.g. 20mb; a larger one is refused "
+        f"with 413 before it is read (env OMNIMOE_MAX_REQUEST_SIZE; default: the profile's limit, else "
+        f"{Limits.max_request_size})")
+    add("--request-timeout", metavar="SECONDS", help="longest time one request may compute; past it, it stops and "
+        "says so (env OMNIMOE_REQUEST_TIMEOUT; default: the profile's limit, else "
+        f"{Limits.request_timeout:g})")
     add("--queue-size", metavar="N", help="requests that may wait, at least 1 "
         f"(env OMNIMOE_QUEUE_SIZE; default: {ServerConfig.queue_size})")
     add("--concurrency", metavar="N", help="requests served at once, at least 1 "
@@ -274,7 +285,20 @@ def _role_source(where: str, spec: Any, base: Path, role: str = "") -> RoleSourc
     return RoleSource(_resolve_source(source.strip(), base), kind, trust, rest)
 
 
-def _limits(where: str, spec: Any, max_file_size: tuple[str, Any] | None) -> Limits:
+def _seconds(where: str, value: Any) -> float:
+    """A positive number of seconds from YAML (a number) or a flag or variable (text)."""
+    number = value
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    if isinstance(number, bool) or not isinstance(number, (int, float)) or not number > 0:   # NaN fails > too
+        raise ConfigError(f"{where}: {value!r} is not valid; expected a positive number of seconds")
+    return float(number)
+
+
+def _limits(where: str, spec: Any, overrides: dict[str, tuple[str, Any] | None]) -> Limits:
     spec = {} if spec is None else spec
     if not isinstance(spec, dict):
         raise ConfigError(f"{where}: expected a mapping of limits; valid keys: {_choices(LIMIT_KEYS)}")
@@ -283,17 +307,23 @@ def _limits(where: str, spec: Any, max_file_size: tuple[str, Any] | None) -> Lim
         at = f"{where}.{key}"
         if key not in LIMIT_KEYS:
             raise ConfigError(f"{where}: unknown key {key!r}; valid keys: {_choices(LIMIT_KEYS)}")
-        if key == "max_file_size":
-            parse_size(value, at)
-            values[key] = str(value).strip()
-        elif key == "max_audio_seconds":
-            values[key] = _positive_float(at, value)
-        else:
-            values[key] = _int(at, value, 1)
-    if max_file_size is not None:                       # flag or environment variable wins
-        parse_size(max_file_size[1], max_file_size[0])
-        values["max_file_size"] = str(max_file_size[1]).strip()
+        values[key] = _limit(at, key, value)
+    for key, chosen in overrides.items():                # flag or environment variable wins
+        if chosen is not None:
+            values[key] = _limit(chosen[0], key, chosen[1])
     return Limits(**values)
+
+
+def _limit(where: str, key: str, value: Any) -> Any:
+    """One limit's value, checked by its kind: a size, seconds, or a whole number."""
+    if key in ("max_file_size", "max_request_size"):
+        parse_size(value, where)
+        return str(value).strip()
+    if key == "max_audio_seconds":
+        return _positive_float(where, value)
+    if key == "request_timeout":
+        return _seconds(where, value)
+    return _int(where, value, 1)
 
 
 # ---- login ----
@@ -371,9 +401,13 @@ def load_config(argv: list[str] | None = None, environ: Mapping[str, str] | None
     quantize = _choice(*_first(("--quantize", args.quantize), ("OMNIMOE_QUANTIZE", env.get("OMNIMOE_QUANTIZE")),
                                (f"{at}.language_model.quantize", lm.options.get("quantize") if lm else None),
                                ("default", "none")), QUANTIZE)
-    limits = _limits(f"{at}.limits", profile.get("limits"),
-                     _first(("--max-file-size", args.max_file_size),
-                            ("OMNIMOE_MAX_FILE_SIZE", env.get("OMNIMOE_MAX_FILE_SIZE"))))
+    limits = _limits(f"{at}.limits", profile.get("limits"), {
+        "max_file_size": _first(("--max-file-size", args.max_file_size),
+                                ("OMNIMOE_MAX_FILE_SIZE", env.get("OMNIMOE_MAX_FILE_SIZE"))),
+        "max_request_size": _first(("--max-request-size", args.max_request_size),
+                                   ("OMNIMOE_MAX_REQUEST_SIZE", env.get("OMNIMOE_MAX_REQUEST_SIZE"))),
+        "request_timeout": _first(("--request-timeout", args.request_timeout),
+                                  ("OMNIMOE_REQUEST_TIMEOUT", env.get("OMNIMOE_REQUEST_TIMEOUT")))})
 
     # 3. the server
     spaces = on_spaces(env)

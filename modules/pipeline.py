@@ -12,6 +12,7 @@ from .components import Components, component_parameters
 from .content_parts import media_parts, takes_content_parts
 from .contracts import (ChatEvent, DrawnPicture, DrawSettings, FeatureUnavailable, GenerationSettings, InputError,
                         Source)
+from .interrupt import Interrupt, RequestTimedOut
 from .media import MediaLimits, display_name, load_audio, load_image
 from .reasoning import Reply, split_reply
 from .router import Route, route
@@ -21,6 +22,7 @@ from .search.searcher import Searcher
 from .search.settings import SearchConfig
 from .text_bridge import media_turn, uses_text_bridge
 from .trace import build_trace
+from .unencodable import check_encodable
 
 log = logging.getLogger(__name__)
 PICTURE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
@@ -86,6 +88,7 @@ class Pipeline:
             return ""
         if not isinstance(text, str):
             raise InputError(f"The {what} must be text, not {type(text).__name__}.")
+        check_encodable(text, what)
         limit = self.config.limits.max_text_chars
         if len(text) > limit:
             raise InputError(f"The {what} is {len(text):,} characters long; the limit is {limit:,}. "
@@ -134,8 +137,10 @@ class Pipeline:
 
     def chat(self, text: str, files: list[str] | None, history: list[dict] | None, settings: GenerationSettings,
              stop: threading.Event | None = None, search: bool = False) -> Iterator[ChatEvent]:
-        """search: also look the question up with the configured provider (SearXNG, or the local documents); the
-        documents among `files` (txt, md, html, pdf) are searched whether or not it is set."""
+        """Streams ChatEvents; `stop` (and the --request-timeout deadline) ends it at its next step. search: also
+        look the question up with the configured provider (SearXNG, or the local documents); the documents among
+        `files` (txt, md, html, pdf) are searched whether or not it is set."""
+        stop = Interrupt(stop, self.config.limits.request_timeout)
         text = self.check_text(text)
         settings = self.check_settings(settings)
         documents, files = self.split_documents(files)
@@ -186,6 +191,13 @@ class Pipeline:
 
     def draw(self, prompt: str, settings: DrawSettings, on_step: Callable[[int, int], None] | None = None,
              stop: threading.Event | None = None) -> list[DrawnPicture]:
+        """Pictures of `prompt`; `stop` (and the --request-timeout deadline) ends it at its next diffusion step."""
+        return self._draw(prompt, settings, on_step, Interrupt(stop, self.config.limits.request_timeout))
+
+    # ---- internals ----------------------------------------------------------------------------------------
+
+    def _draw(self, prompt: str, settings: DrawSettings, on_step: Callable[[int, int], None] | None,
+              interrupt: Interrupt) -> list[DrawnPicture]:
         prompt = self.check_text(prompt, "prompt")
         settings = self.check_draw_settings(settings)
         if not prompt:
@@ -199,19 +211,19 @@ class Pipeline:
                 if on_step is not None:
                     on_step(k * settings.steps + step, total)
             seed = (first_seed + k) % 2**32
-            image = decoder.draw(prompt, settings.steps, settings.guidance, seed, progress, stop)
+            image = decoder.draw(prompt, settings.steps, settings.guidance, seed, progress, interrupt)
             if image is None:
+                interrupt.raise_if_expired("drawing")
                 break
             pictures.append(DrawnPicture(image, prompt, seed, settings.steps, settings.guidance))
         self._set_trace({"route": "draw", "reason": "a drawing was requested", "prompt": prompt,
                          "pictures": len(pictures), "seconds": round(time.perf_counter() - started, 3),
-                         "stopped": bool(stop is not None and stop.is_set())})
+                         "stopped": interrupt.is_set()})
         return pictures
-
-    # ---- internals ----------------------------------------------------------------------------------------
 
     def _describe(self, kind: str, path: str, question: str, settings: GenerationSettings,
                   stop: threading.Event | None) -> Iterator[str]:
+        stop = Interrupt(stop, self.config.limits.request_timeout)
         question, settings = self.check_text(question, "question"), self.check_settings(settings)
         if not path:
             raise InputError(MISSING_MEDIA[kind])
@@ -236,7 +248,7 @@ class Pipeline:
         return bridge.prefix(kind, encoded.tokens, encoded.embedding)
 
     def _answer(self, text: str, media: tuple[str, str] | None, history: list[dict] | None,
-                settings: GenerationSettings, chosen: Route, notices: list[str], stop: threading.Event | None,
+                settings: GenerationSettings, chosen: Route, notices: list[str], stop: Interrupt,
                 sources: list[Source] = ()) -> Iterator[tuple[Reply, list[str], dict, list[Source]]]:
         """Streams (reply so far: thinking and answer, notices, {}, the sources given); the last item carries this
         answer's trace, also kept as last_trace for the Inspector. Callers that report on one answer (the API's
@@ -256,7 +268,12 @@ class Pipeline:
             turn = sources_turn(sources, turn)
         if content is None:
             content = (f"<|{kind}|>" if kind else "") + (turn or DEFAULT_QUESTION.get(kind or "", ""))
-        messages, trimmed = self._fit_history(lm, history or [], {"role": "user", "content": content}, settings)
+        fitted = self._fit_history(lm, history or [], {"role": "user", "content": content}, settings, stop)
+        if fitted is None:                                   # stopped while the history was being measured
+            stop.raise_if_expired()
+            yield Reply("", "", True), notices + ["Stopped."], {}, list(sources)
+            return
+        messages, trimmed = fitted
         if trimmed:
             notices = notices + [f"The {trimmed} oldest message(s) were left out to fit the model's context."]
         from .language_model import GenerationStats
@@ -264,6 +281,7 @@ class Pipeline:
         for written in lm.stream(messages, settings, stats, kind, prefix, stop):
             yield split_reply(written), notices, {}, list(sources)
         if stats.stopped:
+            stop.raise_if_expired()
             notices = notices + ["Stopped."]
         reply = split_reply(written, final=True)
         trace = build_trace(lm, stats, chosen, text, reply, notices)
@@ -278,37 +296,90 @@ class Pipeline:
                            lambda turn: lm.count_tokens([{"role": "user", "content": turn}]) <= budget)
 
     def _chat_draw(self, text: str, history, settings: GenerationSettings, chosen: Route, notices: list[str],
-                   stop: threading.Event | None) -> Iterator[ChatEvent]:
+                   stop: Interrupt) -> Iterator[ChatEvent]:
         reply, trace = "", {}
         for written, notices, trace, _ in self._answer(text, None, history, settings, chosen, notices, stop):
             reply = written.answer
             yield ChatEvent(text=reply, route="draw", notices=notices)
-        if stop is not None and stop.is_set():
+        if stop.is_set():
+            stop.raise_if_expired()
             yield ChatEvent(text=reply, route="draw", notices=notices, done=True, trace=trace)
             return
-        pictures = self.draw(text, DrawSettings(seed=settings.seed), stop=stop)
+        pictures = self._draw(text, DrawSettings(seed=settings.seed), None, stop)
         trace = {**trace, "pictures": [{"prompt": p.prompt, "seed": p.seed} for p in pictures]}
         self._set_trace(trace)
         yield ChatEvent(text=reply, route="draw", pictures=pictures, notices=notices, done=True, trace=trace)
 
-    def _fit_history(self, lm, history: list[dict], turn: dict, settings: GenerationSettings
-                     ) -> tuple[list[dict], int]:
-        """Earlier turns, oldest dropped first, so that prompt + answer fit the context. Returns (messages, dropped)."""
-        earlier = [{"role": m["role"], "content": str(m.get("content") or "")} for m in history
-                   if isinstance(m, dict) and m.get("role") in ("user", "assistant")]
+    def _fit_history(self, lm, history: list[dict], turn: dict, settings: GenerationSettings, stop: Interrupt
+                     ) -> tuple[list[dict], int] | None:
+        """Earlier turns, oldest exchanges dropped first, so that prompt + answer fit the context: (messages,
+        messages dropped), or None when `stop` was set meanwhile. The newest exchanges are tokenised one at a time,
+        each once, with a running sum, until the next would not fit: the work is bounded by the context, not by
+        the history's length. One exact count then checks what is kept."""
         budget = lm.context_length - settings.max_new_tokens - 32      # room for a media prefix's extra tokens
-        dropped = 0
-        while earlier and lm.count_tokens(earlier + [turn]) > budget:
-            earlier = earlier[2:] if len(earlier) > 1 else []
-            dropped += 2
-        if lm.count_tokens([turn]) > budget:
+        turn_tokens = lm.count_tokens([turn])
+        if turn_tokens > budget:
             raise InputError(f"The message is too long for the model's context ({lm.context_length} tokens, "
                              f"{settings.max_new_tokens} of them kept for the answer). Shorten it.")
-        return earlier + [turn], min(dropped, len(history))
+        exchanges = _exchanges(self._history_turns(history))
+        start = _oldest_that_fits(lm, exchanges, turn_tokens, budget, stop)
+        if start is None:
+            return None
+        while start < len(exchanges) and lm.count_tokens(_joined(exchanges[start:]) + [turn]) > budget:
+            if stop.is_set():                                 # the estimate was short: drop exactly
+                return None
+            start += 1
+        return _joined(exchanges[start:]) + [turn], sum(len(e) for e in exchanges[:start])
+
+    def _history_turns(self, history: list[dict]) -> list[dict]:
+        """The user and assistant turns of a history as text, each checked to be valid text."""
+        turns = []
+        for k, message in enumerate(history):
+            if isinstance(message, dict) and message.get("role") in ("user", "assistant"):
+                content = str(message.get("content") or "")
+                check_encodable(content, f"history message {k + 1}")
+                turns.append({"role": message["role"], "content": content})
+        return turns
 
     def _set_trace(self, trace: dict[str, Any]) -> None:
         with self._trace_lock:
             self._trace = trace
+
+
+def _exchanges(turns: list[dict]) -> list[list[dict]]:
+    """Turns grouped into exchanges, each starting at a user turn (the first may be an assistant's alone)."""
+    exchanges: list[list[dict]] = []
+    for turn in turns:
+        if turn["role"] == "user" or not exchanges:
+            exchanges.append([])
+        exchanges[-1].append(turn)
+    return exchanges
+
+
+def _joined(exchanges: list[list[dict]]) -> list[dict]:
+    return [turn for exchange in exchanges for turn in exchange]
+
+
+def _oldest_that_fits(lm, exchanges: list[list[dict]], turn_tokens: int, budget: int, stop: Interrupt
+                     ) -> int | None:
+    """Index of the oldest exchange kept, counting back from the newest until the next would pass the budget;
+    None when `stop` was set meanwhile."""
+    frame = _template_frame(lm, exchanges[-2:]) if len(exchanges) >= 2 else 0
+    total, start = turn_tokens, len(exchanges)
+    while start > 0:
+        if stop.is_set():
+            return None
+        cost = lm.count_tokens(exchanges[start - 1]) - frame
+        if total + cost > budget:
+            break
+        total, start = total + cost, start - 1
+    return start
+
+
+def _template_frame(lm, two: list[list[dict]]) -> int:
+    """The tokens every count holds once whatever it counts (a BOS, the answer's opening): two exchanges counted
+    apart minus counted together."""
+    return max(0, lm.count_tokens(two[0]) + lm.count_tokens(two[1]) - lm.count_tokens(two[0] + two[1]))
 
 
 def _check_range(name: str, value: Any, low: float, high: float, integer: bool = False) -> None:
@@ -319,4 +390,4 @@ def _check_range(name: str, value: Any, low: float, high: float, integer: bool =
         raise InputError(f"{name} must be between {low} and {high}; got {value}.")
 
 
-__all__ = ["Pipeline", "InputError", "FeatureUnavailable"]
+__all__ = ["Pipeline", "InputError", "FeatureUnavailable", "RequestTimedOut"]

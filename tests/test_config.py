@@ -65,6 +65,34 @@ def test_flag_beats_env_beats_profile(spaces, flag, env_name, profile_value, env
     assert read(load(spaces, [flag, flag_value], env={env_name: env_value})) == flag_value
 
 
+@pytest.mark.parametrize("flag, env_name, key, profile_value, env_value, flag_value, read", [
+    ("--request-timeout", "OMNIMOE_REQUEST_TIMEOUT", "request_timeout", 30, "45", "2.5",
+     lambda c: c.limits.request_timeout),
+    ("--max-request-size", "OMNIMOE_MAX_REQUEST_SIZE", "max_request_size", "1mb", "512kb", "3mb",
+     lambda c: c.limits.max_request_bytes()),
+])
+def test_request_limits_come_from_flag_env_or_profile(tmp_path, flag, env_name, key, profile_value, env_value,
+                                                       flag_value, read):
+    path = write_yaml(tmp_path, {"main": {"limits": {key: profile_value}}, "other": {}})
+    sizes = {"30": 30.0, "45": 45.0, "2.5": 2.5, "1mb": 1024**2, "512kb": 512 * 1024, "3mb": 3 * 1024**2}
+    assert read(load(path)) == sizes[str(profile_value)]
+    assert read(load(path, env={env_name: env_value})) == sizes[env_value]
+    assert read(load(path, [flag, flag_value], env={env_name: env_value})) == sizes[flag_value]
+    defaults = load(path, ["--profile", "other"]).limits
+    assert (defaults.request_timeout, defaults.max_request_bytes()) == (120.0, 20 * 1024**2)
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--request-timeout", "soon"], ["--request-timeout", "'soon'", "positive number of seconds"]),
+    (["--request-timeout", "0"], ["--request-timeout", "'0'", "positive number of seconds"]),
+    (["--max-request-size", "huge"], ["--max-request-size", "'huge'", "kb, mb"]),
+])
+def test_bad_request_limits_name_the_flag_and_what_is_valid(spaces, argv, expected):
+    with pytest.raises(ConfigError) as error:
+        load(spaces, argv)
+    assert all(part in str(error.value) for part in expected), str(error.value)
+
+
 def test_defaults_apply_where_the_profile_is_silent(spaces):
     config = load(spaces, ["--profile", "other"])
     assert (config.device, config.dtype, config.limits) == ("auto", "auto", Limits())

@@ -3,10 +3,12 @@ media is accepted, and after every refusal the launched studio still answers a n
 from __future__ import annotations
 
 import http.client
+import json
 import re
 import struct
 import threading
 import time
+import urllib.request
 import zlib
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -270,6 +272,31 @@ def test_a_picture_given_as_a_sound_is_refused(client, still_serves, tmp_path):
 def test_an_empty_message_is_refused(client, still_serves, text):
     refused(lambda: client.predict(message={"text": text, "files": []}, api_name="/chat"),
             r"(?i)type a message|empty")
+    still_serves()
+
+
+def call_escaped(url: str, api_name: str, data: list) -> tuple[str, str]:
+    """(event, data) of a call through Gradio's HTTP API with the JSON written by hand: gradio_client (httpx)
+    cannot send a lone surrogate at all, a browser or another client can, as a \\uD800 escape."""
+    body = json.dumps({"data": data}, ensure_ascii=True).encode()
+    request = urllib.request.Request(f"{url}/gradio_api/call/{api_name}", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        event_id = json.loads(response.read())["event_id"]
+    with urllib.request.urlopen(f"{url}/gradio_api/call/{api_name}/{event_id}", timeout=120) as response:
+        events = re.findall(r"event: (\w+)\ndata: (.*)", response.read().decode())
+    return events[-1]
+
+
+@pytest.mark.parametrize("api_name, data", [
+    ("chat", [{"text": "hi \ud800 there", "files": []}, [], 0.0, 0.9, 8, -1]),
+    ("chat", [{"text": "hi", "files": []}, [{"role": "user", "content": "ok"},
+                                            {"role": "assistant", "content": "sure\udfff"}], 0.0, 0.9, 8, -1]),
+    ("generate_image", ["a red \ud83d circle", 2, 3.0, 1, 1]),
+], ids=["message", "history", "prompt"])
+def test_a_lone_surrogate_is_refused_naming_the_problem(studio_url, still_serves, api_name, data):  # noqa: F811
+    event, message = call_escaped(studio_url, api_name, data)
+    assert event == "error", (event, message)
+    assert re.search(r"not valid text \(a lone surrogate, U\+D[89A-F][0-9A-F]{2}, at position \d+\)", message), message
     still_serves()
 
 

@@ -14,7 +14,7 @@ from modules.ui.checks import check_message, generation_settings
 from modules.ui.errors import as_gr_error, friendly_errors
 from modules.ui.history import api_history, pipeline_history, split_last_turn, turn_as_input, user_messages
 from modules.ui.pictures import caption, save_picture
-from modules.ui.session import StopSwitches
+from modules.ui.session import StopSwitches, stops_when_cancelled
 from modules.ui.settings import SettingsPanel
 from modules.ui.texts import LANGUAGES, Relabeler, t
 
@@ -222,8 +222,8 @@ def _api_endpoint(handlers: ChatHandlers, settings: SettingsPanel) -> None:
         answer = gr.Textbox(label="Answer", visible=False)
         search = gr.Checkbox(value=False, label="Search", visible=False)
         trigger = gr.Button(visible=False)
-    trigger.click(handlers.api_chat, [message, history, *settings.inputs, search], [answer], api_name="chat",
-                  api_description=handlers.api_chat.__doc__)
+    trigger.click(stops_when_cancelled(handlers.api_chat), [message, history, *settings.inputs, search], [answer],
+                  api_name="chat", api_description=handlers.api_chat.__doc__)
 
 
 def build_chat_tab(chat: Callable[..., Iterator[ChatEvent]], limits: Any,
@@ -238,9 +238,10 @@ def build_chat_tab(chat: Callable[..., Iterator[ChatEvent]], limits: Any,
     # check and report raise gr.Error: queued, because only queued events show their error as a toast
     checked = textbox.submit(handlers.check, [textbox, *settings.inputs], None, **PRIVATE)
     sent = checked.success(handlers.accept, [textbox, chatbot], [textbox, chatbot, saved], **quick)
-    answered = sent.success(handlers.respond, **answer_io)
+    respond = stops_when_cancelled(handlers.respond)       # a cancel stops the model at its next step
+    answered = sent.success(respond, **answer_io)
     retried = chatbot.retry(handlers.retry, [chatbot], [textbox, chatbot, saved], **quick)
-    reanswered = retried.success(handlers.respond, **answer_io)
+    reanswered = retried.success(respond, **answer_io)
     for done in (answered, reanswered):
         done.then(_unlocked, None, [textbox], **quick)
         done.then(handlers.report, [failure], None, **PRIVATE)

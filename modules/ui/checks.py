@@ -5,6 +5,7 @@ import math
 from typing import Any
 
 from modules.contracts import DrawSettings, GenerationSettings, InputError
+from modules.unencodable import check_encodable
 
 EMPTY_MESSAGE = "Type a message or attach a picture or sound"
 EMPTY_PROMPT = "Describe the picture to draw, e.g. 'a small blue star on the left'"
@@ -34,10 +35,12 @@ def _number(name: str, value: Any, lo: float, hi: float, whole: bool = False) ->
 
 
 def check_text(text: Any, limits: Any, what: str = "message") -> str:
-    """A str within limits.max_text_chars (empty is allowed here; callers decide whether it may be)."""
+    """A str of valid text within limits.max_text_chars (empty is allowed here; callers decide whether it may
+    be)."""
     text = "" if text is None else text
     if not isinstance(text, str):
         raise InputError(f"The {what} must be text; got {type(text).__name__}.")
+    check_encodable(text, what)
     if len(text) > limits.max_text_chars:
         raise InputError(f"The {what} is {len(text):,} characters long; the limit is "
                          f"{limits.max_text_chars:,} characters. Please shorten it.")

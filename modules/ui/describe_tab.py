@@ -10,7 +10,7 @@ from modules.ui import examples
 from modules.ui.checks import check_file, check_text, generation_settings
 from modules.ui.errors import friendly_errors
 from modules.ui.fields import PictureFile
-from modules.ui.session import StopSwitches
+from modules.ui.session import StopSwitches, stops_when_cancelled
 from modules.ui.settings import SettingsPanel
 from modules.ui.texts import Relabeler, t
 
@@ -63,6 +63,7 @@ def build_describe_tab(describe_image: Ask, limits: Any, settings: SettingsPanel
     texts.add(image, label="picture")
     question, button, answer = _layout(image, texts, "question_picture", "describe_btn")
 
+    @stops_when_cancelled
     def describe(image: str, question: str = "", temperature: float = 0.0, top_p: float = 0.9,
                  max_new_tokens: int = 96, seed: float = -1, request: gr.Request = None) -> Iterator[str]:
         """Describe a picture, or answer a question about it; streams the whole answer so far."""
@@ -83,6 +84,7 @@ def build_listen_tab(describe_audio: Ask, limits: Any, settings: SettingsPanel, 
     texts.add(audio, label="sound")
     question, button, answer = _layout(audio, texts, "question_sound", "listen_btn")
 
+    @stops_when_cancelled
     def listen(audio: str, question: str = "", temperature: float = 0.0, top_p: float = 0.9,
                max_new_tokens: int = 96, seed: float = -1, request: gr.Request = None) -> Iterator[str]:
         """Describe a sound, or answer a question about it; streams the whole answer so far."""

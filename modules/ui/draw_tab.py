@@ -12,7 +12,7 @@ from modules.ui.checks import GUIDANCE_RANGE, check_prompt, draw_settings
 from modules.ui.errors import friendly_errors
 from modules.ui.fields import SettingNumber, SettingSlider
 from modules.ui.pictures import caption, save_picture
-from modules.ui.session import StopSwitches
+from modules.ui.session import StopSwitches, stops_when_cancelled
 from modules.ui.texts import Relabeler, t
 
 Draw = Callable[..., list[DrawnPicture]]   # pipeline.draw(prompt, settings, on_step=None, stop=None)
@@ -58,6 +58,7 @@ def build_draw_tab(draw: Draw, limits: Any, texts: Relabeler, stops: StopSwitche
             gallery, files = _results(texts)
     paths = gr.State([])
 
+    @stops_when_cancelled
     def generate_image(prompt: str, steps: float = DrawSettings.steps, guidance: float = DrawSettings.guidance,
                        seed: float = -1, count: float = 1, request: gr.Request = None,
                        progress: gr.Progress = gr.Progress()):
