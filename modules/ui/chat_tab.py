@@ -113,19 +113,21 @@ class ChatHandlers:
         return messages + [{"role": "assistant", "content": {"path": path, "alt_text": alt}} for path, alt in pictures]
 
     def api_chat(self, message: dict, history: list, temperature: float, top_p: float, max_new_tokens: int,
-                 seed: float, request: gr.Request = None) -> Iterator[str]:
+                 seed: float, request: gr.Request = None) -> Iterator[dict]:
         """Answer a message {"text": str, "files": [paths]} (pictures, sounds) after an optional history of
-        {"role", "content"} turns; streams the whole answer text so far."""
+        {"role", "content"} turns. Returns a message of the same shape, streamed: {"text": the answer so far,
+        "files": the pictures drawn for it, as PNG files (prompt and seed in their metadata), else []}."""
         with friendly_errors():
             text, files = check_message(message, self.limits)
             settings = generation_settings(temperature, top_p, max_new_tokens, seed, self.limits)
-            answer = ""
+            reply: dict = {"text": "", "files": []}
             with self.stops.running(request, "api-chat") as stop:
                 for event in self.chat(text, files, api_history(history), settings, stop=stop):
-                    answer = event.text
-                    yield answer
-            if not answer:
-                yield answer
+                    drawn = reply["files"] or [save_picture(p) for p in event.pictures]
+                    reply = {"text": event.text, "files": drawn}
+                    yield reply
+            if not reply["text"] and not reply["files"]:
+                yield reply
 
     @staticmethod
     def retry(chatbot: list[dict]):
@@ -186,7 +188,8 @@ def _api_endpoint(handlers: ChatHandlers, settings: SettingsPanel) -> None:
         # kinds we take.
         message = gr.MultimodalTextbox(label="Message", file_types=None, file_count="multiple", visible=False)
         history = gr.JSON(value=[], label="History", visible=False)
-        answer = gr.Textbox(label="Answer", visible=False)
+        # the reply has the message's shape: {"text", "files"}; a picture drawn for it comes back as a file
+        answer = gr.MultimodalTextbox(label="Answer", file_count="multiple", visible=False)
         trigger = gr.Button(visible=False)
     trigger.click(handlers.api_chat, [message, history, *settings.inputs], [answer], api_name="chat",
                   api_description=handlers.api_chat.__doc__)
