@@ -49,22 +49,9 @@ def loaded_line(status: dict[str, str], seconds: float | None = None) -> str:
     return f"Models loaded{took}: {', '.join(ready) or 'none'}; NOT loaded: {off}"
 
 
-def quiet_loading_bars() -> None:
-    """No progress bars for reading weights from disk (a second or two each); download bars stay."""
-    from diffusers.utils import logging as diffusers_logging
-    from transformers.utils import logging as transformers_logging
-
-    def no_loading_bar(tqdm, args, kwargs):
-        return tqdm(*args, **({**kwargs, "disable": True} if kwargs.get("desc") == "Loading weights" else kwargs))
-
-    diffusers_logging.disable_progress_bar()        # its "Loading pipeline components" bar
-    transformers_logging.set_tqdm_hook(no_loading_bar)
-
-
 def load_models(pipeline) -> None:
     """Load every role of the profile (the page serves meanwhile), then say so."""
     started = time.monotonic()
-    quiet_loading_bars()
     pipeline.preload()
     print(loaded_line(pipeline.status(), time.monotonic() - started), flush=True)
 
@@ -84,8 +71,6 @@ def main(argv: list[str] | None = None) -> int:
     from modules.ui import build_studio
 
     pipeline = Pipeline(config)
-    if spaces_gpu.on_zero_gpu():
-        quiet_loading_bars()
     zero_gpu = spaces_gpu.adopt(pipeline)      # ZeroGPU: loaded now; chat/describe/draw inside @spaces.GPU
     demo = build_studio(pipeline, config)
     demo.queue(max_size=config.server.queue_size, default_concurrency_limit=config.server.concurrency)

@@ -369,12 +369,11 @@ def test_main_wires_config_into_gradio_queue_and_launch(spaces, tmp_path, monkey
             if thread.name == "preload":
                 thread.join(timeout=30)
 
-    monkeypatch.setattr(app, "quiet_loading_bars", lambda: calls.setdefault("quiet bars", True))
     assert app.main(["--config", str(spaces), "--share", "--port", "8765", "--max-file-size", "1000",
                      "--queue-size", "5", "--concurrency", "2"]) == 0
     models_loaded()
     config = calls["built"][1]
-    assert calls["preloaded"] and calls["quiet bars"]
+    assert calls["preloaded"]
     out = capsys.readouterr()
     assert out.out.splitlines() == [f"OmniMoE Studio is ready on http://127.0.0.1:8765 (profile {config.profile}, "
                                     "device cpu)", "Every model is loaded in 0.0 s: language_model"]
