@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from pathlib import Path
 
 from modules import spaces_gpu
@@ -25,6 +26,34 @@ def share_warning(config: StudioConfig) -> str | None:
         "(or set OMNIMOE_AUTH_FILE=FILE, or OMNIMOE_AUTH='user:password').",
         "=" * 78,
     ])
+
+
+def ready_line(demo, config: StudioConfig, device: str) -> str:
+    """The line printed once the page answers: where, with which profile, on which device."""
+    url = str(demo.local_url).rstrip("/")
+    where = f"{url} (listening on {config.server.host})" if config.server.host in ("0.0.0.0", "::") else url
+    if getattr(demo, "share_url", None):
+        where += f" and {demo.share_url}"
+    return f"OmniMoE Studio is ready on {where} (profile {config.profile}, device {device})"
+
+
+def loaded_line(status: dict[str, str], seconds: float | None = None) -> str:
+    """The line printed once every role of the profile has loaded or failed (status: role -> state)."""
+    took = f" in {seconds:.1f} s" if seconds is not None else ""
+    ready = [role for role, state in status.items() if state == "ready"]
+    failed = {role: state.removeprefix("unavailable: ") for role, state in status.items()
+              if state.startswith("unavailable") and "not configured" not in state}
+    if not failed:
+        return f"Every model is loaded{took}: {', '.join(ready)}"
+    off = "; ".join(f"{role}: {why}" for role, why in failed.items())
+    return f"Models loaded{took}: {', '.join(ready) or 'none'}; NOT loaded: {off}"
+
+
+def load_models(pipeline) -> None:
+    """Load every role of the profile (the page serves meanwhile), then say so."""
+    started = time.monotonic()
+    pipeline.preload()
+    print(loaded_line(pipeline.status(), time.monotonic() - started), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,10 +84,14 @@ def main(argv: list[str] | None = None) -> int:
         allowed_paths=[str(EXAMPLES)],
         show_error=False,
         prevent_thread_lock=True,
+        quiet=True,              # our own ready line instead of gradio's, whose hint names launch(share=True)
         app_kwargs=api_app_kwargs(pipeline, config),   # OpenAI-compatible /v1/models and /v1/chat/completions
     )
-    if not zero_gpu:
-        threading.Thread(target=pipeline.preload, name="preload", daemon=True).start()   # the page serves meanwhile
+    print(ready_line(demo, config, pipeline.info().get("device", "?")), flush=True)
+    if zero_gpu:
+        print(loaded_line(pipeline.status()), flush=True)
+    else:
+        threading.Thread(target=load_models, args=(pipeline,), name="preload", daemon=True).start()  # page serves
     demo.block_thread()
     return 0
 

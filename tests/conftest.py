@@ -1,10 +1,18 @@
-"""Test session setup: no network for the hubs, and `gpu` tests skipped where CUDA is absent."""
+"""Test session setup: no network (the hubs, Gradio's analytics), and `gpu` tests skipped where CUDA is absent.
+
+So that `python -m pytest` alone is offline, as the README, requirements-dev.txt and .ci/run give it."""
 import os
+import sys
 
 import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"          # before any test module imports huggingface_hub / transformers
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"     # studios launched in-process report nothing to gradio.app
+if "huggingface_hub" in sys.modules:        # imported by a pytest plugin before this file: tell it too
+    from huggingface_hub import constants
+
+    constants.HF_HUB_OFFLINE = True
 
 
 def pytest_collection_modifyitems(config, items):

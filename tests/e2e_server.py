@@ -105,17 +105,28 @@ def stop_studio(process: subprocess.Popen) -> None:
         process.wait(timeout=STOP_TIMEOUT_S)
 
 
+LOGS: dict[str, Path] = {}       # base URL -> the log file of the studio serving it (while it runs)
+
+
+def studio_log(url: str) -> str:
+    """Everything the studio serving `url` has printed so far (stdout and stderr)."""
+    return LOGS[url].read_text(encoding="utf-8", errors="replace")
+
+
 @pytest.fixture(scope="module")
 def studio_url() -> Iterator[str]:
-    """The base URL of a studio launched for this test module (http://127.0.0.1:PORT), stopped afterwards."""
+    """The base URL of a studio launched for this test module (http://127.0.0.1:PORT), stopped afterwards;
+    studio_log(url) reads what it prints."""
     skip_unless_models()
     with tempfile.TemporaryDirectory(prefix="omnimoe-e2e-") as folder:
         log_path = Path(folder) / "studio.log"
         process, url = start_studio(log_path)
+        LOGS[url] = log_path
         try:
             yield url
         finally:
             stop_studio(process)
+            LOGS.pop(url, None)
             if os.environ.get("OMNIMOE_TEST_SHOW_LOG"):
                 print(f"\n--- studio log ---\n{_log_tail(log_path, 20000)}")
 

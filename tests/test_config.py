@@ -3,6 +3,7 @@ import dataclasses
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -351,6 +352,8 @@ def test_main_wires_config_into_gradio_queue_and_launch(spaces, tmp_path, monkey
     calls = {}
 
     class Demo:
+        local_url, share_url = "http://127.0.0.1:8765/", None      # what launch() sets once the page answers
+
         def block_thread(self):
             calls["blocked"] = True
 
@@ -365,6 +368,12 @@ def test_main_wires_config_into_gradio_queue_and_launch(spaces, tmp_path, monkey
     class StandInPipeline(tuple):
         def preload(self):
             calls["preloaded"] = True
+
+        def info(self):
+            return {"profile": "stand-in", "device": "cpu"}
+
+        def status(self):
+            return {"language_model": "ready", "image_decoder": "unavailable: not configured in this profile"}
 
     pipeline = types.ModuleType("modules.pipeline")
     pipeline.Pipeline = lambda config: StandInPipeline(("pipeline", config))
@@ -383,20 +392,32 @@ def test_main_wires_config_into_gradio_queue_and_launch(spaces, tmp_path, monkey
     for name in [k for k in os.environ if k.startswith(("OMNIMOE_", "GRADIO_SERVER_", "SPACE_ID"))]:
         monkeypatch.delenv(name)
 
+    def models_loaded():                                              # they load after the page is up
+        for thread in threading.enumerate():
+            if thread.name == "preload":
+                thread.join(timeout=30)
+
     assert app.main(["--config", str(spaces), "--share", "--port", "8765", "--max-file-size", "1000",
                      "--queue-size", "5", "--concurrency", "2"]) == 0
+    models_loaded()
     config = calls["built"][1]
+    assert calls["preloaded"]
+    out = capsys.readouterr()
+    assert out.out.splitlines() == [f"OmniMoE Studio is ready on http://127.0.0.1:8765 (profile {config.profile}, "
+                                    "device cpu)", "Every model is loaded in 0.0 s: language_model"]
+    assert "ANYONE WITH THE LINK" in out.err
     assert calls["built"][0] == ("pipeline", config) and config.server.port == 8765
     assert calls["queue"] == {"max_size": 5, "default_concurrency_limit": 2}
     launch = calls["launch"]
     assert (launch["server_name"], launch["server_port"], launch["share"]) == ("127.0.0.1", 8765, True)
     assert launch["auth"] is None and launch["max_file_size"] == 1000 and launch["ssr_mode"] is False
     assert launch["allowed_paths"] == [str(REPO / "assets" / "examples")] and launch["show_error"] is False
-    assert "ANYONE WITH THE LINK" in capsys.readouterr().err
+    assert launch["quiet"] is True                 # gradio's own lines (and its hint to pass share=True) are off
     assert launch["app_kwargs"] == {"routes": ["v1 routes of", calls["built"][0]]}    # served from the first request
     assert calls["blocked"]
 
     monkeypatch.setenv("OMNIMOE_AUTH", "ada:x,bob:y")
     assert app.main(["--config", str(spaces)]) == 0
+    models_loaded()
     assert calls["launch"]["auth"] == [("ada", "x"), ("bob", "y")] and calls["launch"]["share"] is False
     assert "WARNING" not in capsys.readouterr().err

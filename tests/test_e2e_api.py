@@ -3,6 +3,7 @@ endpoint the way a user would expect from the trained built-in models."""
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,11 +14,12 @@ from PIL import Image
 from modules.training.evaluate import parse_caption, scene_labels
 from modules.training.examples import EXAMPLE_PICTURES, EXAMPLE_SOUNDS
 from modules.world.sounds import describe_en, describe_zh
-from tests.e2e_server import ROOT, has_chinese, studio_client, studio_url, world_picture, world_sound  # noqa: F401
+from tests.e2e_server import (ROOT, has_chinese, studio_client, studio_log, studio_url,  # noqa: F401
+                              world_picture, world_sound)
 
 EXAMPLES = ROOT / "assets" / "examples"
 
-# endpoint -> the parameter names, in order, as the README documents them
+# endpoint -> the parameter names, in order, as docs/api.md documents them
 PARAMETERS = {
     "/chat": ["message", "history", "temperature", "top_p", "max_new_tokens", "seed"],
     "/describe_image": ["image", "question", "temperature", "top_p", "max_new_tokens", "seed"],
@@ -39,9 +41,16 @@ def media(tmp_path_factory) -> dict[str, Path]:
             "sound": world_sound(folder / "three-high-beeps.wav", count=3)}
 
 
-def chat(client: Client, text: str, files: tuple = (), **settings) -> str:
+def ask(client: Client, text: str, files: tuple = (), **settings) -> dict:
+    """/chat's whole reply: {"text": the answer, "files": the pictures drawn for it}."""
     return client.predict(message={"text": text, "files": [handle_file(str(f)) for f in files]},
                           api_name="/chat", **settings)
+
+
+def chat(client: Client, text: str, files: tuple = (), **settings) -> str:
+    reply = ask(client, text, files, **settings)
+    assert reply["files"] == [], f"{text!r} drew pictures: {reply}"
+    return reply["text"]
 
 
 def words(text: str) -> list[str]:
@@ -112,11 +121,36 @@ def test_nihao_is_answered_in_chinese(client):
     assert has_chinese(answer), answer
 
 
-def test_a_drawing_request_in_the_chat_goes_to_the_image_decoder(client):
-    answer = chat(client, "draw a red circle")
+def largest_blob_colour(path: str) -> tuple[np.ndarray, int]:
+    """Mean RGB of the largest connected region that differs from the background (the border's median colour),
+    and its size in pixels."""
+    from scipy import ndimage
+
+    with Image.open(path) as picture:
+        rgb = np.asarray(picture.convert("RGB"), dtype=np.int32)              # (H, W, 3)
+    border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])      # (2H + 2W, 3)
+    background = np.median(border, axis=0)                                 # (3,)
+    labels, count = ndimage.label(np.abs(rgb - background).sum(axis=-1) > 90)   # (H, W), regions 1..count
+    if count == 0:
+        return background, 0
+    sizes = np.bincount(labels.ravel())[1:]                                # (count,)
+    return rgb[labels == 1 + sizes.argmax()].mean(axis=0), int(sizes.max())
+
+
+def test_a_drawing_asked_for_in_the_chat_comes_back_as_a_png_file(client):
+    """/chat returns {"text", "files"}: the picture it drew is a file the caller receives, not only words."""
+    reply = ask(client, "draw a red circle", seed=7)
     trace = client.predict(api_name="/inspect")
     assert trace["route"] == "draw", trace
-    assert trace.get("pictures"), f"the chat said {answer!r} but drew nothing: {trace}"
+    assert reply["text"].strip() and len(reply["files"]) == 1, reply
+    path = reply["files"][0]
+    with Image.open(path) as picture:
+        assert picture.format == "PNG", picture.format
+        assert dict(picture.text).get("prompt") == "draw a red circle" and picture.text.get("seed") == "7"
+        area = picture.width * picture.height
+    (r, g, b), size = largest_blob_colour(path)
+    assert size >= area // 100, f"{path}: no shape on the background (largest region {size} of {area} pixels)"
+    assert r > 150 and r > g + 60 and r > b + 60, f"{path}: the largest shape is not reddish: RGB {r:.0f} {g:.0f} {b:.0f}"
 
 
 def red_region_cells(path: str, grid: int = 16) -> int:
@@ -192,3 +226,24 @@ def test_inspect_shows_the_last_answers_route_experts_and_timings(client):
     assert len(load) == layers and all(len(row) == num_experts for row in load)
     for layer in range(layers):                                  # the load counts exactly the recorded choices
         assert sum(load[layer]) == sum(len(per_token[layer]) for per_token in experts)
+
+
+READY = re.compile(r"OmniMoE Studio is ready on (http://\S+) \(profile \S+, device \S+\)")
+LOADED = re.compile(r"Every model is loaded in [0-9.]+ s: language_model, image_encoder, audio_encoder, bridge, "
+                    r"image_decoder")
+PROGRESS_BAR = re.compile(r"\d+%\|.*\| *\d+/\d+ \[")      # tqdm's, while the libraries read the weights
+
+
+def test_the_log_says_where_and_when_the_studio_is_ready_and_nothing_else(client, studio_url):  # noqa: F811
+    """Start-up prints two lines: the page is up (where, which profile, which device), every model is loaded. Beside
+    the libraries' progress bars nothing else: no warnings, no hint to set share=True in launch() (the studio has
+    --share); serving every request of this module added nothing either (the test runs last)."""
+    deadline = time.monotonic() + 120
+    while not LOADED.search(studio_log(studio_url)) and time.monotonic() < deadline:
+        time.sleep(1)
+    lines = [line for line in studio_log(studio_url).splitlines() if line.strip()]
+    assert lines and (ready := READY.fullmatch(lines[0])), lines[:5]
+    assert ready.group(1) == studio_url
+    said = [line for line in lines if not PROGRESS_BAR.search(line)]
+    assert said[1:] and LOADED.fullmatch(said[1]), said[:5]
+    assert len(said) == 2, "the studio printed more than its two lines:\n" + "\n".join(said[:40])

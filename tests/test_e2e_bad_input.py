@@ -42,7 +42,7 @@ def client(studio_url):  # noqa: F811
 @pytest.fixture(scope="module")
 def baseline(client) -> str:
     """The studio's greedy answer to "hello" before any bad input: every later check must get the same."""
-    answer = client.predict(message=HELLO, max_new_tokens=HELLO_TOKENS, api_name="/chat")
+    answer = client.predict(message=HELLO, max_new_tokens=HELLO_TOKENS, api_name="/chat")["text"]
     assert answer.strip(), "the studio gave an empty answer to 'hello'"
     return answer
 
@@ -51,7 +51,7 @@ def baseline(client) -> str:
 def still_serves(client, baseline):
     """Use after a refusal: a normal request is answered, exactly as before the bad one."""
     def check() -> None:
-        answer = client.predict(message=HELLO, max_new_tokens=HELLO_TOKENS, api_name="/chat")
+        answer = client.predict(message=HELLO, max_new_tokens=HELLO_TOKENS, api_name="/chat")["text"]
         assert answer == baseline, f"after the bad request 'hello' got {answer!r}, before it {baseline!r}"
     return check
 
@@ -161,7 +161,7 @@ def ask_picture(client, route: str, path: Path, question: str = ""):
         return client.predict(image=handle_file(str(path)), question=question, max_new_tokens=ANSWER_TOKENS,
                               api_name="/describe_image")
     return client.predict(message={"text": question, "files": [handle_file(str(path))]},
-                          max_new_tokens=ANSWER_TOKENS, api_name="/chat")
+                          max_new_tokens=ANSWER_TOKENS, api_name="/chat")["text"]
 
 
 PICTURE_ROUTES = ["describe_image", "chat"]

@@ -99,7 +99,7 @@ def test_the_model_list_names_the_studio_and_its_context(client):
 
 def test_streamed_and_whole_answers_equal_the_chat_endpoints_answer(client, gradio):
     via_gradio = gradio.predict(message={"text": "hello there", "files": []}, history=[], temperature=0,
-                                top_p=0.9, max_new_tokens=TOKENS, seed=0, api_name="/chat")
+                                top_p=0.9, max_new_tokens=TOKENS, seed=0, api_name="/chat")["text"]
     whole = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hello there"}],
                                            temperature=0, max_tokens=TOKENS)
     streamed, chunks = ask_streamed(client, "hello there")
@@ -116,7 +116,7 @@ def test_streamed_and_whole_answers_equal_the_chat_endpoints_answer(client, grad
 def test_earlier_turns_are_part_of_the_conversation(client, gradio):
     history = [{"role": "user", "content": "hello"}, {"role": "assistant", "content": "a picture of a dog"}]
     via_gradio = gradio.predict(message={"text": "and then?", "files": []}, history=history, temperature=0,
-                                top_p=0.9, max_new_tokens=TOKENS, seed=0, api_name="/chat")
+                                top_p=0.9, max_new_tokens=TOKENS, seed=0, api_name="/chat")["text"]
     reply = client.chat.completions.create(model=MODEL, temperature=0, max_tokens=TOKENS, messages=[
         {"role": "system", "content": "be brief"}, *history, {"role": "user", "content": "and then?"}])
     assert reply.choices[0].message.content == via_gradio

@@ -91,7 +91,8 @@ class MiniAudioEncoder(PreTrainedModel):
         self.positions = nn.Parameter(torch.randn(config.tokens, config.width) * 0.02)
         layer = nn.TransformerEncoderLayer(config.width, config.heads, 4 * config.width, dropout=0.0,
                                            activation="gelu", batch_first=True, norm_first=True)
-        self.transformer = nn.TransformerEncoder(layer, config.layers)
+        # norm_first rules out PyTorch's nested-tensor fast path anyway: asking for it (the default) only warns
+        self.transformer = nn.TransformerEncoder(layer, config.layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(config.width)
         self.projection = nn.Linear(config.width, config.embed_dim, bias=False)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))

@@ -135,22 +135,24 @@ class ChatHandlers:
         return messages + [{"role": "assistant", "content": {"path": path, "alt_text": alt}} for path, alt in pictures]
 
     def api_chat(self, message: dict, history: list, temperature: float, top_p: float, max_new_tokens: int,
-                 seed: float, request: gr.Request = None, search: bool = False) -> Iterator[str]:
+                 seed: float, request: gr.Request = None, search: bool = False) -> Iterator[dict]:
         """Answer a message {"text": str, "files": [paths]} (pictures, sounds; documents txt, md, html, pdf to
-        search) after an optional history of {"role", "content"} turns; streams the whole answer text so far.
-        search=True looks the question up first (SearXNG or the local documents): the answer cites its sources
-        as [n] and lists them under a "Sources" line."""
+        search) after an optional history of {"role", "content"} turns. Returns a message of the same shape,
+        streamed: {"text": the answer so far, "files": the pictures drawn for it, as PNG files (prompt and seed in
+        their metadata), else []}. search=True looks the question up first (SearXNG or the local documents): the
+        answer cites its sources as [n] and lists them under a "Sources" line."""
         with friendly_errors():
             text, files = check_message(message, self.limits)
             settings = generation_settings(temperature, top_p, max_new_tokens, seed, self.limits)
-            answer = ""
+            reply: dict = {"text": "", "files": []}
             with self.stops.running(request, "api-chat") as stop:
                 for event in self.chat(text, files, api_history(history), settings, stop=stop,
                                        **search_switch(search)):
-                    answer = answer_text(event)
-                    yield answer
-            if not answer:
-                yield answer
+                    drawn = reply["files"] or [save_picture(p) for p in event.pictures]
+                    reply = {"text": answer_text(event), "files": drawn}
+                    yield reply
+            if not reply["text"] and not reply["files"]:
+                yield reply
 
     @staticmethod
     def retry(chatbot: list[dict]):
@@ -219,7 +221,8 @@ def _api_endpoint(handlers: ChatHandlers, settings: SettingsPanel) -> None:
         # kinds we take.
         message = gr.MultimodalTextbox(label="Message", file_types=None, file_count="multiple", visible=False)
         history = gr.JSON(value=[], label="History", visible=False)
-        answer = gr.Textbox(label="Answer", visible=False)
+        # the reply has the message's shape: {"text", "files"}; a picture drawn for it comes back as a file
+        answer = gr.MultimodalTextbox(label="Answer", file_count="multiple", visible=False)
         search = gr.Checkbox(value=False, label="Search", visible=False)
         trigger = gr.Button(visible=False)
     trigger.click(stops_when_cancelled(handlers.api_chat), [message, history, *settings.inputs, search], [answer],
