@@ -161,9 +161,9 @@ def test_chat_endpoint_takes_search_and_returns_the_sources(built_in):
     try:
         client = Client(demo.local_url, verbose=False)
         answer = client.predict({"text": "What is the Inspector tab?", "files": []}, search=True, max_new_tokens=24,
-                                api_name="/chat")
+                                api_name="/chat")["text"]
         plain = client.predict({"text": "What is the Inspector tab?", "files": []}, max_new_tokens=24,
-                               api_name="/chat")
+                               api_name="/chat")["text"]
     finally:
         demo.close()
     assert "\n\n**Sources**  \n[1] **README.md" in answer and "Sources" not in plain
