@@ -1,4 +1,4 @@
-"""The README's metrics tables, in Markdown, from a metrics.json written by `mini eval`."""
+"""The metrics tables of docs/training.md, in Markdown, from a metrics.json written by `mini eval`."""
 from __future__ import annotations
 
 import json
