@@ -170,7 +170,7 @@ BAD_PICTURES = {   # case -> (file name, maker, patterns the refusal must match)
     "corrupt": ("corrupt.png", corrupt_png, [r"corrupt\.png", r"(?i)not a picture|damaged|cannot read"]),
     "truncated": ("truncated.png", truncated_png, [r"truncated\.png", r"(?i)not a picture|damaged|cut short"]),
     "zero-byte": ("empty.png", zero_byte_png, [r"empty\.png", r"(?i)empty|0 bytes"]),
-    "not-a-picture": ("notes.txt", text_file, [r"notes\.txt", r"(?i)not a picture|neither a picture"]),
+    "not-a-picture": ("notes.bin", text_file, [r"notes\.bin", r"(?i)not a picture|neither a picture"]),
     "1x1": ("dot.png", one_pixel_png, [r"1×1", r"(?i)too small|at least"]),
 }
 
@@ -288,9 +288,9 @@ def call_escaped(url: str, api_name: str, data: list) -> tuple[str, str]:
 
 
 @pytest.mark.parametrize("api_name, data", [
-    ("chat", [{"text": "hi \ud800 there", "files": []}, [], 0.0, 0.9, 8, -1]),
+    ("chat", [{"text": "hi \ud800 there", "files": []}, [], 0.0, 0.9, 8, -1, False]),
     ("chat", [{"text": "hi", "files": []}, [{"role": "user", "content": "ok"},
-                                            {"role": "assistant", "content": "sure\udfff"}], 0.0, 0.9, 8, -1]),
+                                            {"role": "assistant", "content": "sure\udfff"}], 0.0, 0.9, 8, -1, False]),
     ("generate_image", ["a red \ud83d circle", 2, 3.0, 1, 1]),
 ], ids=["message", "history", "prompt"])
 def test_a_lone_surrogate_is_refused_naming_the_problem(studio_url, still_serves, api_name, data):  # noqa: F811
