@@ -10,23 +10,11 @@ from PIL import Image
 from modules.encoders.audio_model import MiniAudioConfig, MiniAudioEncoder, trim_silence
 from modules.training.augment import as_the_studio_sees, people_style, picture_to_tensor
 from modules.training.corpus import scenes_for, sounds_for
-from modules.world.pictures import RenderStyle, Scene, SceneObject, place_of, render_scene, size_word
+from modules.training.evaluate_outside import pixel_check
+from modules.world.pictures import RenderStyle, Scene, SceneObject, free_placements, render_scene
 from modules.world.sounds import LONGEST_SECONDS, Sound, SoundStyle, synthesize
 
 RATE = 16_000
-
-
-def drawn_object(image: Image.Image) -> tuple[float, float, float]:
-    """A lone object measured from the pixels alone: the centre of the bounding box of everything unlike the
-    border (fractions of the frame) and the farthest such pixel from it (fraction of the longer side)."""
-    pixels = np.asarray(image, dtype=np.float32)                                          # (H, W, 3)
-    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-    unlike = np.linalg.norm(pixels - np.median(border, axis=0), axis=2) > 60              # (H, W)
-    ys, xs = np.nonzero(unlike)
-    height, width = unlike.shape
-    bx, by = (xs.min() + xs.max() + 1) / 2, (ys.min() + ys.max() + 1) / 2
-    outer = np.hypot(xs + 0.5 - bx, ys + 0.5 - by).max()
-    return bx / width, by / height, outer / max(width, height)
 
 
 def test_lone_objects_drawn_the_ways_people_draw_are_where_and_as_big_as_their_words_say():
@@ -38,21 +26,19 @@ def test_lone_objects_drawn_the_ways_people_draw_are_where_and_as_big_as_their_w
         style = people_style(rng)
         style = RenderStyle(size=256, aspect=style.aspect, free_geometry=True, any_shade=1.0,
                             max_rotation=style.max_rotation)                 # filled, plain, large enough to measure
-        cx, cy, outer = drawn_object(render_scene(scene, style))
+        blob = pixel_check(render_scene(scene, style))
         obj = scene.objects[0]
-        assert (place_of(cx, cy), size_word(outer)) == (obj.position, obj.size), (scene, style)
+        assert (blob.position, blob.size) == (obj.position, obj.size), (scene, style)
         checked += 1
     assert checked > 80
 
 
 def test_people_style_reaches_from_tiny_objects_to_ones_that_fill_the_frame():
-    rng = random.Random(4)
-    outers = []
-    for size in ("small", "large"):
-        scene = Scene("white", (SceneObject("red", "circle", size, "center"),))
-        for k in range(60):
-            picture = render_scene(Scene("white", scene.objects, k), RenderStyle(size=256, free_geometry=True))
-            outers.append(drawn_object(picture)[2])
+    """The placements drawn (the test above reads them back from the pixels): outer radii of lone circles."""
+    style = RenderStyle(size=256, free_geometry=True)
+    outers = [free_placements(Scene("white", (SceneObject("red", "circle", size, "center"),)), style,
+                              random.Random(k))[0].radius
+              for size in ("small", "large") for k in range(60)]
     assert min(outers) < 0.05 and max(outers) > 0.35
 
 

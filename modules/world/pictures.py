@@ -165,10 +165,9 @@ class Placement:
     angle: float = 0.0
 
 
-def placements(scene: Scene, style: RenderStyle, rng: random.Random) -> list[Placement]:
-    """One placement per object, true to its size word and place (size_word, place_of)."""
-    if not style.free_geometry:
-        return [_world_placement(o, style, rng) for o in scene.objects]
+def free_placements(scene: Scene, style: RenderStyle, rng: random.Random) -> list[Placement]:
+    """With free geometry, one placement per object, true to its size word and place (size_word, place_of). (The
+    world's own geometry is placed object by object as it is drawn: _world_placement.)"""
     if len(scene.objects) == 1:
         return [_lone_placement(scene.objects[0], style, rng)]
     return _placements_side_by_side(scene.objects, style, rng)
@@ -320,7 +319,7 @@ def render_scene(scene: Scene, style: RenderStyle = RenderStyle()) -> Image.Imag
     scale = _supersampling(style) if style.antialias else 1
     image = _background(scene, style, rng, width * scale, height * scale)
     draw = ImageDraw.Draw(image)
-    planned = placements(scene, style, rng) if style.free_geometry else None
+    planned = free_placements(scene, style, rng) if style.free_geometry else None
     for k, obj in enumerate(scene.objects):
         where = planned[k] if planned else _world_placement(obj, style, rng)
         fill = _object_fill(obj.color, style, rng)
