@@ -26,10 +26,10 @@ import hmac
 import io
 import json
 import logging
+import os
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any, Iterator
@@ -41,6 +41,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from .contracts import FeatureUnavailable, GenerationSettings, InputError
+from .fetch import FetchError, FetchPolicy, fetch
 from .interrupt import RequestTimedOut
 from .search.citations import link_citations, sources_list
 from .unencodable import check_encodable
@@ -225,38 +226,21 @@ def _fetch(url: str, max_bytes: int) -> tuple[str, bytes]:
         return MIME_SUFFIX[mime], _b64(payload, max_bytes)
     if not url.startswith(("http://", "https://")):
         raise ApiError(400, "image_url.url must be a data: URL or an http(s) URL", param="image_url")
-    _refuse_private(url)
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers={"User-Agent": "omnimoe-studio"}),
-                                    timeout=FETCH_TIMEOUT_S) as response:
-            mime = (response.headers.get_content_type() or "").lower()
-            data = response.read(max_bytes + 1)
-    except OSError as error:
-        raise ApiError(400, f"could not fetch the picture at {url[:200]} ({error})", param="image_url") from None
-    if len(data) > max_bytes:
+        fetched = fetch(url, FetchPolicy(FETCH_TIMEOUT_S, max_bytes, _may_fetch_private(),
+                                         "send the picture inline as a data: URL"), accept="image/*,audio/*")
+    except FetchError as error:
+        raise ApiError(400, f"could not fetch the picture: {error}", param="image_url") from None
+    if fetched.truncated:
         raise ApiError(413, f"the picture at {url[:200]} is larger than the limit of {max_bytes:,} bytes")
-    suffix = MIME_SUFFIX.get(mime) or Path(url.split("?")[0]).suffix.lower() or ".png"
-    return suffix, data
+    suffix = MIME_SUFFIX.get(fetched.content_type.lower()) or Path(url.split("?")[0]).suffix.lower() or ".png"
+    return suffix, fetched.data
 
 
-def _refuse_private(url: str) -> None:
+def _may_fetch_private() -> bool:
     """A public studio must not fetch from its own machine or network on a client's behalf (OMNIMOE_API_FETCH_PRIVATE=1
     allows it, e.g. for a studio on a private network)."""
-    import ipaddress
-    import os
-    import socket
-    from urllib.parse import urlparse
-
-    if os.environ.get("OMNIMOE_API_FETCH_PRIVATE", "").strip().lower() in ("1", "true", "yes"):
-        return
-    host = urlparse(url).hostname or ""
-    try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
-    except OSError:
-        raise ApiError(400, f"could not resolve the picture's host {host!r}", param="image_url") from None
-    if any(not ipaddress.ip_address(a.split("%")[0]).is_global for a in addresses):
-        raise ApiError(400, f"the picture's host {host!r} is a private or local address; send the picture inline "
-                       "as a data: URL", param="image_url")
+    return os.environ.get("OMNIMOE_API_FETCH_PRIVATE", "").strip().lower() in ("1", "true", "yes")
 
 
 # ---- the answer --------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 from modules.contracts import Source
 from modules.search.citations import with_sources
 from modules.search.documents import html_text, read_document
-from modules.search.fetch import FetchError, FetchPolicy, _GuardedHTTP, fetch
+from modules.fetch import FetchError, FetchPolicy, _GuardedHTTP, fetch
 from modules.search.local_index import LocalIndex, fts5_available
 from modules.search.prompt import fit_sources, sources_turn
 from modules.search.query import fts_match, make_query

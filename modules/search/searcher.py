@@ -10,7 +10,7 @@ from typing import Protocol
 
 from ..contracts import InputError, Source
 from .documents import DocumentError
-from .fetch import FetchPolicy
+from ..fetch import FetchPolicy
 from .local_index import LocalIndex
 from .query import make_query
 from .searxng import SearchUnavailable, SearxngSearch

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from ..contracts import Source
 from .documents import decode_text, html_text, pdf_text
-from .fetch import FetchError, FetchPolicy, fetch
+from ..fetch import FetchError, FetchPolicy, fetch
 from .local_index import LocalIndex
 
 

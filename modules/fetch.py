@@ -1,6 +1,6 @@
 """Fetching a URL on a person's behalf, safely: http and https only, a time limit for the whole fetch and a byte
 limit, at most MAX_REDIRECTS redirects, and never a private, loopback, link-local or otherwise non-public address
-unless the policy allows it (a local SearXNG). The address is checked after DNS resolution and again on the
+unless the policy allows it (a local SearXNG). Search and the OpenAI routes' image_url both fetch through it. The address is checked after DNS resolution and again on the
 connected socket, so a name that resolves differently the second time (DNS rebinding) is refused too."""
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ class FetchPolicy:
     timeout_s: float = 8.0
     max_bytes: int = 2 * 1024**2
     allow_private: bool = False
+    private_hint: str = "--search-allow-private allows it, for a local SearXNG"   # what to do about a refusal
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def check_address(url: str, policy: FetchPolicy) -> tuple[str, str, int]:
         refused = sorted(a for a in resolved if not _public(a))
         if refused:
             raise FetchError(f"{url[:200]}: {parts.hostname!r} is a private or local address ({refused[0]}); "
-                             "it is not fetched (--search-allow-private allows it, for a local SearXNG)")
+                             f"it is not fetched ({policy.private_hint})")
     return parts.scheme, parts.hostname, port
 
 
