@@ -33,6 +33,38 @@ def test_lone_objects_drawn_the_ways_people_draw_are_where_and_as_big_as_their_w
     assert checked > 80
 
 
+def blobs_by_place(image: Image.Image) -> dict[str, str]:
+    """Place -> size word of every blob that stands out from the background (filled shapes on plain paper)."""
+    from scipy import ndimage
+    from modules.world.pictures import place_of, size_word
+    rgb = np.asarray(image.convert("RGB"), dtype=np.float64)                              # (h, w, 3)
+    height, width = rgb.shape[:2]
+    labels, count = ndimage.label(np.linalg.norm(rgb - rgb[0, 0], axis=2) > 60)
+    found = {}
+    for k in range(1, count + 1):
+        ys, xs = np.nonzero(labels == k)
+        if len(ys) < 4:
+            continue
+        px, py = xs + 0.5, ys + 0.5
+        cx, cy = (px.min() + px.max()) / 2, (py.min() + py.max()) / 2
+        found[place_of(cx / width, cy / height)] = size_word(float(np.hypot(px - cx, py - cy).max()) / max(width, height))
+    return found
+
+
+def test_several_objects_drawn_the_ways_people_draw_keep_their_places_and_sizes_in_any_frame():
+    rng = random.Random(4)
+    checked = 0
+    for scene in scenes_for("train", 300, 6):
+        if len(scene.objects) == 1:
+            continue
+        style = RenderStyle(size=512, aspect=people_style(rng).aspect, free_geometry=True, antialias=False,
+                            star_inner=(0.36, 0.55))
+        found = blobs_by_place(render_scene(scene, style))
+        assert found == {o.position: o.size for o in scene.objects}, (scene, style)
+        checked += 1
+    assert checked > 150
+
+
 def test_people_style_reaches_from_tiny_objects_to_ones_that_fill_the_frame():
     """The placements drawn (the test above reads them back from the pixels): outer radii of lone circles."""
     style = RenderStyle(size=256, free_geometry=True)
@@ -48,7 +80,7 @@ def test_training_brings_a_picture_to_the_encoder_exactly_as_the_studio_does():
     scene = scenes_for("test", 1, 2)[0]
     upload = render_scene(scene, RenderStyle(size=300, aspect=1.6, free_geometry=True))
     studio = encoder._pixels(upload)[0]                                                    # (3, 64, 64)
-    assert torch.allclose(picture_to_tensor(as_the_studio_sees(upload)), studio, atol=1e-5)
+    assert torch.allclose(picture_to_tensor(as_the_studio_sees(upload, 64)), studio, atol=1e-5)
 
 
 def loud_stretches(samples: np.ndarray, frame: int = 80) -> list[tuple[int, int]]:

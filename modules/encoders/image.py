@@ -21,6 +21,11 @@ def open_clip_name(source: str) -> str:
     return f"hf-hub:{source}"
 
 
+def squashes(model) -> bool:
+    """Whether an open_clip model's preprocessing squashes any picture to its square (resize_mode "squash")."""
+    return getattr(model.visual, "preprocess_cfg", {}).get("resize_mode") == "squash"
+
+
 def pad_to_square(image: Image.Image) -> Image.Image:
     """Any aspect to a square, padded with the picture's own border colour so the background stays one colour."""
     width, height = image.size
@@ -66,6 +71,7 @@ class ImageEncoder:
         self.device, self.dtype = device, dtype
         self.model.visual.output_tokens = True
         self.can_caption = hasattr(model, "text_decoder")     # open_clip's CoCa has a multimodal text decoder
+        self.squashes = squashes(model)
         self._label_embeddings: dict[tuple, torch.Tensor] = {}
 
     @classmethod
@@ -83,7 +89,12 @@ class ImageEncoder:
         return cls(model.to(dtype).eval(), preprocess, tokenizer, device, dtype)
 
     def _pixels(self, image: Image.Image) -> torch.Tensor:
-        return self.preprocess(pad_to_square(image.convert("RGB"))).unsqueeze(0).to(self.device, self.dtype)
+        """The picture as the model was trained to see it: squashed to its square by a model whose preprocessing
+        says so (its frame's edges, and so every place in it, stay where they were); else padded to a square first,
+        so that a centre crop cuts nothing off. (1, 3, side, side)."""
+        image = image.convert("RGB")
+        square = image if self.squashes else pad_to_square(image)
+        return self.preprocess(square).unsqueeze(0).to(self.device, self.dtype)
 
     @torch.inference_mode()
     def encode(self, image: Image.Image) -> EncodedPicture:

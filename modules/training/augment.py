@@ -19,43 +19,49 @@ IMAGE_MEAN = 0.5
 IMAGE_STD = 0.5
 
 
-def training_style(rng: random.Random, free_share: float) -> RenderStyle:
+def training_style(rng: random.Random, free_share: float, side: int) -> RenderStyle:
     """How one training picture is drawn: a share `free_share` the ways people draw (people_style), the rest in the
-    world's own way: mostly anti-aliased; half with twice the usual shade and position variation, so that slightly
-    other colours and places still read as the same words (at 0.3, a run from scratch lost 6 points of picture R@1
-    and 8 of exact captions on pictures drawn so)."""
+    world's own way at the encoder's `side`: mostly anti-aliased; half with twice the usual shade and position
+    variation, so that slightly other colours and places still read as the same words (at 0.3, a run from scratch
+    lost 6 points of picture R@1 and 8 of exact captions on pictures drawn so)."""
     if rng.random() < free_share:
         return people_style(rng)
     wide = rng.random() < 0.5
-    return RenderStyle(antialias=rng.random() < 0.85, shade_jitter=30 if wide else 14,
+    return RenderStyle(size=side, antialias=rng.random() < 0.85, shade_jitter=30 if wide else 14,
                        position_jitter=0.06 if wide else 0.03)
+
+
+PEOPLE_MAX_ASPECT = 2.5       # longer side over shorter side, either way round
 
 
 def people_style(rng: random.Random) -> RenderStyle:
     """A way a person might draw the scene in a paint program: any size and aspect, any shade of each colour,
     lone objects from tiny to filling the frame, outlines, slight turns, textured backgrounds."""
-    size = rng.choice([32, 48, 64, 96, 128, 160, 256])
-    aspect = 1.0 if rng.random() < 0.5 else math.exp(rng.uniform(math.log(0.6), math.log(1.7)))
+    size = rng.choice([32, 48, 64, 96, 128, 160, 256, 384, 512])
+    aspect = 1.0 if rng.random() < 0.4 else math.exp(rng.uniform(-math.log(PEOPLE_MAX_ASPECT),
+                                                                 math.log(PEOPLE_MAX_ASPECT)))
     return RenderStyle(size=size, aspect=aspect, antialias=rng.random() < 0.7, shade_jitter=30,
                        free_geometry=True, any_shade=0.8, outline=0.25 if rng.random() < 0.5 else 0.0,
                        max_rotation=15.0 if rng.random() < 0.5 else 0.0,
-                       texture=rng.choice(["plain", "plain", "noise", "gradient", "speckle"]))
+                       texture=rng.choice(["plain", "plain", "noise", "gradient", "speckle"]),
+                       star_inner=(0.36, 0.55))
 
 
-def training_picture(scene: Scene, rng: random.Random, free_share: float = 0.0) -> torch.Tensor:
-    """The scene drawn in a training style and brought to the encoder's 64 pixels as the studio brings an upload
-    (made square with its border colour, then resized), three in ten with JPEG artefacts (at one in five, a run from
-    scratch lost 8 points of exact captions at quality 30): (3, 64, 64), normalised."""
-    image = render_scene(scene, training_style(rng, free_share))
+def training_picture(scene: Scene, rng: random.Random, free_share: float, side: int) -> torch.Tensor:
+    """The scene drawn in a training style and brought to the encoder's `side` pixels as the studio brings an upload
+    (squashed to a square), three in ten with JPEG artefacts (at one in five, a run from scratch lost 8 points of
+    exact captions at quality 30): (3, side, side), normalised."""
+    image = render_scene(scene, training_style(rng, free_share, side))
     if rng.random() < 0.3:
         image = with_jpeg_artefacts(image, rng)
-    return picture_to_tensor(as_the_studio_sees(image))
+    return picture_to_tensor(as_the_studio_sees(image, side))
 
 
-def as_the_studio_sees(image: Image.Image, side: int = 64) -> Image.Image:
-    """Any picture as the image encoder's preprocessing gives it: square (pad_to_square), then `side` pixels."""
-    from ..encoders.image import pad_to_square
-    image = pad_to_square(image.convert("RGB"))
+def as_the_studio_sees(image: Image.Image, side: int) -> Image.Image:
+    """Any picture as the image encoder's preprocessing gives it (open_clip's "squash" resize): `side` pixels square,
+    bicubic. Squashed rather than padded, an object's place in the picture's own frame (the world's place_of) is its
+    place in the square: with the border colour as padding, the frame's edge cannot be seen."""
+    image = image.convert("RGB")
     return image if image.size == (side, side) else image.resize((side, side), Image.Resampling.BICUBIC)
 
 

@@ -28,7 +28,7 @@ from .corpus import perturbed, scenes_for
 from .replicas import check_replicas_agree
 from .suite_config import EncoderStage, SuiteConfig
 from .train_encoders import (PicturePool, TextBatch, caption_batch, caption_in, contrastive_loss, render_for_training,
-                             save_image_encoder, text_tokens)
+                             save_image_encoder, text_tokens, world_pictures)
 from ..world.pictures import Scene, render_scene
 
 
@@ -46,7 +46,7 @@ class PlacesObjective(nn.Module):
 
     def forward(self, pictures: torch.Tensor, scenes: list[Scene], captions: torch.Tensor, keys: list[str],
                 scale: torch.Tensor) -> dict[str, torch.Tensor]:
-        """pictures (B, 3, 64, 64), captions (B, D) normalised text embeddings -> the three losses."""
+        """pictures (B, 3, H, W), captions (B, D) normalised text embeddings -> the three losses."""
         pooled, patch_tokens = self.visual(pictures)                                      # (B, D), (B, 64, width)
         with torch.no_grad():
             _, kept = self.before(pictures)
@@ -58,13 +58,13 @@ class PlacesObjective(nn.Module):
 def place_batch(pool: PicturePool, stage: EncoderStage, rng: random.Random, tokens
                 ) -> tuple[torch.Tensor, list[Scene], TextBatch]:
     """picture_batch base scenes and as many partners, a share of which move one object to a free place, and
-    their captions: pictures (2B, 3, 64, 64)."""
+    their captions: pictures (2B, 3, H, W)."""
     idx = rng.sample(range(len(pool.scenes)), stage.picture_batch)
     base = [pool.scenes[i] for i in idx]
     partners = [perturbed(scene, rng, "position") if rng.random() < stage.place_move_share else pool.partners[i]
                 for scene, i in zip(base, idx)]
     scenes = base + partners
-    pictures = torch.stack([render_for_training(s, rng, stage.free_share) for s in scenes])  # (2B, 3, 64, 64)
+    pictures = torch.stack([render_for_training(s, rng, stage) for s in scenes])  # (2B, 3, H, W)
     pictures, scenes = mirror(pictures, scenes, [rng.random() < 0.5 for _ in scenes])
     pictures = resample_blur(pictures, rng)
     return pictures, scenes, caption_batch(scenes, rng, tokens)
@@ -72,7 +72,7 @@ def place_batch(pool: PicturePool, stage: EncoderStage, rng: random.Random, toke
 
 @torch.no_grad()
 def retrieval_r1(clip, tokens, scenes: list[Scene], pictures: torch.Tensor, lang: str) -> float:
-    """Picture -> caption R@1 among the scenes' own captions; pictures (N, 3, 64, 64)."""
+    """Picture -> caption R@1 among the scenes' own captions; pictures (N, 3, H, W)."""
     texts = F.normalize(clip.encode_text(tokens([caption_in(s, lang) for s in scenes])), dim=-1)      # (N, D)
     pooled = F.normalize(clip.visual(pictures)[0], dim=-1)                                           # (N, D)
     keys = [s.objects_key() for s in scenes]
@@ -118,7 +118,7 @@ def tune_places(clip, modules: dict[str, nn.Module], optimizer: torch.optim.Opti
     stage, work, before = suite.encoders, Path(suite.work_dir), modules["before"]
     pool = PicturePool(stage, suite.seed)
     validation = scenes_for("validation", 400, suite.seed)
-    validation_pictures = torch.stack([picture_to_tensor(render_scene(s)) for s in validation]).to(accelerator.device)
+    validation_pictures = world_pictures(validation, stage.image_size).to(accelerator.device)
     clip.to(accelerator.device)
     objective, optimizer = accelerator.prepare(PlacesObjective(clip.visual, before, modules["heads"]), optimizer)
     tokens = text_tokens(tokenizer, stage, accelerator.device)

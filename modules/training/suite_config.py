@@ -32,8 +32,11 @@ class EncoderStage:
     joint_max_grad_norm: float | None = None  # the joint phase's norms are 2-9: clipped at 1.0 there, test R@1 after
                                   # the places phase was 0.90 / 0.91 (en / zh; 0.94 / 0.97 unclipped, another run)
     embed_dim: int = 128
-    image_size: int = 64
-    patch_size: int = 8
+    image_size: int = 64          # the patch grid, image_size / patch_size, must stay 8x8: the bridge's cells and
+    patch_size: int = 8           # the attribute heads read it. 128 px with 16 px patches (tiny objects 10 px
+                                  # across rather than 5) ended the shape phase at 0.41 of validation regions'
+                                  # shapes (0.88 at 64 / 8 on the same pictures); 96 / 8 (a 12x12 grid, probe only)
+                                  # at 0.40 on the wider placements that also gave 64 / 8 0.43
     vision_width: int = 128
     vision_layers: int = 4
     text_width: int = 128
@@ -203,7 +206,8 @@ class DecoderStage:
     """The latent diffusion decoder: a tiny VAE, then a tiny UNet conditioned on the CLIP text tower."""
 
     scenes: int = 6000
-    picture_size: int = 64          # the encoders' size: a small star is 11 px across, enough to keep its points
+    picture_size: int = 64          # drawings' size (the picture tower judges them brought up to its own size): a
+                                    # small star is 11 px across, enough to keep its points
     vae_blocks: tuple[int, ...] = (32, 64, 64, 64)   # channels per VAE level; 4 levels = 8x smaller latents
     latent_channels: int = 4
     vae_steps: int = 1200           # the whole VAE, on pixels and the perceptual distance (perceptual_from_start)

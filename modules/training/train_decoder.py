@@ -103,10 +103,20 @@ def foreground_weighted_mse(recon: torch.Tensor, pictures: torch.Tensor) -> torc
     return ((recon - pictures) ** 2 * (1 + FOREGROUND_WEIGHT * foreground_mask(pictures))).mean()
 
 
+def at_tower_size(tower: torch.nn.Module, pictures: torch.Tensor) -> torch.Tensor:
+    """Pictures (B, 3, h, w) brought to the picture tower's own size (B, 3, H, W), as the studio's preprocessing
+    brings a drawing: bicubic."""
+    side = tower.image_size[0]
+    if pictures.shape[-1] == side:
+        return pictures
+    return F.interpolate(pictures, size=(side, side), mode="bicubic", align_corners=False)
+
+
 def perceptual_distance(features: torch.nn.Module, recon: torch.Tensor, pictures: torch.Tensor) -> torch.Tensor:
     """1 - cosine similarity of the picture tower's patch tokens, over the patches the object touches: the features
     that tell shapes apart (the tower was trained with per-region attribute heads). Averaged over all 64 patches,
     a triangle for a star cost less than faint noise everywhere. (B, 3, H, W) each."""
+    recon, pictures = at_tower_size(features, recon), at_tower_size(features, pictures)
     _, recon_tokens = features(recon)                                                  # (B, patches, width)
     with torch.no_grad():
         _, tokens = features(pictures)

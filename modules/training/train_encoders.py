@@ -29,7 +29,7 @@ from .cleaning import clean_captioned_pictures, raw_captioned_pictures
 from .corpus import perturbed, scenes_for, shuffled_objects, sounds_for
 from .replicas import check_replicas_agree
 from .suite_config import EncoderStage, SuiteConfig
-from ..world.pictures import Scene, caption_en, caption_zh, render_scene
+from ..world.pictures import RenderStyle, Scene, caption_en, caption_zh, render_scene
 from ..world.sounds import Sound, describe_en, describe_zh, synthesize
 
 
@@ -86,10 +86,15 @@ class PicturePool:
         self.partners = [perturbed(s, rng, rng.choice(stage.partner_changes)) for s in self.scenes]
 
 
-def render_for_training(scene: Scene, rng: random.Random, free_share: float) -> torch.Tensor:
-    """One fresh look at the scene (new shades and shifts; a share `free_share` drawn the ways people draw):
-    (3, 64, 64)."""
-    return training_picture(replace(scene, shade_seed=rng.randrange(1 << 30)), rng, free_share)
+def render_for_training(scene: Scene, rng: random.Random, stage: EncoderStage) -> torch.Tensor:
+    """One fresh look at the scene (new shades and shifts; a share stage.free_share drawn the ways people draw):
+    (3, side, side), side = stage.image_size."""
+    return training_picture(replace(scene, shade_seed=rng.randrange(1 << 30)), rng, stage.free_share, stage.image_size)
+
+
+def world_pictures(scenes: list[Scene], side: int) -> torch.Tensor:
+    """The scenes in the world's own look at the encoder's size: (N, 3, side, side)."""
+    return torch.stack([picture_to_tensor(render_scene(s, RenderStyle(size=side))) for s in scenes])
 
 
 def picture_batch(pool: PicturePool, stage: EncoderStage, rng: random.Random, partners: bool = True
@@ -100,7 +105,7 @@ def picture_batch(pool: PicturePool, stage: EncoderStage, rng: random.Random, pa
         scenes = [pool.scenes[i] for i in idx] + [pool.partners[i] for i in idx]
     else:
         scenes = [pool.scenes[i] for i in rng.sample(range(len(pool.scenes)), 2 * stage.picture_batch)]
-    pictures = torch.stack([render_for_training(s, rng, stage.free_share) for s in scenes])  # (2B, 3, H, W)
+    pictures = torch.stack([render_for_training(s, rng, stage) for s in scenes])  # (2B, 3, H, W)
     pictures, scenes = mirror(pictures, scenes, [rng.random() < 0.5 for _ in scenes])
     return resample_blur(pictures, rng), scenes
 
@@ -131,7 +136,7 @@ def set_learning_rates(optimizer: torch.optim.Optimizer, step: int, stage: Encod
 def held_out_regions(clip: CLIP, heads: RegionAttributeHeads, scenes: list[Scene], pictures: torch.Tensor
                      ) -> dict[str, float]:
     """How well the patch tokens name each region's colour, shape and size on validation scenes.
-    pictures (N, 3, 64, 64): the scenes, rendered."""
+    pictures (N, 3, H, W): the scenes, rendered."""
     clip.visual.eval()
     with torch.no_grad():
         _, patch_tokens = clip.visual(pictures)
@@ -150,7 +155,7 @@ class EncoderObjective(nn.Module):
 
     def forward(self, pictures: torch.Tensor, scenes: list[Scene], captions: TextBatch | None = None,
                 sounds: SoundBatch | None = None) -> dict[str, torch.Tensor]:
-        """pictures (B, 3, 64, 64) -> losses: the attribute heads always; when captions and sounds are given (the
+        """pictures (B, 3, H, W) -> losses: the attribute heads always; when captions and sounds are given (the
         joint phase) the contrastive losses and the place heads over the captions' embeddings."""
         pooled, patch_tokens = self.clip.visual(pictures)                                 # (B, D), (B, grid², width)
         losses = {"attributes": self.heads.loss(patch_tokens, scenes)}
@@ -228,7 +233,7 @@ def encoder_models(stage: EncoderStage, vocab_size: int
 
 def encoder_batch(joint: bool, pool: PicturePool, sounds: list[Sound], waves: list[np.ndarray], stage: EncoderStage,
                   rng: random.Random, tokens) -> tuple[torch.Tensor, list[Scene], TextBatch | None, SoundBatch | None]:
-    """One step's pictures (2B, 3, 64, 64) and their scenes, and in the joint phase captions and sounds; on the
+    """One step's pictures (2B, 3, H, W) and their scenes, and in the joint phase captions and sounds; on the
     CPU."""
     pictures, scenes = picture_batch(pool, stage, rng, partners=joint)
     captions = caption_batch(scenes, rng, tokens) if joint else None
@@ -267,7 +272,7 @@ def train_encoders(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
         return
     pool = PicturePool(stage, suite.seed)
     validation = scenes_for("validation", 400, suite.seed)
-    validation_pictures = torch.stack([picture_to_tensor(render_scene(s)) for s in validation])   # (N, 3, 64, 64)
+    validation_pictures = world_pictures(validation, stage.image_size)                            # (N, 3, H, W)
     sounds = sounds_for("train", stage.sounds, suite.seed)
     waves = [synthesize(s) for s in sounds]
     objective, optimizer = accelerator.prepare(EncoderObjective(clip, audio, heads, caption_places), optimizer)

@@ -61,21 +61,22 @@ class MediaPools:
     """Training pictures (rendered once, some with JPEG artefacts) and sounds (synthesised when drawn: that takes
     about a millisecond), ready to be augmented."""
 
-    def __init__(self, stage: LanguageStage, seed: int, sounds_only: bool = False):
-        """sounds_only: no pictures, and stage.sound_phase_sounds sounds rather than stage.sounds."""
+    def __init__(self, stage: LanguageStage, seed: int, side: int, sounds_only: bool = False):
+        """side: the picture encoder's size in pixels. sounds_only: no pictures, and stage.sound_phase_sounds sounds
+        rather than stage.sounds."""
         self.scenes, self.pictures = ([], None) if sounds_only else pictured_scenes(stage.scenes, seed,
-                                                                                     stage.free_share)
+                                                                                     stage.free_share, side)
         self.sounds = sounds_for("train", stage.sound_phase_sounds if sounds_only else stage.sounds, seed + 1)
 
 
 @functools.lru_cache(maxsize=1)
-def pictured_scenes(count: int, seed: int, free_share: float) -> tuple[list[Scene], torch.Tensor]:
-    """The phases' training scenes and their pictures (count, 3, 64, 64), rendered once for all the phases that
-    run in this process (about 16 s on two cores; a share `free_share` drawn the ways people draw). Read only:
-    augmentations make new tensors."""
+def pictured_scenes(count: int, seed: int, free_share: float, side: int) -> tuple[list[Scene], torch.Tensor]:
+    """The phases' training scenes and their pictures (count, 3, side, side), rendered once for all the phases that
+    run in this process (about 16 s on two cores at 64 pixels; a share `free_share` drawn the ways people draw).
+    Read only: augmentations make new tensors."""
     rng = random.Random(f"lm-pools-{seed}")
     scenes = scenes_for("train", count, seed + 1)
-    return scenes, torch.stack([training_picture(s, rng, free_share) for s in scenes])
+    return scenes, torch.stack([training_picture(s, rng, free_share, side) for s in scenes])
 
 
 @dataclass
@@ -414,7 +415,7 @@ def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelera
         model.set_attn_implementation("eager")
     if accelerator.device.type == "cpu":
         use_index_add_experts(model)        # the same gradients as grouped_mm, sooner on a CPU
-    pools = MediaPools(stage, suite.seed, phase.sounds_only) if start < phase.steps else None
+    pools = MediaPools(stage, suite.seed, suite.encoders.image_size, phase.sounds_only) if start < phase.steps else None
     objective, optimizer = accelerator.prepare(
         LanguageObjective(model, bridge, heads, markers, phase.loss_per_example), optimizer)
     recorder = ExpertRecorder(model)

@@ -109,6 +109,9 @@ def random_scene(rng: random.Random, max_objects: int = 3, background: str | Non
     return Scene(background or rng.choice(sorted(BACKGROUNDS)), objects, rng.randrange(1 << 30))
 
 
+STAR_INNER = 0.45                  # the world's star: inner radius over outer radius
+
+
 @dataclass(frozen=True)
 class RenderStyle:
     """How a scene is drawn. The defaults are the world's own look; the rest are the ways people draw the same scene.
@@ -127,6 +130,8 @@ class RenderStyle:
     outline: float = 0.0           # share of objects drawn as an outline rather than filled
     max_rotation: float = 0.0      # degrees; each shape turns by up to this much either way
     texture: str = "plain"         # the background: plain, noise, gradient or speckle (its colour's name stays)
+    star_inner: tuple[float, float] = (STAR_INNER, STAR_INNER)   # a star's inner radius over its outer radius,
+                                   # drawn per star from this range (people draw fatter and thinner stars)
 
     def __post_init__(self):
         if self.texture not in TEXTURES:
@@ -146,12 +151,18 @@ SHADE_RANGES: dict[str, tuple[tuple[float, float], tuple[float, float], tuple[fl
     "purple": ((268.0, 308.0), (0.45, 1.0), (0.4, 0.9)),
 }
 BACKGROUND_VALUES = {"white": (0.9, 1.0), "black": (0.0, 0.12), "gray": (0.38, 0.62)}   # HSV value, saturation ≤ 0.05
-SMALL_RANGE = (0.05, 0.095)        # outer radius of a small object, fraction of the longer side (free geometry)
-LARGE_RANGE = (0.125, 0.145)       # of a large one beside others; a lone large one may reach FILLING_RADIUS
 LONE_CENTRE_RANGE = (0.13, 0.87)   # a lone object's centre stays off the outer eighth of the frame, which the
                                    # prefix bridge's cells leave out
 SIZE_MARGIN = 0.01                 # a drawn object's outer radius is at least this far from LARGE_FROM
-PLACE_MARGIN = 0.04                # a lone object's centre is at least this much nearer its place than any other
+PLACE_MARGIN = 0.04                # an object's centre is at least this much nearer its place than any other
+# Outer radii (fractions of the longer side) that free geometry draws for each size word: a lone object from tiny to
+# filling the frame; one beside others near the world's own sizes. Beside others at any size up to 0.2 and up to 0.2
+# from its place's centre (as the second renderer draws them), a shape phase ended at 0.43 of validation regions'
+# shapes named right (0.88 with these ranges): the region heads read each place's patches, and an object 0.2 away
+# is no longer in them
+LONE_RADII = {"small": (TINY_RADIUS, 0.095), "large": (0.125, FILLING_RADIUS)}
+SIDE_BY_SIDE_RADII = {"small": (0.05, 0.095), "large": (0.125, 0.145)}
+SIDE_BY_SIDE_SHIFT = 0.06          # of the frame: how far from its place's centre an object beside others may sit
 
 
 @dataclass(frozen=True)
@@ -165,9 +176,10 @@ class Placement:
     angle: float = 0.0
 
 
-def free_placements(scene: Scene, style: RenderStyle, rng: random.Random) -> list[Placement]:
-    """With free geometry, one placement per object, true to its size word and place (size_word, place_of). (The
-    world's own geometry is placed object by object as it is drawn: _world_placement.)"""
+def free_placements(scene: Scene, style: RenderStyle, rng: random.Random) -> list[Placement] | None:
+    """With free geometry, one placement per object, true to its size word and place (size_word, place_of); None
+    when several objects find no room in the style's frame (three large ones in a long thin frame). (The world's
+    own geometry is placed object by object as it is drawn: _world_placement.)"""
     if len(scene.objects) == 1:
         return [_lone_placement(scene.objects[0], style, rng)]
     return _placements_side_by_side(scene.objects, style, rng)
@@ -198,7 +210,7 @@ def _fits(cx: float, cy: float, radius: float, style: RenderStyle) -> bool:
 def _lone_placement(obj: SceneObject, style: RenderStyle, rng: random.Random) -> Placement:
     """A lone object: any size its word covers (large: up to FILLING_RADIUS) and any centre nearer its place
     than any other place by PLACE_MARGIN, inside the frame. Shrinks towards the world's size when nothing fits."""
-    low, high = (TINY_RADIUS, SMALL_RANGE[1]) if obj.size == "small" else (LARGE_RANGE[0], FILLING_RADIUS)
+    low, high = LONE_RADII[obj.size]
     angle = rng.uniform(-style.max_rotation, style.max_rotation)
     for attempt in range(80):
         radius = math.exp(rng.uniform(math.log(low), math.log(high)))
@@ -234,21 +246,38 @@ def _clearly_at(cx: float, cy: float, position: str) -> bool:
     return distances[0][1] == position and distances[1][0] - distances[0][0] >= PLACE_MARGIN
 
 
-def _placements_side_by_side(objects, style: RenderStyle, rng: random.Random) -> list[Placement]:
-    """Several objects: sizes over each word's range, centres shifted by up to 0.06, never overlapping."""
-    for _ in range(40):
-        chosen = []
+def _placements_side_by_side(objects, style: RenderStyle, rng: random.Random) -> list[Placement] | None:
+    """Several objects, placed one after another: each of any size its word covers beside others (SIDE_BY_SIDE_RADII)
+    and centred anywhere up to SIDE_BY_SIDE_SHIFT from its place's centre, as long as it is clearly at its place
+    (place_of, PLACE_MARGIN) and clearly of its size, inside the frame and apart from the others. None when the
+    frame gives no room."""
+    for _ in range(12):
+        chosen: list[Placement] = []
         for obj in objects:
-            low, high = SMALL_RANGE if obj.size == "small" else LARGE_RANGE
-            cx, cy = REGION_CENTERS[obj.position]
-            chosen.append(Placement(cx + rng.uniform(-0.06, 0.06), cy + rng.uniform(-0.06, 0.06),
-                                    rng.uniform(low, high), rng.uniform(-style.max_rotation, style.max_rotation)))
-        measured = [extent(o.shape, p, style) for o, p in zip(objects, chosen)]
-        if (_apart(chosen, style) and all(_fits(p.cx, p.cy, p.radius, style) for p in chosen)
-                and all(place_of(x, y) == o.position and _clearly_sized(outer, o.size)
-                        for o, (x, y, outer) in zip(objects, measured))):
+            where = _one_beside(obj, chosen, style, rng)
+            if where is None:
+                break
+            chosen.append(where)
+        else:
             return chosen
-    return [_world_placement(o, RenderStyle(position_jitter=0.0), rng) for o in objects]
+    return None
+
+
+def _one_beside(obj: SceneObject, chosen: list[Placement], style: RenderStyle, rng: random.Random
+                ) -> Placement | None:
+    """One object's placement beside those already chosen, or None when 30 draws found no room."""
+    low, high = SIDE_BY_SIDE_RADII[obj.size]
+    px, py = REGION_CENTERS[obj.position]
+    for _ in range(30):
+        where = Placement(px + rng.uniform(-SIDE_BY_SIDE_SHIFT, SIDE_BY_SIDE_SHIFT),
+                          py + rng.uniform(-SIDE_BY_SIDE_SHIFT, SIDE_BY_SIDE_SHIFT),
+                          math.exp(rng.uniform(math.log(low), math.log(high))),
+                          rng.uniform(-style.max_rotation, style.max_rotation))
+        cx, cy, outer = extent(obj.shape, where, style)
+        if (_fits(where.cx, where.cy, where.radius, style) and _clearly_at(cx, cy, obj.position)
+                and _clearly_sized(outer, obj.size) and _apart([*chosen, where], style)):
+            return where
+    return None
 
 
 def _apart(chosen: list[Placement], style: RenderStyle, gap: float = 0.015) -> bool:
@@ -257,15 +286,17 @@ def _apart(chosen: list[Placement], style: RenderStyle, gap: float = 0.015) -> b
                for i, a in enumerate(chosen) for b in chosen[i + 1:])
 
 
-def _shape_points(shape: str, cx: float, cy: float, r: float, angle: float = 0.0) -> list[tuple[float, float]]:
-    """Corners of a shape of outer radius r centred on (cx, cy), turned by angle degrees."""
+def _shape_points(shape: str, cx: float, cy: float, r: float, angle: float = 0.0, star_inner: float = STAR_INNER
+                  ) -> list[tuple[float, float]]:
+    """Corners of a shape of outer radius r centred on (cx, cy), turned by angle degrees (a star's inner corners at
+    star_inner of r)."""
     turn = math.radians(angle)
     if shape == "square":
         corners = [(-math.pi * 3 / 4 + k * math.pi / 2, r) for k in range(4)]
     elif shape == "triangle":
         corners = [(a, r) for a in (-math.pi / 2, math.pi / 6, 5 * math.pi / 6)]
     elif shape == "star":
-        corners = [(-math.pi / 2 + k * math.pi / 5, r if k % 2 == 0 else r * 0.45) for k in range(10)]
+        corners = [(-math.pi / 2 + k * math.pi / 5, r if k % 2 == 0 else r * star_inner) for k in range(10)]
     else:
         raise ValueError(f"unknown shape {shape!r}; valid: {sorted(SHAPES)}")
     return [(cx + radius * math.cos(a + turn), cy + radius * math.sin(a + turn)) for a, radius in corners]
@@ -314,21 +345,35 @@ def _background(scene: Scene, style: RenderStyle, rng: random.Random, width: int
 def render_scene(scene: Scene, style: RenderStyle = RenderStyle()) -> Image.Image:
     """Draw a scene as an RGB picture whose longer side is style.size pixels (square by default)."""
     rng = random.Random(scene.shade_seed)
+    planned = None
+    if style.free_geometry:
+        style, planned = _fitting_frame(scene, style, rng)
     frame_w, frame_h = _frame(style)
     width, height = max(1, round(style.size * frame_w)), max(1, round(style.size * frame_h))
     scale = _supersampling(style) if style.antialias else 1
     image = _background(scene, style, rng, width * scale, height * scale)
     draw = ImageDraw.Draw(image)
-    planned = free_placements(scene, style, rng) if style.free_geometry else None
     for k, obj in enumerate(scene.objects):
         where = planned[k] if planned else _world_placement(obj, style, rng)
         fill = _object_fill(obj.color, style, rng)
         line = _outline_width(where.radius * style.size * scale, style, rng)
         _draw_shape(draw, obj.shape, where.cx * width * scale, where.cy * height * scale,
-                    where.radius * style.size * scale, where.angle, fill, line)
+                    where.radius * style.size * scale, where.angle, fill, line, _star_inner(style, rng))
     if scale > 1:
         image = image.resize((width, height), Image.Resampling.LANCZOS)
     return image
+
+
+def _fitting_frame(scene: Scene, style: RenderStyle, rng: random.Random) -> tuple[RenderStyle, list[Placement]]:
+    """The style, its frame made less long and thin until the scene's objects find room (free_placements), and
+    their placements; in a square frame at the world's own places when even that fails."""
+    for _ in range(4):
+        planned = free_placements(scene, style, rng)
+        if planned is not None:
+            return style, planned
+        style = replace(style, aspect=math.sqrt(style.aspect))
+    style = replace(style, aspect=1.0)
+    return style, [_world_placement(o, RenderStyle(position_jitter=0.0), rng) for o in scene.objects]
 
 
 def _supersampling(style: RenderStyle) -> int:
@@ -347,8 +392,14 @@ def _outline_width(radius_px: float, style: RenderStyle, rng: random.Random) -> 
     return 0
 
 
+def _star_inner(style: RenderStyle, rng: random.Random) -> float:
+    """A star's inner radius over its outer one; the world's own (no draw from rng) when the style fixes it."""
+    low, high = style.star_inner
+    return low if low == high else rng.uniform(low, high)
+
+
 def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, cx: float, cy: float, r: float, angle: float,
-                fill: tuple[int, int, int], line: int) -> None:
+                fill: tuple[int, int, int], line: int, star_inner: float = STAR_INNER) -> None:
     """One shape of outer radius r (pixels) centred on (cx, cy): filled, or outlined `line` pixels wide."""
     if shape == "circle":
         box = [cx - r, cy - r, cx + r, cy + r]
@@ -357,7 +408,7 @@ def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, cx: float, cy: float, r: 
         else:
             draw.ellipse(box, fill=fill)
         return
-    corners = _shape_points(shape, cx, cy, r, angle)
+    corners = _shape_points(shape, cx, cy, r, angle, star_inner)
     if line:
         draw.polygon(corners, outline=fill, width=line)
     else:
