@@ -4,7 +4,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
@@ -29,6 +29,8 @@ class GenerationStats:
     tokens: list[str] = field(default_factory=list)          # each generated token's text
     experts: list[list[list[int]]] = field(default_factory=list)  # [token][moe layer] -> expert ids
     stopped: bool = False
+    media_tokens: dict[str, int] = field(default_factory=dict)   # prompt tokens that are a picture / a sound
+    speech: Any = None                                           # the spoken answer, when one was asked for
 
 
 def sample_next(logits: torch.Tensor, settings: GenerationSettings, generator: torch.Generator | None) -> int:
