@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import queue
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ TALKER_PREFIXES = ("talker.", "code2wav.")    # Qwen3-Omni's speaking parts, as 
 SPEECH_RATE = 24_000                          # Qwen3-Omni's code2wav writes 24 kHz
 SPEECH_MAX_TOKENS = 4096                      # codec tokens per spoken answer (12.5 a second: about 5 minutes)
 _END = object()                               # the streamer's last item
+_EXPERT_KEY = re.compile(r"^(.*\.experts)\.(\d+)\.(gate_proj|up_proj|down_proj)\.weight$")
 
 
 @dataclass
@@ -84,8 +86,30 @@ def weight_files(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.safetensors"))
 
 
+def fused_experts(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Checkpoints keep each routed expert apart (`….experts.3.gate_proj.weight`, (inter, hidden)); transformers 5
+    holds a layer's experts fused: `….experts.gate_up_proj` (experts, 2 × inter, hidden), gate rows before up
+    rows, and `….experts.down_proj` (experts, hidden, inter). Anything else passes as it is."""
+    fused: dict[str, torch.Tensor] = {}
+    layers: dict[str, dict[int, dict[str, torch.Tensor]]] = {}
+    for key, tensor in weights.items():
+        match = _EXPERT_KEY.match(key)
+        if match is None:
+            fused[key] = tensor
+            continue
+        block, number, projection = match.groups()
+        layers.setdefault(block, {}).setdefault(int(number), {})[projection] = tensor
+    for block, experts in layers.items():
+        order = sorted(experts)
+        fused[f"{block}.gate_up_proj"] = torch.stack([torch.cat([experts[e]["gate_proj"], experts[e]["up_proj"]])
+                                                      for e in order])          # (experts, 2 × inter, hidden)
+        fused[f"{block}.down_proj"] = torch.stack([experts[e]["down_proj"] for e in order])  # (experts, hidden, inter)
+    return fused
+
+
 def talker_weights(folder: Path) -> dict[str, torch.Tensor]:
-    """Every tensor of the talker and its code-to-wave decoder, read from the shards that hold them."""
+    """Every tensor of the talker and its code-to-wave decoder, read from the shards that hold them, experts fused
+    as the modules hold them."""
     from safetensors import safe_open
 
     weights = {}
@@ -94,7 +118,7 @@ def talker_weights(folder: Path) -> dict[str, torch.Tensor]:
             for key in file.keys():
                 if key.startswith(TALKER_PREFIXES):
                     weights[key] = file.get_tensor(key)
-    return weights
+    return fused_experts(weights)
 
 
 class NativeLanguageModel:
@@ -196,11 +220,11 @@ class NativeLanguageModel:
             # none: it is the thinker's audio tower setting
             self.model.config.talker_config.audio_config = self.model.config.thinker_config.audio_config
             self.model.enable_talker()
-            missing, _ = self.model.load_state_dict(weights, strict=False)
+            missing, unexpected = self.model.load_state_dict(weights, strict=False)
             absent = [key for key in missing if key.startswith(TALKER_PREFIXES)]
-            if absent:
-                raise ValueError(f"the checkpoint's talker is incomplete: {len(absent)} tensors missing "
-                                 f"({absent[0]}, …)")
+            if absent or unexpected:
+                raise ValueError(f"the checkpoint's talker does not match its config: {len(absent)} tensors missing "
+                                 f"({', '.join(absent[:2])}), {len(unexpected)} unknown ({', '.join(unexpected[:2])})")
             self.model.talker.to(self.device, self.dtype).eval()
             self.model.code2wav.to(self.device, self.dtype).eval()
             self.model.has_talker = True
