@@ -188,7 +188,7 @@ class NativeLanguageModel:
     # ---- speaking --------------------------------------------------------------------------------------------
 
     def voices(self) -> list[str]:
-        """The voices the checkpoint's talker speaks in (Qwen3-Omni: Ethan, Chelsie, Aiden); [] without a talker."""
+        """The voices the checkpoint's talker speaks in (its config's talker_config.speaker_id); [] without a talker."""
         talker = getattr(self.model.config, "talker_config", None)
         if talker is None or not getattr(talker, "speaker_id", None) or not self._has_talker_weights():
             return []
