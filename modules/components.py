@@ -85,6 +85,11 @@ class Components:
                 if s.kind == "openai":                    # another server generates: vLLM, SGLang, another studio
                     from .remote_lm import RemoteLanguageModel
                     return RemoteLanguageModel.load(s)
+                if s.kind == "native":                    # one checkpoint reads pictures and sounds itself
+                    from .native_lm import SPEECH_MAX_TOKENS, NativeLanguageModel
+                    return NativeLanguageModel.load(plain(s.source), device, dtype, s.options.get("revision"),
+                                                    s.trust_remote_code,
+                                                    s.options.get("speech_max_tokens", SPEECH_MAX_TOKENS))
                 if self.config.quantize or s.options.get("device_map"):
                     from .quantize import load_language_model
                     return load_language_model(dataclasses.replace(s, source=plain(s.source)), device, dtype,

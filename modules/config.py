@@ -24,6 +24,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 QUANTIZE = ("none", "int8", "int4", "fp8")             # weight quantization of the language model
 LM_BACKENDS = ("transformers", "openai")               # in-process weights, or an OpenAI-compatible server
+LM_KINDS = ("transformers", "openai", "native")        # … or one checkpoint reading pictures and sounds itself
 BRIDGE_KINDS = ("prefix", "text")                      # trained projector, or captions and tags as words
 MODALITIES = ("text", "image", "audio")              # what an openai-backend model takes as content parts
 PROFILE_SETTINGS = ("device", "dtype", "limits", "search")   # profile keys that are not roles
@@ -258,6 +259,10 @@ def _role_source(where: str, spec: Any, base: Path, role: str = "") -> RoleSourc
         raise ConfigError(f"{where}.kind: {kind!r} is not valid; expected a name such as prefix or text")
     if role == "bridge" and kind is not None:
         kind = _choice(f"{where}.kind", kind, BRIDGE_KINDS)
+    if role == "language_model" and kind is not None:
+        kind = _choice(f"{where}.kind", kind, LM_KINDS)
+    if role == "language_model" and "speech_max_tokens" in rest:
+        rest["speech_max_tokens"] = _int(f"{where}.speech_max_tokens", rest["speech_max_tokens"], 1)
     if role == "language_model" and kind == "openai":
         base_url = rest.get("base_url")
         if not isinstance(base_url, str) or not re.match(r"^https?://\S+$", base_url.strip()):

@@ -22,6 +22,8 @@ class GenerationSettings:
     max_new_tokens: int = 96      # answer length cap, 1 ..= the profile's limit
     seed: int | None = None       # fixed seed for reproducible sampling; None = random
     keep_language: bool = True    # the answer stays in the language of the last user message (language_guard)
+    speak: bool = False           # also speak the answer (a checkpoint with a talker: Qwen3-Omni); off by default
+    voice: str | None = None      # the talker's voice (e.g. Ethan); None = the checkpoint's first
 
 
 @dataclass(frozen=True)
@@ -72,3 +74,4 @@ class ChatEvent:
     done: bool = False
     trace: dict = field(default_factory=dict)           # this answer's trace (tokens, experts); on the done event
     sources: list[Source] = field(default_factory=list)  # what search found and the model was given, numbered
+    speech: Any = None            # the spoken answer (modules.native_lm.Speech: samples, sample_rate, voice); done event

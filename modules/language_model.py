@@ -4,14 +4,14 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
 from .contracts import GenerationSettings
 from .language_guard import LanguageGuard, latin_names, token_bytes
-from .moe_trace import ExpertRecorder, experts_per_token, routed_experts
+from .moe_trace import ExpertRecorder, experts_per_token, parameter_counts, routed_experts
 from .world.chat import latin_names_in_chinese_answers
 from .world.language import language_of
 
@@ -29,6 +29,8 @@ class GenerationStats:
     tokens: list[str] = field(default_factory=list)          # each generated token's text
     experts: list[list[list[int]]] = field(default_factory=list)  # [token][moe layer] -> expert ids
     stopped: bool = False
+    media_tokens: dict[str, int] = field(default_factory=dict)   # prompt tokens that are a picture / a sound
+    speech: Any = None                                           # the spoken answer, when one was asked for
 
 
 def sample_next(logits: torch.Tensor, settings: GenerationSettings, generator: torch.Generator | None) -> int:
@@ -55,7 +57,8 @@ class LanguageModel:
         self.model, self.tokenizer, self.device = model, tokenizer, device
         self.recorder = ExpertRecorder(model)
         self.moe_layers = sorted(self.recorder.gates)
-        self.num_experts = routed_experts(model.config)      # n_routed_experts | num_local_experts | num_experts
+        # n_routed_experts | num_local_experts | num_experts, as the experts modules say it or else the config
+        self.num_experts = self.recorder.experts_count or routed_experts(model.config)
         self.lock = threading.Lock()            # one generation at a time per model (caches are per call)
         self._pieces: list[bytes] | None = None  # each token's bytes, read once for the language guard
         self._guards: dict[frozenset[str], LanguageGuard] = {}
@@ -78,13 +81,8 @@ class LanguageModel:
 
     def parameter_counts(self) -> tuple[int, int]:
         """(total, active per token): routed experts count only top-k of n toward the active share."""
-        total = sum(p.numel() for p in self.model.parameters())
-        k = experts_per_token(self.model.config)
-        idle = 0
-        for index in self.moe_layers:
-            routed = sum(p.numel() for p in self.recorder.experts[index].parameters())
-            idle += routed * (self.num_experts - k) // max(1, self.num_experts)
-        return total, total - idle
+        return parameter_counts(self.model, self.recorder, self.num_experts,
+                                self.recorder.top_k or experts_per_token(self.model.config))
 
     def supports_media(self, kind: str) -> bool:
         token_id = self.tokenizer.convert_tokens_to_ids(MEDIA_MARKERS[kind])

@@ -8,29 +8,50 @@ Where the routed experts chosen per token become visible, per family (transforme
     Qwen2-MoE      layers[i].mlp (sparse steps)        mlp.gate         (logits, weights, ids)      num_experts
     Mixtral        layers[i].mlp                       mlp.gate         (logits, weights, ids)      num_local_experts
     GraniteMoE     layers[i].block_sparse_moe          .router          (logits, weights, ids)      num_local_experts
+    Qwen3-VL-MoE   model.language_model.layers[i].mlp  mlp.gate       (logits, weights, ids)      text_config.num_experts
+    Qwen3-Omni     thinker.model.layers[i].mlp         mlp.gate         (logits, weights, ids)      thinker text_config
     DeepSeek-V2 remote code (trust_remote_code): mlp.gate = MoEGate -> (ids, weights, aux_loss)
 
-A layer's MoE block is the one holding `experts` beside its router; the ids are the router output's integer
-tensor, (tokens, k) with tokens = batch × sequence flattened. Every family takes `num_experts_per_tok` as k.
+MoE blocks are found by walking the model's modules, not by a list of names per model: a block is any module
+holding an `experts` module beside a router (a child named `gate` or `router`), and its layer is the number after
+the last `layers.` in its name. The ids are the router output's integer tensor, (tokens, k) with tokens = batch ×
+sequence flattened. The counts come from the modules where they say them (`experts.num_experts`, `router.top_k`),
+else from the config (nested configs such as Qwen3-Omni's thinker_config.text_config included); every family
+takes `num_experts_per_tok` as k.
 Only DeepSeek-V3 routers carry `e_score_correction_bias` (auxiliary-loss-free balancing); the others balance
 through an auxiliary loss in training and have no bias to nudge.
 """
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
 log = logging.getLogger(__name__)
-BLOCK_NAMES = ("mlp", "block_sparse_moe")            # DeepSeek, Qwen2-MoE, Mixtral | GraniteMoE
 ROUTER_NAMES = ("gate", "router")                    # DeepSeek, Qwen2-MoE, Mixtral | GraniteMoE
 EXPERTS_KEYS = ("n_routed_experts", "num_local_experts", "num_experts")   # DeepSeek | Mixtral, Granite | Qwen2-MoE
 
 
+TEXT_CONFIGS = ("thinker_config", "text_config")     # where a multimodal config keeps its language model's settings
+_LAYER = re.compile(r"(?:^|\.)layers\.(\d+)(?:\.|$)")
+
+
+def text_config(config):
+    """The config that holds the language model's settings: the config itself, or its thinker's / text part's
+    (Qwen3-Omni: thinker_config.text_config; Qwen3-VL-MoE: text_config)."""
+    for key in TEXT_CONFIGS:
+        inner = getattr(config, key, None)
+        if inner is not None and not isinstance(inner, dict):
+            return text_config(inner)
+    return config
+
+
 def routed_experts(config) -> int:
     """Routed experts per MoE layer, read from whichever key the family's config uses (0 for a dense model)."""
+    config = text_config(config)
     for key in EXPERTS_KEYS:
         value = getattr(config, key, None)
         if value:
@@ -40,7 +61,7 @@ def routed_experts(config) -> int:
 
 def experts_per_token(config) -> int:
     """k: routed experts each token goes to (`num_experts_per_tok` in every family above)."""
-    return int(getattr(config, "num_experts_per_tok", 0) or 0)
+    return int(getattr(text_config(config), "num_experts_per_tok", 0) or 0)
 
 
 def _router(block: nn.Module) -> nn.Module | None:
@@ -51,16 +72,51 @@ def _router(block: nn.Module) -> nn.Module | None:
     return None
 
 
+def is_moe_block(module: nn.Module) -> bool:
+    """A module holding routed experts beside the router that picks them."""
+    return isinstance(getattr(module, "experts", None), nn.Module) and _router(module) is not None
+
+
+def layer_number(name: str) -> int | None:
+    """'model.layers.3.mlp' -> 3: the number after the last `layers.` of a module's name; None without one."""
+    found = _LAYER.findall(name)
+    return int(found[-1]) if found else None
+
+
 def moe_blocks(model: nn.Module) -> dict[int, nn.Module]:
-    """layer index -> the MoE block of every MoE layer (a module holding `experts` and a `gate`/`router`)."""
-    blocks = {}
-    for index, layer in enumerate(model.model.layers):
-        for name in BLOCK_NAMES:
-            block = getattr(layer, name, None)
-            if block is not None and hasattr(block, "experts") and _router(block) is not None:
-                blocks[index] = block
-                break
-    return blocks
+    """layer index -> the MoE block of every MoE layer, found by walking the model's modules in order. A block
+    outside any `layers.N` takes the next free index. Where two stacks number their layers alike, the first one
+    walked keeps each index (pass the module that holds the language model, e.g. Qwen3-Omni's thinker)."""
+    blocks: dict[int, nn.Module] = {}
+    inside: set[str] = set()                          # blocks already taken: their own children are not walked
+    for name, module in model.named_modules():
+        if any(name.startswith(prefix + ".") for prefix in inside) or not is_moe_block(module):
+            continue
+        inside.add(name)
+        index = layer_number(name)
+        if index is None:
+            index = max(blocks, default=-1) + 1
+        blocks.setdefault(index, module)
+    return dict(sorted(blocks.items()))
+
+
+def block_experts(block: nn.Module) -> int:
+    """Routed experts of one block: `experts.num_experts` (fused experts), the length of a ModuleList of experts,
+    or the router's `num_experts`; 0 when none of them says."""
+    for owner in (block.experts, _router(block)):
+        value = getattr(owner, "num_experts", None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return len(block.experts) if isinstance(block.experts, nn.ModuleList) else 0
+
+
+def block_top_k(block: nn.Module) -> int:
+    """k of one block as its router or the block says it (`top_k`); 0 when neither does."""
+    for owner in (_router(block), block):
+        value = getattr(owner, "top_k", None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return 0
 
 
 def moe_gates(model: nn.Module) -> dict[int, nn.Module]:
@@ -83,6 +139,8 @@ class ExpertRecorder:
         blocks = moe_blocks(model)
         self.gates = {index: _router(block) for index, block in blocks.items()}       # the hooked routers
         self.experts = {index: block.experts for index, block in blocks.items()}      # their routed experts
+        self.experts_count = max((block_experts(b) for b in blocks.values()), default=0)   # n per layer
+        self.top_k = max((block_top_k(b) for b in blocks.values()), default=0)             # k per token
         self.calls: dict[int, list[torch.Tensor]] = {i: [] for i in self.gates}       # each (tokens, k)
         self._handles = []
         self._warned = False
@@ -129,6 +187,17 @@ class ExpertRecorder:
                 ids = ids[token_mask.flatten().cpu()]
             rows.append(torch.bincount(ids.flatten().long(), minlength=num_experts))
         return torch.stack(rows) if rows else torch.zeros(0, num_experts, dtype=torch.long)
+
+
+def parameter_counts(model: nn.Module, recorder: ExpertRecorder, num_experts: int, k: int) -> tuple[int, int]:
+    """(total, active per token) of `model`: each traced layer's routed experts count k of n toward the active
+    share; everything else (attention, shared experts, towers that read pictures and sounds) counts whole."""
+    total = sum(p.numel() for p in model.parameters())
+    idle = 0
+    for experts in recorder.experts.values():
+        routed = sum(p.numel() for p in experts.parameters())
+        idle += routed * (num_experts - k) // max(1, num_experts)
+    return total, total - idle
 
 
 @torch.no_grad()

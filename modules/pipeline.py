@@ -1,6 +1,7 @@
 """The only thing the UI and the API call: check inputs -> route -> encode -> bridge -> generate -> respond."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import threading
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .components import Components, component_parameters
-from .content_parts import media_parts, takes_content_parts
+from .content_parts import takes_content_parts, user_parts
 from .contracts import (ChatEvent, DrawnPicture, DrawSettings, FeatureUnavailable, GenerationSettings, InputError,
                         Source)
 from .interrupt import Interrupt, RequestTimedOut
@@ -133,6 +134,13 @@ class Pipeline:
                                  f"documents to search: {', '.join(DOCUMENT_SUFFIXES)}.")
         return pictures, sounds
 
+    def voices(self) -> list[str]:
+        """The voices the language model speaks its answers in; [] when it cannot speak (or did not load)."""
+        try:
+            return _voices(self.components.get("language_model"))
+        except FeatureUnavailable:
+            return []
+
     # ---- public calls -------------------------------------------------------------------------------------
 
     def chat(self, text: str, files: list[str] | None, history: list[dict] | None, settings: GenerationSettings,
@@ -166,9 +174,9 @@ class Pipeline:
             media = ("image", pictures[0])
         elif chosen.name == "describe_audio":
             media = ("audio", sounds[0])
-        reply, trace = Reply("", "", True), {}
-        for reply, notices, trace, sources in self._answer(text, media, history, settings, chosen, notices, stop,
-                                                           sources):
+        reply, trace, speech = Reply("", "", True), {}, None
+        for reply, notices, trace, sources, speech in self._answer(text, media, history, settings, chosen, notices,
+                                                                   stop, sources):
             yield ChatEvent(text=reply.answer, thinking=reply.thinking, route=chosen.name, notices=notices,
                             sources=sources)
         if search_trace:
@@ -176,7 +184,7 @@ class Pipeline:
                 {"number": s.number, "title": s.title, "address": s.address, "kind": s.kind} for s in sources]}}
             self._set_trace(trace)
         yield ChatEvent(text=reply.answer, thinking=reply.thinking, route=chosen.name, notices=notices, done=True,
-                        trace=trace, sources=sources)
+                        trace=trace, sources=sources, speech=speech)
 
     def describe_image(self, image_path: str, question: str, settings: GenerationSettings,
                        stop: threading.Event | None = None) -> Iterator[str]:
@@ -228,7 +236,7 @@ class Pipeline:
         if not path:
             raise InputError(MISSING_MEDIA[kind])
         chosen = Route(f"describe_{kind}", f"a {MEDIA_NOUN[kind]} was given in its own tab")
-        for reply, _, _, _ in self._answer(question, (kind, path), [], settings, chosen, [], stop):
+        for reply, _, _, _, _ in self._answer(question, (kind, path), [], settings, chosen, [], stop):
             yield reply.answer
 
     def _search(self, text: str, documents: list[str], web: bool) -> tuple[list[Source], dict, list[str]]:
@@ -249,16 +257,21 @@ class Pipeline:
 
     def _answer(self, text: str, media: tuple[str, str] | None, history: list[dict] | None,
                 settings: GenerationSettings, chosen: Route, notices: list[str], stop: Interrupt,
-                sources: list[Source] = ()) -> Iterator[tuple[Reply, list[str], dict, list[Source]]]:
-        """Streams (reply so far: thinking and answer, notices, {}, the sources given); the last item carries this
-        answer's trace, also kept as last_trace for the Inspector. Callers that report on one answer (the API's
+                sources: list[Source] = ()) -> Iterator[tuple[Reply, list[str], dict, list[Source], Any]]:
+        """Streams (reply so far: thinking and answer, notices, {}, the sources given, None); the last item carries
+        this answer's trace, also kept as last_trace for the Inspector, and its spoken answer when one was asked
+        for (modules.native_lm.Speech). Callers that report on one answer (the API's
         usage) read the trace they were given: last_trace may already belong to another request."""
         lm = self.components.get("language_model")
+        if settings.speak and not _voices(lm):
+            notices = notices + ["This model answers in text only: spoken answers need a checkpoint with a talker "
+                                 "(e.g. Qwen3-Omni in the hub-omni profile)."]
+            settings = dataclasses.replace(settings, speak=False)
         prefix, kind, turn, content = None, None, text, None
         if media is not None:
             kind, path = media
             if takes_content_parts(lm, kind):                # the engine's model reads the picture or sound itself
-                content, kind = media_parts(kind, path, text, self.media_limits), None
+                content, kind = user_parts(lm, kind, path, text, self.media_limits), None
             elif uses_text_bridge(self.components, lm, kind):   # no projector for this LM: the media as words
                 turn, kind = media_turn(self.components, kind, path, text, self.media_limits), None
             else:
@@ -271,7 +284,7 @@ class Pipeline:
         fitted = self._fit_history(lm, history or [], {"role": "user", "content": content}, settings, stop)
         if fitted is None:                                   # stopped while the history was being measured
             stop.raise_if_expired()
-            yield Reply("", "", True), notices + ["Stopped."], {}, list(sources)
+            yield Reply("", "", True), notices + ["Stopped."], {}, list(sources), None
             return
         messages, trimmed = fitted
         if trimmed:
@@ -279,14 +292,14 @@ class Pipeline:
         from .language_model import GenerationStats
         stats, written = GenerationStats(), ""
         for written in lm.stream(messages, settings, stats, kind, prefix, stop):
-            yield split_reply(written), notices, {}, list(sources)
+            yield split_reply(written), notices, {}, list(sources), None
         if stats.stopped:
             stop.raise_if_expired()
             notices = notices + ["Stopped."]
         reply = split_reply(written, final=True)
         trace = build_trace(lm, stats, chosen, text, reply, notices)
         self._set_trace(trace)
-        yield reply, notices, trace, list(sources)
+        yield reply, notices, trace, list(sources), stats.speech
 
     @staticmethod
     def _fit_sources(lm, sources: list[Source], question: str, settings: GenerationSettings) -> list[Source]:
@@ -298,7 +311,7 @@ class Pipeline:
     def _chat_draw(self, text: str, history, settings: GenerationSettings, chosen: Route, notices: list[str],
                    stop: Interrupt) -> Iterator[ChatEvent]:
         reply, trace = "", {}
-        for written, notices, trace, _ in self._answer(text, None, history, settings, chosen, notices, stop):
+        for written, notices, trace, _, _ in self._answer(text, None, history, settings, chosen, notices, stop):
             reply = written.answer
             yield ChatEvent(text=reply, route="draw", notices=notices)
         if stop.is_set():
@@ -344,6 +357,12 @@ class Pipeline:
     def _set_trace(self, trace: dict[str, Any]) -> None:
         with self._trace_lock:
             self._trace = trace
+
+
+def _voices(lm) -> list[str]:
+    """A language model's voices: a native checkpoint with a talker has some, any other none."""
+    voices = getattr(lm, "voices", None)
+    return voices() if callable(voices) else []
 
 
 def _exchanges(turns: list[dict]) -> list[list[dict]]:

@@ -16,6 +16,14 @@ def expert_load(experts: list[list[list[int]]], layers: int, num_experts: int) -
     return load
 
 
+def _speech_summary(speech) -> dict[str, Any] | None:
+    """The spoken answer as the Inspector lists it (its samples travel on the ChatEvent)."""
+    if speech is None:
+        return None
+    return {"voice": speech.voice, "sample_rate": speech.sample_rate,
+            "seconds": round(len(speech.samples) / speech.sample_rate, 3)}
+
+
 def build_trace(lm, stats, route, question: str, reply: Reply, notices: list[str]) -> dict[str, Any]:
     """reply: the finished Reply (thinking and answer)."""
     from .world.language import language_of
@@ -40,5 +48,7 @@ def build_trace(lm, stats, route, question: str, reply: Reply, notices: list[str
         "experts": stats.experts,
         "expert_load": expert_load(stats.experts, len(lm.moe_layers), lm.num_experts),
         "stopped": stats.stopped,
+        "media_tokens": dict(getattr(stats, "media_tokens", {}) or {}),   # a native model's picture / sound tokens
+        "speech": _speech_summary(getattr(stats, "speech", None)),
         "notices": notices,
     }

@@ -213,6 +213,10 @@ def test_bad_flag_or_env_value_names_it_and_the_choices(spaces, argv, env, expec
     ({"bridge": {"kind": "prefix"}}, ["profiles.main.bridge.source", "None"]),
     ({"bridge": "models/bridge"}, ["profiles.main.bridge", "mapping"]),
     ({"bridge": {"source": "b", "trust_remote_code": "yes"}}, ["bridge.trust_remote_code", "'yes'", "true, false"]),
+    ({"language_model": {"source": "o/m", "kind": "omni"}},
+     ["profiles.main.language_model.kind", "'omni'", "transformers, openai, native"]),
+    ({"language_model": {"source": "o/m", "kind": "native", "speech_max_tokens": 0}},
+     ["language_model.speech_max_tokens", "0", "at least 1"]),
 ])
 def test_bad_profile_names_the_key_and_the_choices(tmp_path, profile, expected):
     path = write_yaml(tmp_path, {"main": profile, "spare": {}})

@@ -51,8 +51,9 @@ class AudioEncoder:
         self._label_embeddings: dict[tuple, torch.Tensor] = {}
 
     @classmethod
-    def load(cls, source: str, device: torch.device, dtype: torch.dtype) -> "AudioEncoder":
-        model = MiniAudioEncoder.from_pretrained(source, use_safetensors=True)
+    def load(cls, source: str, device: torch.device, dtype: torch.dtype, revision: str | None = None
+             ) -> "AudioEncoder":
+        model = MiniAudioEncoder.from_pretrained(source, use_safetensors=True, revision=revision)
         return cls(model.to(device).eval(), device, dtype)
 
     @torch.inference_mode()
@@ -157,4 +158,4 @@ def load_audio_encoder(source: str, device: torch.device, dtype: torch.dtype, re
     """A CLAP checkpoint (model_type "clap") -> ClapAudioEncoder; anything else -> the built-in AudioEncoder."""
     if _model_type(source, revision) == "clap":
         return ClapAudioEncoder.load(source, device, dtype, revision)
-    return AudioEncoder.load(source, device, dtype)
+    return AudioEncoder.load(source, device, dtype, revision)

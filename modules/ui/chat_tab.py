@@ -1,6 +1,7 @@
 """The Chat tab: a streaming multimodal conversation with Stop, retry, undo, clear, notices and the route taken."""
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,6 +17,7 @@ from modules.ui.history import api_history, pipeline_history, split_last_turn, t
 from modules.ui.pictures import caption, save_picture
 from modules.ui.session import StopSwitches, stops_when_cancelled
 from modules.ui.settings import SettingsPanel
+from modules.ui.speech import speech_controls, speech_message
 from modules.ui.texts import LANGUAGES, Relabeler, t
 
 PRIVATE: dict[str, Any] = {"api_visibility": "private"}
@@ -87,18 +89,20 @@ class ChatHandlers:
         return _locked(), list(chatbot or []) + user_messages(text, files), {"text": text, "files": files}
 
     def respond(self, message: dict, chatbot: list[dict], temperature: float, top_p: float, max_new_tokens: int,
-                seed: float, request: gr.Request = None, search: bool = False):
+                seed: float, request: gr.Request = None, search: bool = False, speak: bool = False,
+                voice: str | None = None):
         """Stream the answer below the last user turn. A failure is handed to `report` (4th output) instead of
-        being raised here, so the chatbot never shows an error overlay and keeps the whole conversation."""
+        being raised here, so the chatbot never shows an error overlay and keeps the whole conversation. speak:
+        the answer is also spoken (in `voice`) and played in the chat."""
         try:
             yield from self._stream(message, chatbot, (temperature, top_p, max_new_tokens, seed), request,
-                                    search)
+                                    search, (bool(speak), voice or None))
         except Exception as exc:  # noqa: BLE001 - reported by `report`, the app keeps serving
             yield gr.skip(), gr.skip(), gr.skip(), as_gr_error(exc).message
 
     def _stream(self, message: dict, chatbot: list[dict], values: tuple, request: gr.Request | None,
-                search: bool = False):
-        settings = generation_settings(*values, self.limits)
+                search: bool = False, spoken: tuple[bool, str | None] = (False, None)):
+        settings = dataclasses.replace(generation_settings(*values, self.limits), speak=spoken[0], voice=spoken[1])
         text, files = check_message(message, self.limits)
         earlier, turn = split_last_turn(chatbot)
         shown, pictures, notices, event = earlier + turn, [], [], None
@@ -132,6 +136,7 @@ class ChatHandlers:
     def _answer(event: ChatEvent | None, pictures: list[tuple[str, str]]) -> list[dict]:
         messages = [thought_message(event)] if event and event.thinking else []
         messages += [{"role": "assistant", "content": answer_text(event)}] if event and event.text else []
+        messages += [speech_message(event.speech)] if event and event.speech is not None else []
         return messages + [{"role": "assistant", "content": {"path": path, "alt_text": alt}} for path, alt in pictures]
 
     def api_chat(self, message: dict, history: list, temperature: float, top_p: float, max_new_tokens: int,
@@ -186,7 +191,7 @@ def pick_example(example: gr.SelectData) -> dict:
     return {"text": value.get("text", ""), "files": files}
 
 
-def _chat_area(texts: Relabeler):
+def _chat_area(texts: Relabeler, voices: Callable[[], list[str]]):
     chatbot = gr.Chatbot(label=t("chatbot"), show_label=False, height="56vh", min_height=340, elem_id="chatbot",
                          placeholder=t("chat_welcome"), buttons=["copy", "copy_all"], feedback_options=None,
                          examples=examples.chat_examples())
@@ -200,11 +205,12 @@ def _chat_area(texts: Relabeler):
         clear = gr.Button(t("new_chat"), variant="secondary", size="sm", elem_id="chat-clear", scale=0,
                           min_width=130)
         search = _search_switch(texts)
+        speak, voice = speech_controls(texts, voices)
     texts.add(chatbot, placeholder="chat_welcome")
     texts.add(textbox, placeholder="chat_input")
     texts.add(stop, value="stop")
     texts.add(clear, value="new_chat")
-    return chatbot, route, notices, textbox, stop, clear, search
+    return chatbot, route, notices, textbox, stop, clear, search, speak, voice
 
 
 def _search_switch(texts: Relabeler) -> gr.Checkbox:
@@ -230,12 +236,14 @@ def _api_endpoint(handlers: ChatHandlers, settings: SettingsPanel) -> None:
 
 
 def build_chat_tab(chat: Callable[..., Iterator[ChatEvent]], limits: Any,
-                   settings: SettingsPanel, texts: Relabeler, stops: StopSwitches) -> list:
-    """Build the tab's contents (inside an open gr.Tab); returns the events after which an answer is complete."""
+                   settings: SettingsPanel, texts: Relabeler, stops: StopSwitches,
+                   voices: Callable[[], list[str]] = list) -> list:
+    """Build the tab's contents (inside an open gr.Tab); returns the events after which an answer is complete.
+    voices: the language model's voices for spoken answers ([] when it cannot speak)."""
     handlers = ChatHandlers(chat, limits, stops)
-    chatbot, route, notices, textbox, stop, clear, search = _chat_area(texts)
+    chatbot, route, notices, textbox, stop, clear, search, speak, voice = _chat_area(texts, voices)
     saved, failure = gr.State(None), gr.State(None)
-    answer_io = dict(inputs=[saved, chatbot, *settings.inputs, search], outputs=[chatbot, route, notices, failure], **PRIVATE)
+    answer_io = dict(inputs=[saved, chatbot, *settings.inputs, search, speak, voice], outputs=[chatbot, route, notices, failure], **PRIVATE)
     quick: dict[str, Any] = dict(queue=False, **PRIVATE)
 
     # check and report raise gr.Error: queued, because only queued events show their error as a toast

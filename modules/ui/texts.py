@@ -31,6 +31,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "thought": ("💭 Thought", "💭 已思考"),
     "new_chat": ("🗑 New chat", "🗑 新对话"),
     "search": ("🌐 Search", "🌐 联网搜索"),
+    "speak": ("🔊 Speak the answer", "🔊 朗读回答"),
+    "voice": ("Voice", "声音"),
     "examples": ("Examples", "示例"),
     # settings
     "settings": ("⚙️ Settings", "⚙️ 设置"),
