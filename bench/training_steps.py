@@ -30,13 +30,13 @@ def encoder_parts(stage, tokenizer):
     from modules.training.corpus import sounds_for
     from modules.world.sounds import synthesize
 
-    clip, audio, heads, caption_places = te.encoder_models(stage, len(tokenizer))
+    clip, audio, heads, caption_places, patch_heads, beep_head = te.encoder_models(stage, len(tokenizer))
     pool, rng = te.PicturePool(stage, 0), random.Random(0)
     sounds = sounds_for("train", 300, 0)
     waves = [synthesize(s) for s in sounds]
     tokens = te.text_tokens(tokenizer, stage, "cpu")
-    return (te.EncoderObjective(clip, audio, heads, caption_places),
-            te.parameter_groups(clip, audio, [heads, caption_places]),
+    return (te.EncoderObjective(clip, audio, heads, caption_places, patch_heads, beep_head),
+            te.parameter_groups(clip, audio, [heads, caption_places, patch_heads, beep_head]),
             lambda joint: te.encoder_batch(joint, pool, sounds, waves, stage, rng, tokens))
 
 
@@ -46,8 +46,8 @@ def step_seconds(objective, optimizer, batches, stage, steps: int, joint: bool) 
     times = []
     for index in range(steps + 2):
         started = time.perf_counter()
-        pictures, scenes, captions, heard = next(batches)
-        loss = encoder_loss(objective(pictures, scenes, captions, heard), stage, joint)
+        pictures, scenes, owner, captions, heard = next(batches)
+        loss = encoder_loss(objective(pictures, scenes, owner, captions, heard), stage, joint)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -113,7 +113,7 @@ def test_the_caption_place_heads_teach_the_text_tower_to_set_apart_captions_that
     stage = EncoderStage()
     tokenizer = AutoTokenizer.from_pretrained(str(SHIPPED_TOWER))
     torch.manual_seed(0)
-    clip, _, _, caption_places = encoder_models(stage, len(tokenizer))
+    clip, _, _, caption_places, _, _ = encoder_models(stage, len(tokenizer))
     tokens = text_tokens(tokenizer, stage, torch.device("cpu"))
     rng = random.Random(0)
     held_out = [s for s in scenes_for("validation", 80, 0) if len(s.objects) < len(POSITIONS)][:60]

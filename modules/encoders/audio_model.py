@@ -55,17 +55,23 @@ def trim_silence(samples: np.ndarray, rate: int, below_db: float, frame_seconds:
                  keep_seconds: float = 0.03) -> np.ndarray:
     """The samples without the leading and trailing frames that are `below_db` dB quieter (RMS) than the loudest
     frame, keeping `keep_seconds` on either side. A sound that is all quiet comes back whole. (samples,)."""
+    start, end = loud_span(samples, rate, below_db, frame_seconds, keep_seconds)
+    return samples[start:end]
+
+
+def loud_span(samples: np.ndarray, rate: int, below_db: float, frame_seconds: float = 0.02,
+              keep_seconds: float = 0.03) -> tuple[int, int]:
+    """(start, end) of what trim_silence keeps: samples[start:end]."""
     frame = max(1, int(frame_seconds * rate))
     count = len(samples) // frame
     if count < 2:
-        return samples
+        return 0, len(samples)
     rms = np.sqrt((samples[: count * frame].reshape(count, frame).astype(np.float64) ** 2).mean(axis=1))  # (count,)
     loud = np.flatnonzero(rms >= rms.max() * 10 ** (-below_db / 20))
     if rms.max() <= 0 or len(loud) == 0:
-        return samples
+        return 0, len(samples)
     keep = int(keep_seconds * rate)
-    start, end = max(0, loud[0] * frame - keep), min(len(samples), (loud[-1] + 1) * frame + keep)
-    return samples[start:end]
+    return max(0, loud[0] * frame - keep), min(len(samples), (loud[-1] + 1) * frame + keep)
 
 
 class MiniAudioEncoder(PreTrainedModel):

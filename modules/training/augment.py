@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..encoders.audio_model import trim_silence
-from ..world.pictures import RenderStyle, Scene, render_scene
+from ..encoders.audio_model import loud_span
+from ..world.pictures import DrawnScene, RenderStyle, Scene, draw_scene
 from ..world.sounds import Sound, SoundStyle, synthesize
 
 IMAGE_MEAN = 0.5
@@ -51,10 +51,17 @@ def training_picture(scene: Scene, rng: random.Random, free_share: float, side: 
     """The scene drawn in a training style and brought to the encoder's `side` pixels as the studio brings an upload
     (squashed to a square), three in ten with JPEG artefacts (at one in five, a run from scratch lost 8 points of
     exact captions at quality 30): (3, side, side), normalised."""
-    image = render_scene(scene, training_style(rng, free_share, side))
+    return drawn_for_training(scene, rng, free_share, side)[0]
+
+
+def drawn_for_training(scene: Scene, rng: random.Random, free_share: float, side: int
+                       ) -> tuple[torch.Tensor, DrawnScene]:
+    """training_picture's picture, and where its objects were drawn (for labels that follow the pixels)."""
+    drawn = draw_scene(scene, training_style(rng, free_share, side))
+    image = drawn.image
     if rng.random() < 0.3:
         image = with_jpeg_artefacts(image, rng)
-    return picture_to_tensor(as_the_studio_sees(image, side))
+    return picture_to_tensor(as_the_studio_sees(image, side)), drawn
 
 
 def as_the_studio_sees(image: Image.Image, side: int) -> Image.Image:
@@ -109,6 +116,11 @@ def band_limited(samples: np.ndarray, low_rate: int, rate: int = 16_000) -> np.n
 def augment_sound(samples: np.ndarray, rng: random.Random, rate: int = 16_000) -> np.ndarray:
     """Gain from quiet to clipped, background hiss, a time shift and sometimes a lower recording rate; the
     description stays the same. (samples,) -> (samples',)."""
+    return shifted_augmentation(samples, rng, rate)[0]
+
+
+def shifted_augmentation(samples: np.ndarray, rng: random.Random, rate: int = 16_000) -> tuple[np.ndarray, int]:
+    """augment_sound's samples, and how many samples of silence it put in front (sample i is now at i + shift)."""
     if rng.random() < 0.2:
         samples = band_limited(samples, rng.choice([8000, 11025, 12000]), rate)
     gain = rng.uniform(0.5, 1.6) if rng.random() < 0.6 else math.exp(rng.uniform(math.log(0.05), math.log(4.0)))
@@ -118,7 +130,7 @@ def augment_sound(samples: np.ndarray, rng: random.Random, rate: int = 16_000) -
     shift = int(rng.uniform(0.0, 0.3) * rate)
     if shift:
         out = np.concatenate([np.zeros(shift, dtype=np.float32), out])
-    return np.clip(out, -1.0, 1.0).astype(np.float32)
+    return np.clip(out, -1.0, 1.0).astype(np.float32), shift
 
 
 def training_sound(sound: Sound, wave: np.ndarray, rng: random.Random, free_share: float) -> np.ndarray:
@@ -132,8 +144,17 @@ def training_sound(sound: Sound, wave: np.ndarray, rng: random.Random, free_shar
 def heard_as_in_studio(samples: np.ndarray, rng: random.Random, trim_below_db: float | None) -> np.ndarray:
     """Augmented (augment_sound), then with its leading and trailing silence cut as the audio encoder does in the
     studio (audio_model.trim_silence). (samples,) -> (samples',)."""
-    out = augment_sound(samples, rng)
-    return out if trim_below_db is None else trim_silence(out, 16_000, trim_below_db)
+    return heard_with_offset(samples, rng, trim_below_db)[0]
+
+
+def heard_with_offset(samples: np.ndarray, rng: random.Random, trim_below_db: float | None
+                      ) -> tuple[np.ndarray, int]:
+    """heard_as_in_studio's samples, and where the original's sample 0 went (sample i is now at i + offset)."""
+    out, shift = shifted_augmentation(samples, rng)
+    if trim_below_db is None:
+        return out, shift
+    start, end = loud_span(out, 16_000, trim_below_db)
+    return out[start:end], shift - start
 
 
 def batch_sounds(sounds: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -241,6 +241,7 @@ class OutsidePicture:
     scene: Scene               # what its geometry earns
     covered: np.ndarray        # how much of each pixel the objects cover, 0..1, (height, width)
     paints: tuple[tuple[int, int, int], ...]   # each object's colour, as a palette file keeps it exactly
+    objects: tuple[Drawn, ...] = ()            # each object as drawn, in scene.objects' order
 
 
 def draw_outside(rng: random.Random, style: OutsideStyle = OutsideStyle()) -> OutsidePicture:
@@ -256,7 +257,7 @@ def draw_outside(rng: random.Random, style: OutsideStyle = OutsideStyle()) -> Ou
     pixels, covered = paint(objects, canvas, rng.random() < style.antialias_share)
     image = Image.fromarray(np.round(pixels).astype(np.uint8), mode="RGB")
     scene = Scene(background, tuple(o.label for o in objects), rng.randrange(1 << 30))
-    return OutsidePicture(image, scene, covered, tuple(o.paint for o in objects))
+    return OutsidePicture(image, scene, covered, tuple(o.paint for o in objects), tuple(objects))
 
 
 # ---- files ------------------------------------------------------------------------------------------------

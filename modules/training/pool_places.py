@@ -64,7 +64,7 @@ def place_batch(pool: PicturePool, stage: EncoderStage, rng: random.Random, toke
     partners = [perturbed(scene, rng, "position") if rng.random() < stage.place_move_share else pool.partners[i]
                 for scene, i in zip(base, idx)]
     scenes = base + partners
-    pictures = torch.stack([render_for_training(s, rng, stage) for s in scenes])  # (2B, 3, H, W)
+    pictures = torch.stack([render_for_training(s, rng, stage)[0] for s in scenes])  # (2B, 3, H, W)
     pictures, scenes = mirror(pictures, scenes, [rng.random() < 0.5 for _ in scenes])
     pictures = resample_blur(pictures, rng)
     return pictures, scenes, caption_batch(scenes, rng, tokens)

@@ -43,6 +43,10 @@ class EncoderStage:
     text_layers: int = 3
     context_length: int = 48
     attribute_loss_weight: float = 2.0   # the per-region colour/shape/size loss, kept on in the joint phase
+    beep_loss_weight: float = 1.0        # every time token of a sound names how many beeps have begun by its end
+                                         # (beep_heads.py), beside the contrastive loss in the joint phase
+    patch_loss_weight: float = 1.0       # every patch names the object drawn over it (patch_heads.py), beside the
+                                         # region loss in both phases
     caption_place_weight: float = 1.0    # linear heads naming every place's colour, shape and size from a caption's
                                   # embedding, in the joint phase: without them captions that differ only in one
                                   # object's place came out of the text tower at a cosine of 0.9995-0.9998 (a colour,

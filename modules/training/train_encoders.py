@@ -21,9 +21,11 @@ from tqdm import tqdm
 from ..encoders.audio_model import MiniAudioConfig, MiniAudioEncoder
 from .adamw import adamw
 from .attribute_heads import PooledPlaceHeads, RegionAttributeHeads, region_weights
-from .augment import (batch_sounds, heard_as_in_studio, mirror, picture_to_tensor, resample_blur, training_picture,
+from .augment import (batch_sounds, drawn_for_training, heard_with_offset, mirror, picture_to_tensor, resample_blur,
                       training_sound)
 from .batches_ahead import batches_ahead
+from .beep_heads import BeepCountHead, beep_onsets, begun_by_token
+from .patch_heads import PatchAttributeHeads, coverage, mirrored_owners, owners
 from .checkpoint import cosine_lr, load_checkpoint, save_checkpoint
 from .cleaning import clean_captioned_pictures, raw_captioned_pictures
 from .corpus import perturbed, scenes_for, shuffled_objects, sounds_for
@@ -86,10 +88,12 @@ class PicturePool:
         self.partners = [perturbed(s, rng, rng.choice(stage.partner_changes)) for s in self.scenes]
 
 
-def render_for_training(scene: Scene, rng: random.Random, stage: EncoderStage) -> torch.Tensor:
+def render_for_training(scene: Scene, rng: random.Random, stage: EncoderStage) -> tuple[torch.Tensor, np.ndarray]:
     """One fresh look at the scene (new shades and shifts; a share stage.free_share drawn the ways people draw):
-    (3, side, side), side = stage.image_size."""
-    return training_picture(replace(scene, shade_seed=rng.randrange(1 << 30)), rng, stage.free_share, stage.image_size)
+    (3, side, side), side = stage.image_size, and the object each patch shows (patch_heads.owners, (grid²,))."""
+    picture, drawn = drawn_for_training(replace(scene, shade_seed=rng.randrange(1 << 30)), rng, stage.free_share,
+                                        stage.image_size)
+    return picture, owners(coverage(drawn, stage.image_size // stage.patch_size))
 
 
 def world_pictures(scenes: list[Scene], side: int) -> torch.Tensor:
@@ -98,16 +102,21 @@ def world_pictures(scenes: list[Scene], side: int) -> torch.Tensor:
 
 
 def picture_batch(pool: PicturePool, stage: EncoderStage, rng: random.Random, partners: bool = True
-                  ) -> tuple[torch.Tensor, list[Scene]]:
-    """2 x picture_batch pictures: base scenes and their hard-negative partners, or as many other scenes."""
+                  ) -> tuple[torch.Tensor, list[Scene], torch.Tensor]:
+    """2 x picture_batch pictures: base scenes and their hard-negative partners, or as many other scenes; with the
+    object each of their patches shows ((2B, grid²), -1 for none)."""
     if partners:
         idx = rng.sample(range(len(pool.scenes)), stage.picture_batch)
         scenes = [pool.scenes[i] for i in idx] + [pool.partners[i] for i in idx]
     else:
         scenes = [pool.scenes[i] for i in rng.sample(range(len(pool.scenes)), 2 * stage.picture_batch)]
-    pictures = torch.stack([render_for_training(s, rng, stage) for s in scenes])  # (2B, 3, H, W)
-    pictures, scenes = mirror(pictures, scenes, [rng.random() < 0.5 for _ in scenes])
-    return resample_blur(pictures, rng), scenes
+    drawn = [render_for_training(s, rng, stage) for s in scenes]
+    pictures = torch.stack([picture for picture, _ in drawn])                       # (2B, 3, H, W)
+    flips = [rng.random() < 0.5 for _ in scenes]
+    grid = stage.image_size // stage.patch_size
+    owner = torch.from_numpy(np.stack([mirrored_owners(o, grid) if f else o for (_, o), f in zip(drawn, flips)]))
+    pictures, scenes = mirror(pictures, scenes, flips)
+    return resample_blur(pictures, rng), scenes, owner
 
 
 def phase_lr(step: int, stage: EncoderStage) -> float:
@@ -149,23 +158,28 @@ class EncoderObjective(nn.Module):
     training and every loss runs inside its forward (the trunk, the text tower, the sound tower and the heads)."""
 
     def __init__(self, clip: CLIP, audio: MiniAudioEncoder, heads: RegionAttributeHeads,
-                 caption_places: PooledPlaceHeads):
+                 caption_places: PooledPlaceHeads, patch_heads: PatchAttributeHeads, beep_head: BeepCountHead):
         super().__init__()
         self.clip, self.audio, self.heads, self.caption_places = clip, audio, heads, caption_places
+        self.patch_heads, self.beep_head = patch_heads, beep_head
 
-    def forward(self, pictures: torch.Tensor, scenes: list[Scene], captions: TextBatch | None = None,
-                sounds: SoundBatch | None = None) -> dict[str, torch.Tensor]:
-        """pictures (B, 3, H, W) -> losses: the attribute heads always; when captions and sounds are given (the
-        joint phase) the contrastive losses and the place heads over the captions' embeddings."""
+    def forward(self, pictures: torch.Tensor, scenes: list[Scene], owner: torch.Tensor,
+                captions: TextBatch | None = None, sounds: SoundBatch | None = None) -> dict[str, torch.Tensor]:
+        """pictures (B, 3, H, W), owner (B, grid²) the object each patch shows -> losses: the region and patch
+        attribute heads always; when captions and sounds are given (the joint phase) the contrastive losses and the
+        place heads over the captions' embeddings."""
         pooled, patch_tokens = self.clip.visual(pictures)                                 # (B, D), (B, grid², width)
-        losses = {"attributes": self.heads.loss(patch_tokens, scenes)}
+        losses = {"attributes": self.heads.loss(patch_tokens, scenes),
+                  "patches": self.patch_heads.loss(patch_tokens, scenes, owner)}
         if captions is not None:
             text_emb = F.normalize(self.clip.encode_text(captions.ids), dim=-1)
             losses["picture"] = contrastive_loss(F.normalize(pooled, dim=-1), text_emb, captions.keys,
                                                  self.clip.logit_scale)
             losses["caption places"] = self.caption_places.loss(text_emb, scenes)
         if sounds is not None:
-            audio_emb = F.normalize(self.audio(sounds.waves, sounds.lengths)[0], dim=-1)
+            audio_emb, time_tokens = self.audio(sounds.waves, sounds.lengths)            # (B, D), (B, tokens, width)
+            audio_emb = F.normalize(audio_emb, dim=-1)
+            losses["beeps"] = self.beep_head.loss(time_tokens, sounds.begun)
             desc_emb = F.normalize(self.clip.encode_text(sounds.descriptions.ids), dim=-1)
             losses["sound"] = contrastive_loss(audio_emb, desc_emb, sounds.descriptions.keys, self.audio.logit_scale)
         return losses
@@ -185,9 +199,10 @@ class SoundBatch:
     waves: torch.Tensor        # (B, samples), padded with silence
     descriptions: TextBatch
     lengths: torch.Tensor      # (B,): each sound's own length in samples
+    begun: torch.Tensor        # (B, time tokens): beeps begun by the end of each token (beep_heads)
 
     def to(self, device: torch.device) -> "SoundBatch":
-        return SoundBatch(self.waves.to(device), self.descriptions.to(device), self.lengths)
+        return SoundBatch(self.waves.to(device), self.descriptions.to(device), self.lengths, self.begun)
 
 
 def text_tokens(tokenizer, stage: EncoderStage, device: torch.device) -> Callable[[list[str]], torch.Tensor]:
@@ -210,17 +225,34 @@ def sound_batch(sounds: list[Sound], waves: list[np.ndarray], stage: EncoderStag
     """One batch of augmented sounds and their descriptions, in random languages."""
     pick = rng.sample(range(len(sounds)), stage.sound_batch)
     langs = [rng.choice(["en", "zh"]) for _ in pick]
-    batch, lengths = batch_sounds([heard_as_in_studio(training_sound(sounds[i], waves[i], rng, stage.free_share),
-                                                      rng, stage.audio_trim_below_db) for i in pick])
+    heard, begun = [], []
+    for i in pick:
+        wave, timing = heard_and_timed(sounds[i], training_sound(sounds[i], waves[i], rng, stage.free_share), stage,
+                                       rng)
+        heard.append(wave)
+        begun.append(timing)
+    batch, lengths = batch_sounds(heard)
     descriptions = TextBatch(tokens([describe_in(sounds[i], l) for i, l in zip(pick, langs)]),
                              [sounds[i].content_key() + l for i, l in zip(pick, langs)])
-    return SoundBatch(batch, descriptions, lengths)
+    return SoundBatch(batch, descriptions, lengths, torch.from_numpy(np.stack(begun)))
+
+
+def heard_and_timed(sound: Sound, clean: np.ndarray, stage: EncoderStage, rng: random.Random
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """The sound as the studio hears it (augmented, trimmed) and how many beeps have begun by the end of each of
+    its time tokens (tokens,), from the clean samples' beeps carried through the shift and the trim."""
+    wave, offset = heard_with_offset(clean, rng, stage.audio_trim_below_db)
+    onsets = beep_onsets(clean) + offset if sound.kind == "beeps" else np.zeros(0, np.int64)
+    onsets = onsets[(onsets >= 0) & (onsets < len(wave))]
+    return wave, begun_by_token(onsets, len(wave), int(stage.audio_min_seconds * 16_000), stage.audio_tokens)
 
 
 def encoder_models(stage: EncoderStage, vocab_size: int
-                   ) -> tuple[CLIP, MiniAudioEncoder, RegionAttributeHeads, PooledPlaceHeads]:
-    """The picture-text model (its picture tower giving patch tokens), the audio encoder, the attribute heads over
-    the patch tokens and the place heads over the captions' embeddings, untrained."""
+                   ) -> tuple[CLIP, MiniAudioEncoder, RegionAttributeHeads, PooledPlaceHeads, PatchAttributeHeads,
+                              BeepCountHead]:
+    """The picture-text model (its picture tower giving patch tokens), the audio encoder, the region attribute heads
+    over the patch tokens, the place heads over the captions' embeddings, the per-patch heads and the beep head over
+    the sound's time tokens, untrained."""
     clip = build_clip(stage, vocab_size)
     clip.visual.output_tokens = True                   # the attribute heads read the patch tokens
     audio = MiniAudioEncoder(MiniAudioConfig(embed_dim=stage.embed_dim, tokens=stage.audio_tokens,
@@ -228,24 +260,28 @@ def encoder_models(stage: EncoderStage, vocab_size: int
                                              min_seconds=stage.audio_min_seconds,
                                              trim_below_db=stage.audio_trim_below_db))
     return (clip, audio, RegionAttributeHeads(stage.vision_width, region_weights(stage.image_size // stage.patch_size)),
-            PooledPlaceHeads(stage.embed_dim))
+            PooledPlaceHeads(stage.embed_dim), PatchAttributeHeads(stage.vision_width),
+            BeepCountHead(audio.config.width))
 
 
 def encoder_batch(joint: bool, pool: PicturePool, sounds: list[Sound], waves: list[np.ndarray], stage: EncoderStage,
-                  rng: random.Random, tokens) -> tuple[torch.Tensor, list[Scene], TextBatch | None, SoundBatch | None]:
-    """One step's pictures (2B, 3, H, W) and their scenes, and in the joint phase captions and sounds; on the
-    CPU."""
-    pictures, scenes = picture_batch(pool, stage, rng, partners=joint)
+                  rng: random.Random, tokens
+                  ) -> tuple[torch.Tensor, list[Scene], torch.Tensor, TextBatch | None, SoundBatch | None]:
+    """One step's pictures (2B, 3, H, W), their scenes and the object each patch shows (2B, grid²), and in the
+    joint phase captions and sounds; on the CPU."""
+    pictures, scenes, owner = picture_batch(pool, stage, rng, partners=joint)
     captions = caption_batch(scenes, rng, tokens) if joint else None
-    return pictures, scenes, captions, sound_batch(sounds, waves, stage, rng, tokens) if joint else None
+    return pictures, scenes, owner, captions, sound_batch(sounds, waves, stage, rng, tokens) if joint else None
 
 
 def encoder_loss(losses: dict[str, torch.Tensor], stage: EncoderStage, joint: bool) -> torch.Tensor:
     """The attribute loss alone in the shape phase; in the joint phase the contrastive losses and the captions'
     place loss beside it."""
+    attributes = losses["attributes"] + stage.patch_loss_weight * losses["patches"]
     if not joint:
-        return losses["attributes"]
-    return (losses["picture"] + losses["sound"] + stage.attribute_loss_weight * losses["attributes"]
+        return attributes
+    return (losses["picture"] + losses["sound"] + stage.beep_loss_weight * losses["beeps"]
+            + stage.attribute_loss_weight * attributes
             + stage.caption_place_weight * losses["caption places"])
 
 
@@ -258,9 +294,11 @@ def train_encoders(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
     stage, work = suite.encoders, Path(suite.work_dir)
     torch.manual_seed(suite.seed)
     rng = random.Random(f"encoders-{suite.seed}-{accelerator.process_index}")
-    clip, audio, heads, caption_places = encoder_models(stage, len(tokenizer))
-    optimizer = adamw(parameter_groups(clip, audio, [heads, caption_places]), lr=stage.lr, weight_decay=0.05)
-    modules = {"clip": clip, "audio": audio, "heads": heads, "caption_places": caption_places}
+    clip, audio, heads, caption_places, patch_heads, beep_head = encoder_models(stage, len(tokenizer))
+    optimizer = adamw(parameter_groups(clip, audio, [heads, caption_places, patch_heads, beep_head]), lr=stage.lr,
+                      weight_decay=0.05)
+    modules = {"clip": clip, "audio": audio, "heads": heads, "caption_places": caption_places,
+               "patch_heads": patch_heads, "beep_head": beep_head}
     start, total = 0, stage.shape_steps + stage.steps
     checkpoint = work / "encoders.safetensors"
     if checkpoint.exists():
@@ -275,17 +313,19 @@ def train_encoders(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
     validation_pictures = world_pictures(validation, stage.image_size)                            # (N, 3, H, W)
     sounds = sounds_for("train", stage.sounds, suite.seed)
     waves = [synthesize(s) for s in sounds]
-    objective, optimizer = accelerator.prepare(EncoderObjective(clip, audio, heads, caption_places), optimizer)
+    objective, optimizer = accelerator.prepare(EncoderObjective(clip, audio, heads, caption_places, patch_heads,
+                                                                beep_head),
+                                               optimizer)
     tokens = text_tokens(tokenizer, stage, torch.device("cpu"))
     batches = batches_ahead(lambda step: encoder_batch(step >= stage.shape_steps, pool, sounds, waves, stage, rng,
                                                        tokens), range(start, total))
     bar = tqdm(range(start, total), desc="encoders", initial=start, total=total)
-    for step, (pictures, scenes, captions, heard) in zip(bar, batches):
+    for step, (pictures, scenes, owner, captions, heard) in zip(bar, batches):
         set_learning_rates(optimizer, step, stage)
         joint = step >= stage.shape_steps
         if joint:
             captions, heard = captions.to(accelerator.device), heard.to(accelerator.device)
-        losses = objective(pictures.to(accelerator.device), scenes, captions, heard)
+        losses = objective(pictures.to(accelerator.device), scenes, owner, captions, heard)
         loss = encoder_loss(losses, stage, joint)
         optimizer.zero_grad()
         accelerator.backward(loss)

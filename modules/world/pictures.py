@@ -344,6 +344,30 @@ def _background(scene: Scene, style: RenderStyle, rng: random.Random, width: int
 
 def render_scene(scene: Scene, style: RenderStyle = RenderStyle()) -> Image.Image:
     """Draw a scene as an RGB picture whose longer side is style.size pixels (square by default)."""
+    return draw_scene(scene, style).image
+
+
+@dataclass(frozen=True)
+class DrawnShape:
+    """One object as it was drawn: its shape, where (Placement) and a star's inner radius over its outer one."""
+
+    shape: str
+    where: Placement
+    star_inner: float
+
+
+@dataclass(frozen=True)
+class DrawnScene:
+    """A rendered scene with the geometry of each of its objects (in scene.objects' order) and its frame
+    ((width, height) as fractions of the longer side): what a training label that follows the pixels needs."""
+
+    image: Image.Image
+    shapes: tuple[DrawnShape, ...]
+    frame: tuple[float, float]
+
+
+def draw_scene(scene: Scene, style: RenderStyle = RenderStyle()) -> DrawnScene:
+    """Draw a scene as an RGB picture whose longer side is style.size pixels, and say where each object went."""
     rng = random.Random(scene.shade_seed)
     planned = None
     if style.free_geometry:
@@ -353,15 +377,31 @@ def render_scene(scene: Scene, style: RenderStyle = RenderStyle()) -> Image.Imag
     scale = _supersampling(style) if style.antialias else 1
     image = _background(scene, style, rng, width * scale, height * scale)
     draw = ImageDraw.Draw(image)
+    shapes = []
     for k, obj in enumerate(scene.objects):
         where = planned[k] if planned else _world_placement(obj, style, rng)
         fill = _object_fill(obj.color, style, rng)
         line = _outline_width(where.radius * style.size * scale, style, rng)
+        star_inner = _star_inner(style, rng)
         _draw_shape(draw, obj.shape, where.cx * width * scale, where.cy * height * scale,
-                    where.radius * style.size * scale, where.angle, fill, line, _star_inner(style, rng))
+                    where.radius * style.size * scale, where.angle, fill, line, star_inner)
+        shapes.append(DrawnShape(obj.shape, where, star_inner))
     if scale > 1:
         image = image.resize((width, height), Image.Resampling.LANCZOS)
-    return image
+    return DrawnScene(image, tuple(shapes), (frame_w, frame_h))
+
+
+def shape_corners(drawn: DrawnShape, frame: tuple[float, float], side: float) -> list[tuple[float, float]]:
+    """The corners of a drawn polygon in a `side`-pixel square that the picture's frame is squashed into (as the
+    image encoder sees it); for a circle, its bounding box's two corners."""
+    width, height = frame
+    where = drawn.where
+    if drawn.shape == "circle":
+        rx, ry = where.radius / width, where.radius / height
+        return [((where.cx - rx) * side, (where.cy - ry) * side), ((where.cx + rx) * side, (where.cy + ry) * side)]
+    corners = _shape_points(drawn.shape, where.cx * width, where.cy * height, where.radius, where.angle,
+                            drawn.star_inner)
+    return [(x / width * side, y / height * side) for x, y in corners]
 
 
 def _fitting_frame(scene: Scene, style: RenderStyle, rng: random.Random) -> tuple[RenderStyle, list[Placement]]:
