@@ -59,6 +59,18 @@ def _silent_special_tokens(model, tok) -> None:
         model.get_output_embeddings().weight[tok.all_special_ids] = 0.0
 
 
+def _initialise_talker_experts(talker, std: float) -> None:
+    """transformers 5.24 leaves the talker's fused expert tensors as allocated (torch.empty): whatever the memory
+    held, sometimes NaN or 1e23, which made the talker's sampling fail now and then. Draw them like every other
+    weight."""
+    import torch
+
+    with torch.no_grad():
+        for name, weight in talker.named_parameters():
+            if ".mlp.experts." in name:
+                weight.normal_(0.0, std)
+
+
 def build_omni(folder: Path, seed: int = 0) -> dict:
     """A Qwen3OmniMoeForConditionalGeneration (thinker 2 MoE layers of 4 experts, top-2; a talker of one MoE layer
     and a code-to-wave decoder) + Qwen3OmniMoeProcessor."""
@@ -93,6 +105,7 @@ def build_omni(folder: Path, seed: int = 0) -> dict:
         user_token_id=ids("user"), assistant_token_id=ids("assistant"))
     torch.manual_seed(seed)
     model = Qwen3OmniMoeForConditionalGeneration(config).eval()
+    _initialise_talker_experts(model.talker, config.talker_config.text_config.initializer_range)
     _silent_special_tokens(model.thinker, tok)
     model.save_pretrained(folder)
     images, videos = image_and_video_processors()
