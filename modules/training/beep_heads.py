@@ -1,10 +1,12 @@
-"""Auxiliary loss that follows the sound's timing: every time token of the audio encoder says how many beeps have
-begun by its end, so the last token of a sound holds its count.
+"""Auxiliary losses that follow the sound's timing: every time token of the audio encoder says how many beeps have
+begun by its end, and the mean of the time tokens says how many the whole sound has.
 
 Contrastive training alone left beep counts at 0.51-0.63 on held-out sounds once beeps could be 0.05-0.4 s long
 with gaps of 0.05-0.6 s: a description names the count once, for the whole sound, and nothing tells the tower
 where one beep ends and the next begins. Labels come from the clean sound's own envelope, before gain, hiss,
 recording rate and silence change it, carried through the shift and the trim the training sound gets.
+Probes of the audio tower alone (1,200 steps, sounds of the second synthesiser): read from the last token after the
+per-token loss alone, 0.585 of counts were right; read from the mean token after a count loss on it, 0.665.
 """
 from __future__ import annotations
 
@@ -47,18 +49,23 @@ def begun_by_token(onsets: np.ndarray, length: int, min_samples: int, tokens: in
 
 
 class BeepCountHead(nn.Module):
-    """A linear head over each time token: how many beeps have begun by its end (0..MAX_BEEPS)."""
+    """Two linear heads over the time tokens: per token, how many beeps have begun by its end; over their mean, how
+    many beeps the sound has (0..MAX_BEEPS each)."""
 
     def __init__(self, width: int):
         super().__init__()
         self.head = nn.Linear(width, MAX_BEEPS + 1)
+        self.counter = nn.Linear(width, MAX_BEEPS + 1)
 
     def loss(self, time_tokens: torch.Tensor, begun: torch.Tensor) -> torch.Tensor:
-        """time_tokens (B, tokens, width), begun (B, tokens) -> cross-entropy averaged over tokens."""
+        """time_tokens (B, tokens, width), begun (B, tokens) -> per-token cross-entropy + the whole count's."""
+        begun = begun.to(time_tokens.device)
         logits = self.head(time_tokens)                                                  # (B, tokens, classes)
-        return F.cross_entropy(logits.flatten(0, 1), begun.to(logits.device).flatten())
+        per_token = F.cross_entropy(logits.flatten(0, 1), begun.flatten())
+        return per_token + F.cross_entropy(self.counter(time_tokens.mean(dim=1)), begun[:, -1])
 
     @torch.no_grad()
     def count_accuracy(self, time_tokens: torch.Tensor, begun: torch.Tensor) -> float:
-        """Share of sounds whose last token names their count."""
-        return (self.head(time_tokens[:, -1]).argmax(-1).cpu() == begun[:, -1]).float().mean().item()
+        """Share of sounds whose mean token names their count."""
+        counts = self.counter(time_tokens.mean(dim=1)).argmax(-1).cpu()                # (B,)
+        return (counts == begun[:, -1].cpu()).float().mean().item()
