@@ -13,6 +13,15 @@ _DRAW_EN = re.compile(
     r"|\b(i would like|i want|give me)\s+(a|an)\s+(picture|image|drawing)\s+of\b",
     re.IGNORECASE)
 _DRAW_ZH = re.compile(r"画|生成.*(图片|图像|一张图)|绘制")
+# "Can you draw?" asks about the studio, not for a drawing: nothing named to draw
+_ASKS_WHETHER_IT_DRAWS = re.compile(
+    r"^\W*((hi|hello|hey)\W+)?(can|could|do|will) you (draw|paint|sketch|make pictures|make images)"
+    r"( (pictures|images|drawings|paintings|things|anything|at all))?\W*$"
+    r"|^\W*((hi|hello|hey)\W+)?are you able to (draw|paint|sketch|make pictures)( (pictures|images|anything))?\W*$"
+    r"|^\W*what (can|could|do) you (draw|paint|sketch)\W*$"
+    r"|^\W*(你好\W*)?你?(会|能|可以|会不会|能不能)(画画|画图|绘画|画)(吗|么|呢)?\W*$"
+    r"|^\W*(你好\W*)?你?(会|能|可以)画(些)?(什么|哪些)",
+    re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -27,6 +36,9 @@ def route(text: str, picture_count: int, sound_count: int) -> Route:
         return Route("describe_image", f"{picture_count} picture(s) attached: the image encoder reads it")
     if sound_count:
         return Route("describe_audio", f"{sound_count} sound(s) attached: the audio encoder listens to it")
+    if _ASKS_WHETHER_IT_DRAWS.search(text):
+        return Route("chat", "the message asks whether the studio draws, names nothing to draw: the language model "
+                             "answers")
     if _DRAW_EN.search(text) or _DRAW_ZH.search(text):
         return Route("draw", "the message asks for a drawing: the image decoder draws it")
     return Route("chat", "text only: the language model answers")

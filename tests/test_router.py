@@ -18,6 +18,20 @@ def test_other_text_is_chat(text):
     assert route(text, 0, 0).name == "chat"
 
 
+@pytest.mark.parametrize("text", ["Can you draw?", "can you draw pictures", "Hi, can you paint?", "what can you draw?",
+                                  "are you able to draw pictures?", "你会画画吗？", "你能画图吗", "你好，你会不会画图？",
+                                  "你能画什么？"])
+def test_asking_whether_the_studio_draws_is_chat_not_a_drawing(text):
+    decision = route(text, 0, 0)
+    assert decision.name == "chat" and "whether the studio draws" in decision.reason
+
+
+@pytest.mark.parametrize("text", ["can you draw a red circle?", "你能画一个红色的圆吗？", "could you draw me a blue star",
+                                  "你可以画左边一个绿色的三角形吗？"])
+def test_asking_for_a_named_drawing_still_draws(text):
+    assert route(text, 0, 0).name == "draw"
+
+
 def test_attachments_decide_first():
     assert route("draw a red circle", 1, 0).name == "describe_image"
     assert route("what is this?", 0, 1).name == "describe_audio"
