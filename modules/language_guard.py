@@ -7,6 +7,8 @@ from functools import lru_cache
 
 import torch
 
+from .world.language import language_of
+
 # A byte that starts a character in U+3000..U+9FFF (CJK punctuation, kana, ideographs) or U+F000..U+FFFF
 # (full-width forms): UTF-8 lead bytes 0xE3..0xE9 and 0xEF.
 EAST_ASIAN_LEADS = frozenset(range(0xE3, 0xEA)) | {0xEF}
@@ -89,3 +91,67 @@ class LanguageGuard:
 def latin_names(texts: list[str]) -> set[str]:
     """The Latin runs with a letter in the texts: "我是 OmniMoE Studio 的" -> {"OmniMoE", "Studio"}."""
     return {m.group(0).decode() for t in texts for m in WORD.finditer(t.encode()) if LETTER.search(m.group(0))}
+
+
+def asked_text(messages: list[dict]) -> str | None:
+    """The last user message's text (its text parts joined, when its content is a list of parts); None without one."""
+    for message in reversed(messages):
+        if message.get("role") != "user":
+            continue
+        content = message.get("content")
+        if isinstance(content, list):
+            return " ".join(str(part.get("text") or "") for part in content if part.get("type") == "text")
+        return str(content or "")
+    return None
+
+
+class LanguageKeeper:
+    """For one tokenizer: the language of a conversation's question and the guard that keeps its answer there. A
+    Chinese answer may hold the Latin names `allowed` (the world's own) and those the question uses. Each token's
+    bytes are read once; the guard is rebuilt only when the question's names change."""
+
+    def __init__(self, tokenizer, allowed: set[str]):
+        self.tokenizer, self.allowed = tokenizer, frozenset(allowed)
+        self._pieces: list[bytes] | None = None
+        self._guards: dict[frozenset[str], LanguageGuard] = {}
+
+    @property
+    def pieces(self) -> list[bytes]:
+        if self._pieces is None:
+            self._pieces = token_bytes(self.tokenizer)
+        return self._pieces
+
+    def for_messages(self, messages: list[dict]) -> tuple[str, LanguageGuard] | None:
+        asked = asked_text(messages)
+        if asked is None:
+            return None
+        names = self.allowed | latin_names([asked])
+        if names not in self._guards:
+            special = set(self.tokenizer.all_special_ids)
+            self._guards = {names: LanguageGuard(self.pieces, special, set(names))}   # the latest question's only
+        return language_of(asked), self._guards[names]
+
+
+def fitted(mask: torch.Tensor, size: int) -> torch.Tensor:
+    """A (tokenizer vocab,) mask cut or padded with False to the model's (size,) logits."""
+    if mask.shape[0] >= size:
+        return mask[:size]
+    return torch.cat([mask, torch.zeros(size - mask.shape[0], dtype=torch.bool)])
+
+
+class GuardedLogits:
+    """A logits processor for transformers' generate (batch of one): bans the tokens that would take the answer
+    out of `language`. prompt_length: the prompt's tokens in generate's input_ids, before the answer."""
+
+    def __init__(self, language: str, guard: LanguageGuard, pieces: list[bytes], prompt_length: int):
+        self.language, self.guard, self.pieces, self.prompt_length = language, guard, pieces, prompt_length
+        self.written, self.seen = b"", 0
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        """input_ids (1, prompt + answer so far), scores (1, vocab) -> scores with banned tokens at -inf."""
+        answer = input_ids[0, self.prompt_length:].tolist()
+        for token in answer[self.seen:]:
+            self.written += self.pieces[token] if token < len(self.pieces) else b""
+        self.seen = len(answer)
+        banned = fitted(self.guard.banned(self.language, self.written), scores.shape[-1]).to(scores.device)
+        return scores.masked_fill(banned, float("-inf"))

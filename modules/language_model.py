@@ -10,10 +10,9 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
 from .contracts import GenerationSettings
-from .language_guard import LanguageGuard, latin_names, token_bytes
+from .language_guard import LanguageKeeper, fitted
 from .moe_trace import ExpertRecorder, experts_per_token, parameter_counts, routed_experts
 from .world.chat import latin_names_in_chinese_answers
-from .world.language import language_of
 
 MEDIA_MARKERS = {"image": "<|image|>", "audio": "<|audio|>"}
 
@@ -45,13 +44,6 @@ def sample_next(logits: torch.Tensor, settings: GenerationSettings, generator: t
     return int(order[choice])
 
 
-def fitted(mask: torch.Tensor, size: int) -> torch.Tensor:
-    """A (tokenizer vocab,) mask cut or padded with False to the model's (size,) logits."""
-    if mask.shape[0] >= size:
-        return mask[:size]
-    return torch.cat([mask, torch.zeros(size - mask.shape[0], dtype=torch.bool)])
-
-
 class LanguageModel:
     def __init__(self, model, tokenizer, device: torch.device):
         self.model, self.tokenizer, self.device = model, tokenizer, device
@@ -60,8 +52,7 @@ class LanguageModel:
         # n_routed_experts | num_local_experts | num_experts, as the experts modules say it or else the config
         self.num_experts = self.recorder.experts_count or routed_experts(model.config)
         self.lock = threading.Lock()            # one generation at a time per model (caches are per call)
-        self._pieces: list[bytes] | None = None  # each token's bytes, read once for the language guard
-        self._guards: dict[frozenset[str], LanguageGuard] = {}
+        self.keeper = LanguageKeeper(tokenizer, latin_names_in_chinese_answers())
 
     @classmethod
     def load(cls, source: str, device: torch.device, dtype: torch.dtype, trust_remote_code: bool = False,
@@ -122,23 +113,8 @@ class LanguageModel:
         if settings.seed is not None:
             generator = torch.Generator(device="cpu").manual_seed(int(settings.seed))
         with self.lock, self.recorder:
-            keeper = self.language_keeper(messages) if settings.keep_language else None
+            keeper = self.keeper.for_messages(messages) if settings.keep_language else None
             yield from self._decode(ids, prefix_kind, prefix, settings, stats, generator, stop, keeper)
-
-    def language_keeper(self, messages: list[dict]) -> tuple[str, LanguageGuard] | None:
-        """(the last user message's language, the guard that keeps the answer in it); None without a user
-        message. A Chinese answer may hold the Latin names the world's Chinese answers hold, and those the
-        question itself uses."""
-        asked = next((str(m.get("content") or "") for m in reversed(messages) if m.get("role") == "user"), None)
-        if asked is None:
-            return None
-        names = frozenset(latin_names_in_chinese_answers() | latin_names([asked]))
-        if names not in self._guards:
-            if self._pieces is None:
-                self._pieces = token_bytes(self.tokenizer)
-            special = set(self.tokenizer.all_special_ids)
-            self._guards = {names: LanguageGuard(self._pieces, special, set(names))}   # the latest question's only
-        return language_of(asked), self._guards[names]
 
     def _decode(self, ids, prefix_kind, prefix, settings, stats, generator, stop, keeper=None) -> Iterator[str]:
         started = time.perf_counter()
@@ -162,7 +138,7 @@ class LanguageModel:
             if token in eos:
                 break
             answer.append(token)
-            written += self._pieces[token] if keeper is not None and token < len(self._pieces) else b""
+            written += self.keeper.pieces[token] if keeper is not None and token < len(self.keeper.pieces) else b""
             stats.tokens.append(self.tokenizer.decode([token]))
             first_token_at = first_token_at or time.perf_counter()
             text = self.tokenizer.decode(answer, skip_special_tokens=True)

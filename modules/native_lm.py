@@ -22,7 +22,9 @@ import numpy as np
 import torch
 
 from .contracts import GenerationSettings, InputError
+from .language_guard import GuardedLogits, LanguageKeeper
 from .moe_trace import ExpertRecorder, experts_per_token, parameter_counts, routed_experts, text_config
+from .world.chat import latin_names_in_chinese_answers
 
 TALKER_PREFIXES = ("talker.", "code2wav.")    # Qwen3-Omni's speaking parts, as its weights name them
 SPEECH_RATE = 24_000                          # Qwen3-Omni's code2wav writes 24 kHz
@@ -130,6 +132,7 @@ class NativeLanguageModel:
                  speech_max_tokens: int = SPEECH_MAX_TOKENS):
         self.model, self.processor, self.device, self.dtype = model, processor, device, dtype
         self.tokenizer = processor.tokenizer
+        self.keeper = LanguageKeeper(self.tokenizer, latin_names_in_chinese_answers())
         self.folder = Path(folder) if folder else None
         self.speech_max_tokens = speech_max_tokens
         self.text_model = getattr(model, "thinker", model)       # Qwen3-Omni writes with its thinker
@@ -300,28 +303,41 @@ class NativeLanguageModel:
         inputs = self.inputs(messages).to(self.device)
         stats.prompt_tokens = int(inputs["input_ids"].shape[1])
         stats.media_tokens = self.media_tokens(inputs["input_ids"])
+        guard = self._guard(messages, settings, int(inputs["input_ids"].shape[1]))
         with self.lock, self.recorder:
             self.recorder.clear()
-            yield from self._decode(inputs, settings, stats, stop, voice)
+            yield from self._decode(inputs, settings, stats, stop, voice, guard)
+
+    def _guard(self, messages: list[dict], settings: GenerationSettings, prompt_length: int) -> GuardedLogits | None:
+        """The logits processor that keeps the answer in the question's language (settings.keep_language)."""
+        keeper = self.keeper.for_messages(messages) if settings.keep_language else None
+        if keeper is None:
+            return None
+        language, guard = keeper
+        return GuardedLogits(language, guard, self.keeper.pieces, prompt_length)
 
     def _generate_kwargs(self, inputs, settings: GenerationSettings, streamer: TokenQueue,
-                         stop: threading.Event | None, voice: str | None) -> tuple[Any, dict]:
+                         stop: threading.Event | None, voice: str | None,
+                         guard: GuardedLogits | None = None) -> tuple[Any, dict]:
         """(the generate to call, its arguments): the thinker alone for text, the whole model for speech."""
-        from transformers import StoppingCriteriaList
+        from transformers import LogitsProcessorList, StoppingCriteriaList
 
         text = {"max_new_tokens": settings.max_new_tokens, "eos_token_id": self._eos_ids(), "streamer": streamer,
                 "stopping_criteria": StoppingCriteriaList([StopWhenSet(stop)]),
                 "pad_token_id": self.tokenizer.pad_token_id, **self._sampling(settings)}
+        if guard is not None:
+            text["logits_processor"] = LogitsProcessorList([guard])
         if voice is None:
             return self.text_model.generate, {**inputs, **text}
         spoken = {f"thinker_{key}": value for key, value in text.items()}
         return self.model.generate, {**inputs, **spoken, "return_audio": True, "speaker": voice.lower(),
                                      "talker_max_new_tokens": self.speech_max_tokens}
 
-    def _decode(self, inputs, settings: GenerationSettings, stats, stop, voice: str | None) -> Iterator[str]:
+    def _decode(self, inputs, settings: GenerationSettings, stats, stop, voice: str | None,
+                guard: GuardedLogits | None = None) -> Iterator[str]:
         started = time.perf_counter()
         streamer = TokenQueue()
-        generate, kwargs = self._generate_kwargs(inputs, settings, streamer, stop, voice)
+        generate, kwargs = self._generate_kwargs(inputs, settings, streamer, stop, voice, guard)
         result: dict[str, Any] = {}
 
         def run() -> None:

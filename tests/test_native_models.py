@@ -196,3 +196,53 @@ def test_hub_omni_offline_names_the_checkpoint_and_the_download_command(tmp_path
     assert "image_decoder: black-forest-labs/FLUX.1-schnell" in message
     assert "python -m modules.offline --profile hub-omni --download" in message
     assert "Traceback" not in message
+
+
+
+def _answers(lm, question: str, keep_language: bool, seeds=range(6)) -> list[tuple[str, list[bytes]]]:
+    """(answer text, its tokens' bytes) for each seed, sampled at temperature 1 from the random checkpoint."""
+    from modules.language_model import GenerationStats
+
+    out, decode = [], lm.tokenizer.decode
+    for seed in seeds:
+        pieces: list[bytes] = []
+
+        def spy(ids, *args, **kwargs):                # the stream decodes each new token alone once
+            if len(ids) == 1:
+                pieces.append(lm.keeper.pieces[ids[0]])
+            return decode(ids, *args, **kwargs)
+
+        lm.tokenizer.decode = spy
+        try:
+            settings = GenerationSettings(max_new_tokens=24, temperature=1.0, top_p=1.0, seed=seed,
+                                          keep_language=keep_language)
+            turn = [{"role": "user", "content": [{"type": "text", "text": question}]}]
+            text = list(lm.stream(turn, settings, GenerationStats()))
+        finally:
+            lm.tokenizer.decode = decode
+        out.append((text[-1] if text else "", pieces))
+    return out
+
+
+def test_the_language_guard_keeps_a_native_models_answer_in_the_questions_language(native_checkpoints, tmp_path):
+    """The random checkpoint writes bytes of CJK characters into English answers and Latin words into Chinese ones
+    on its own; with the guard (keep_language, the default) it writes neither."""
+    from modules.language_guard import EAST_ASIAN_LEADS
+    from modules.world.chat import latin_names_in_chinese_answers
+    from modules.world.language import foreign_in
+
+    folder, _ = native_checkpoints["qwen3_omni_moe"]
+    lm = native_pipeline(folder, tmp_path).components.get("language_model")
+
+    def east_asian(pieces: list[bytes]) -> bool:      # a token that starts a CJK or full-width character
+        return any(b in EAST_ASIAN_LEADS for piece in pieces for b in piece)
+
+    assert any(east_asian(pieces) for _, pieces in _answers(lm, "what is in the picture?", keep_language=False))
+    assert not any(east_asian(pieces) for _, pieces in _answers(lm, "what is in the picture?", keep_language=True))
+    names = latin_names_in_chinese_answers()
+    unguarded = [foreign_in(text, "zh", names) for text, _ in _answers(lm, "图片里有什么？", keep_language=False)]
+    assert any(unguarded)
+    for text, _ in _answers(lm, "图片里有什么？", keep_language=True):
+        words = foreign_in(text, "zh", names)
+        # at most the start of an allowed name, cut by the token cap at the answer's end
+        assert all(text.rstrip().endswith(w) and any(n.startswith(w) for n in names) for w in words), text
