@@ -162,20 +162,24 @@ def _relation_draft(form: str, scene: Scene, rng: random.Random) -> Draft | None
     """"What is <relation> the <object>?" only where one object or none is there; "Is the <a> <relation> the <b>?"
     about two objects each named uniquely."""
     nameable = [o for o in scene.objects if named_uniquely(o, scene) is not None]
-    relation = rng.choice(sorted(RELATIONS))
-    holds = RELATIONS[relation]
     if form == "is it there":
         if len(nameable) < 2:
             return None
         a, b = rng.sample(nameable, 2)
+        true = sorted(r for r, holds in RELATIONS.items() if holds(a.position, b.position))
+        false = sorted(r for r in RELATIONS if r not in true)
+        relation = rng.choice(true if true and (rng.random() < 0.5 or not false) else false)
+        holds = RELATIONS[relation]
         params = {"relation": relation, "a": _obj_key(a), "b": _obj_key(b),
                   "a_by_colour": str(named_uniquely(a, scene)), "b_by_colour": str(named_uniquely(b, scene))}
         return Draft(form, (scene,), (), params, YesNo(holds(a.position, b.position)))
     if not nameable:
         return None
+    relation = rng.choice(sorted(RELATIONS))
+    holds = RELATIONS[relation]
     ref = rng.choice(nameable)
     there = [o for o in scene.objects if o != ref and holds(o.position, ref.position)]
-    if len(there) > 1 or (not there and rng.random() < 0.75):
+    if len(there) > 1 or (not there and rng.random() < 0.85):
         return None                       # several answers; or nothing there, asked less often than something
     by_colour = bool(named_uniquely(ref, scene))
     expected = NamedObject(there[0] if there else None, ref, by_colour, scene.objects)
@@ -355,14 +359,17 @@ def multistep_items(split: str, count: int, seed: int, lang: str | None = None, 
         raise ValueError(f"count must be 0 or more; got {count}")
     rng = random.Random(f"multistep|{split}|{seed}|{lang}|{wordings}|{kinds}")
     items: list[MultiStepItem] = []
-    for _ in range(count * 400):
-        if len(items) == count:
-            return items
+    for _ in range(count):
         form = rng.choice(KINDS[rng.choice(sorted(kinds or KINDS))])
-        draft = draft_of(form, rng)
-        if draft is None or split_of_item(draft.key()) != split:
-            continue
+        draft = draft_in_split(form, split, rng)
         items.append(worded_item(draft, lang or rng.choice(LANGUAGES), rng, wordings == "heldout"))
-    if len(items) < count:
-        raise RuntimeError(f"found only {len(items)} of {count} {split} items in {count * 400} draws")
     return items
+
+
+def draft_in_split(form: str, split: str, rng: random.Random, tries: int = 2000) -> Draft:
+    """The first draft of the form, drawn afresh each try, whose content falls into the split."""
+    for _ in range(tries):
+        draft = draft_of(form, rng)
+        if draft is not None and split_of_item(draft.key()) == split:
+            return draft
+    raise RuntimeError(f"no {split} item of the form {form!r} in {tries} draws")

@@ -43,7 +43,8 @@ ZH_SIZES = {"large": "大", "small": "小"}
 EN_ORDINALS = {"first": r"\b(?:first|1st|former)\b", "second": r"\b(?:second|2nd|latter)\b"}
 ZH_ORDINALS = {"first": "第一|第1|前一|前者|前面", "second": "第二|第2|后一|后者|后面"}
 EN_ADDED = r"\b(?:added|add|adds|appeared|appears|new|extra|more|another)\b"
-EN_REMOVED = r"\b(?:removed|remove|gone|disappeared|disappears|missing|vanished|deleted|taken|fewer|less|lost)\b|\bno longer\b"
+EN_REMOVED = (r"\b(?:removed|remove|gone|disappeared|disappears|missing|vanished|deleted|taken|fewer|less|lost)\b"
+              r"|\bno longer\b")
 ZH_ADDED = "多了|增加|添加|加了|新|出现|多出"
 ZH_REMOVED = "少了|不见|消失|去掉|移除|拿走|没了|删|没有了"
 EN_NOTHING = r"\b(?:nothing|none|empty)\b|\bno (?:object|shape|thing)s?\b"
@@ -91,11 +92,13 @@ def say_number(n: int, lang: str, unit: str = "个") -> str:
 def polarity(text: str) -> bool | None:
     """True for a yes, False for a no, None for neither or both: in the answer's first clause (up to its first
     comma or full stop) where that says either, else in the whole answer. "No, it is not" and "不，它在右边" say no;
-    "yes or no" and "是不是" say neither."""
+    "yes or no", "Yes? No?" and "是不是" say neither."""
     text = normalised(text)
-    first = re.split(r"[,.;:!?，。；：！？]", text, maxsplit=1)[0]
-    said = _yes_or_no(first)
-    return said if said is not None or first == text else _yes_or_no(text)
+    clauses = [c.strip() for c in re.split(r"[,.;:!?，。；：！？]", text)]
+    said = _yes_or_no(clauses[0])
+    said = said if said is not None or len(clauses) == 1 else _yes_or_no(text)
+    bare = {_yes_or_no(c) for c in clauses if c.removesuffix("的") in (*EN_YES, *EN_NO, *ZH_YES, *ZH_NO)}
+    return None if bare - {said} else said        # "Yes? No?": a bare answer either way is a hedge
 
 
 def _yes_or_no(text: str) -> bool | None:
@@ -113,6 +116,11 @@ def mentions(text: str, en: dict[str, str], zh: dict[str, str]) -> list[tuple[in
     found = [(m.start(), name) for name, pattern in en.items() for m in re.finditer(pattern, text)]
     found += [(m.start(), name) for name, pattern in zh.items() for m in re.finditer(pattern, text)]
     return sorted(found)
+
+
+def hedged(text: str) -> bool:
+    """Whether the answer offers alternatives ("red or blue", "红色或蓝色", "还是")."""
+    return bool(re.search(r"\b(?:or|either)\b", text) or re.search("或|还是|要么", text))
 
 
 def named(text: str, en: dict[str, str], zh: dict[str, str]) -> set[str]:
@@ -194,7 +202,10 @@ class NamedObject:
     def check(self, text: str) -> bool:
         """Nothing expected: right when the answer says nothing / none / 没有 and names no object besides the one
         asked about. An object expected: right when it names the object's shape (and its colour too, where
-        another object shares the shape), no other shape or colour, and not nothing."""
+        another object shares the shape), no other shape or colour, and not nothing. Never an answer that offers
+        alternatives (hedged)."""
+        if hedged(normalised(text)):
+            return False
         text = without_object(normalised(text), self.asked, self.asked_by_colour)
         shapes, colours = named(text, EN_SHAPES, ZH_SHAPES), named(text, EN_COLOURS, ZH_COLOURS)
         said_nothing = bool(re.search(EN_NOTHING, text) or re.search(ZH_NOTHING, text))
@@ -240,8 +251,11 @@ class Change:
         """Added / removed: the object's shape, no other shape, its colour or none, and a word for added (added,
         appeared, new; 多了, 出现) or removed (removed, gone; 不见, 消失) but not both. Colour, shape, size or place:
         the object named by its shape (before or after, for a change of shape), the new value named, no value of
-        that attribute other than the old and the new, and the last one named the new one ("from red to blue")."""
+        that attribute other than the old and the new, and the last one named the new one ("from red to blue").
+        Never an answer that offers alternatives (hedged)."""
         text = normalised(text)
+        if hedged(text):
+            return False
         if self.change in ("added", "removed"):
             return self._check_added_or_removed(text)
         attribute = {"colour": (EN_COLOURS, ZH_COLOURS, "color"), "shape": (EN_SHAPES, ZH_SHAPES, "shape"),

@@ -151,5 +151,5 @@ PLURALS = {"circle": "circles", "square": "squares", "triangle": "triangles", "s
 MULTISTEP_KEY_WORDS = KEY_WORDS | frozenset(
     [*PLURALS.values(), "more", "than", "first", "second", "twice", "times", "together", "both", "total", "added",
      "adding", "removed", "removing", "taken", "away", "remain", "left", "above", "below", "under", "over",
-     "higher", "lower", "higher-pitched", "different", "difference", "changed", "change", "sounds", "pictures",
+     "higher", "lower", "down", "higher-pitched", "different", "difference", "changed", "change", "sounds", "pictures",
      "same", "equally", "numerous", "greater", "other", "everything", "played", "drew", "drawing", "five", "zero"])
