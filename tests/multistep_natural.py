@@ -106,7 +106,8 @@ def changes(change, before, after, lang):
 
 def changed_en(change, s, old, new, third, other_shape):
     if change == "colour":
-        right = [f"The {s} turned {new}.", f"the {s} changed from {old} to {new}", f"The {old} {s} is now {new}."]
+        right = [f"The {s} turned {new}.", f"the {s} changed from {old} to {new}", f"The {old} {s} is now {new}.",
+                 f"the {s} is {new} now instead of {old}"]
         wrong = [f"The {s} turned {old}.", f"the {s} turned {new} or {third}", f"the {other_shape} turned {new}"]
     elif change == "shape":
         right = [f"The {old} became a {new}.", f"the {old} turned into a {new}", f"It changed to a {new}."]

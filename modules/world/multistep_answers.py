@@ -22,7 +22,7 @@ EN_ZERO_WORDS = ("none", "no", "nothing")
 ZH_ZERO_WORDS = ("没有", "无")
 ZH_NONE_AT_ALL = r"一个(?:也|都)没有|一声(?:也|都)没有"    # "not a single one": 0, though it holds 一
 
-EN_YES = ("yes", "yeah", "yep", "yup", "true", "correct")
+EN_YES = ("yes", "yeah", "yep", "yup", "true", "correct", "sure", "indeed")
 EN_NO = ("no", "nope", "not", "false", "incorrect")
 ZH_NO = ("不是", "不对", "不一样", "不相同", "没有", "不会", "不在", "不", "没", "否", "错")
 ZH_YES = ("是", "对", "有", "一样", "相同", "会", "在", "嗯", "正确")
@@ -251,11 +251,13 @@ class Change:
         """Added / removed: the object's shape, no other shape, its colour or none, and a word for added (added,
         appeared, new; 多了, 出现) or removed (removed, gone; 不见, 消失) but not both. Colour, shape, size or place:
         the object named by its shape (before or after, for a change of shape), the new value named, no value of
-        that attribute other than the old and the new, and the last one named the new one ("from red to blue").
-        Never an answer that offers alternatives (hedged)."""
+        that attribute other than the old and the new, and the last one named the new one ("from red to blue"; what
+        follows "instead of" / "rather than" / 而不是 is the old one). Never an answer that offers alternatives
+        (hedged)."""
         text = normalised(text)
         if hedged(text):
             return False
+        text = re.sub(r"\b(?:instead of|rather than) (?:the )?[a-z]+|而不是\w{1,3}?色?[的了。，]?", " ", text)
         if self.change in ("added", "removed"):
             return self._check_added_or_removed(text)
         attribute = {"colour": (EN_COLOURS, ZH_COLOURS, "color"), "shape": (EN_SHAPES, ZH_SHAPES, "shape"),
