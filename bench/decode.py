@@ -115,6 +115,8 @@ def repeat(timing: Timing, runs: int, run) -> Timing:
         wall, cpu, timing.tokens = run()
         timing.wall_ms.append(wall)
         timing.cpu_ms.append(cpu)
+    print(f"  {timing.path} ({timing.experts} experts): {timing.median:.2f} ms/token, CPU {timing.cpu_median:.2f}",
+          flush=True)
     return timing
 
 
