@@ -97,7 +97,8 @@ def time_steps(steps, embeds: torch.Tensor, tokens: int, trace: bool) -> tuple[f
 
 
 def time_stream(language_model, tokens: int) -> tuple[float, float, list[int]]:
-    """The studio's own LanguageModel.stream, greedy, default settings otherwise: its stats.ms_per_token."""
+    """The studio's own LanguageModel.stream, greedy, default settings otherwise (it stops at the end token): its
+    stats.ms_per_token, and the thread's CPU time of the whole answer, prompt included, per answer token."""
     from modules.contracts import GenerationSettings
     from modules.language_model import GenerationStats
 
@@ -195,6 +196,9 @@ def print_table(name: str, timings: list[Timing], args, weight_bytes: int) -> No
             share = f"{weight_bytes * per_s / (bandwidth * 1e9):.1%}" if bandwidth else "?"
             row += f" {per_s:.0f} | {share} |"
         print(row)
+    if any(t.path.startswith("studio stream") for t in timings):
+        print("\nstudio stream rows: ms/token as the Inspector shows it (after the first token); their CPU column is "
+              "the whole answer's, prompt included, per answer token")
     eager = next((t for t in timings if t.path.startswith("eager")), None)
     for t in timings:
         if t.path == "fast path" and eager is not None:
