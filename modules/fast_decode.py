@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from transformers import StaticCache
 
-from .moe_trace import moe_blocks
+from .moe_trace import moe_blocks, topk_ids
 
 log = logging.getLogger(__name__)
 WARM_PROMPT_TOKENS = 8           # the warm-up's stand-in prompt
@@ -60,7 +60,8 @@ def _copy_tree(module: nn.Module, old_config, new_config) -> nn.Module:
 
 class RouterTap(nn.Module):
     """Runs a router unchanged and puts the top-k expert ids of its last position, (k,), on a shared list, which the
-    compiled step stacks into one of its outputs (a Python hook would break the graph)."""
+    compiled step stacks into one of its outputs (a Python hook would break the graph). The ids are the router
+    output's integer (tokens, k) tensor, wherever the family puts it (moe_trace.topk_ids)."""
 
     def __init__(self, router: nn.Module, sink: list):
         super().__init__()
@@ -68,7 +69,9 @@ class RouterTap(nn.Module):
 
     def forward(self, hidden_states: torch.Tensor):
         output = self.router(hidden_states)
-        self.sink.append(output[-1][-1])          # (tokens, k) ids -> the last token's (k,)
+        ids = topk_ids(output)                    # (tokens, k)
+        if ids is not None:
+            self.sink.append(ids[-1])             # the last token's (k,)
         return output
 
 
