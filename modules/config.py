@@ -116,6 +116,7 @@ class StudioConfig:
     server: ServerConfig
     quantize: str | None = None      # int8 | int4 | fp8 weights for the language model; None = as stored
     search: "SearchConfig | None" = None   # where the Search switch looks; None = the defaults (SearchConfig())
+    fast_decode: bool = True         # compile the language model's decode step in the background (modules.fast_decode)
 
 
 def on_spaces(environ: Mapping[str, str] | None = None) -> bool:
@@ -164,6 +165,8 @@ def build_arg_parser() -> argparse.ArgumentParser:
         "(env OMNIMOE_SEARCH_URL; default: the profile's search.url, else the local documents)")
     add("--search-docs", metavar="PATH", help="a folder or file of documents (txt, md, html, pdf) the Search switch "
         "looks in (env OMNIMOE_SEARCH_DOCS; default: the profile's search.documents, else the studio's own docs)")
+    add("--no-fast-decode", action="store_true", default=None, help="keep the language model's eager decode loop: "
+        "no static cache, no compiled step, nothing compiled at start-up (env OMNIMOE_FAST_DECODE=0; default: on)")
     add("--search-allow-private", action="store_true", default=None, help="let search fetch from private and "
         "loopback addresses, for a SearXNG on this machine or network (env OMNIMOE_SEARCH_ALLOW_PRIVATE=1)")
     return p
@@ -436,9 +439,10 @@ def load_config(argv: list[str] | None = None, environ: Mapping[str, str] | None
         queue_size=_int(*queue, 1) if queue else ServerConfig.queue_size,
         concurrency=_int(*concurrency, 1) if concurrency else ServerConfig.concurrency,
     )
+    fast_decode = not args.no_fast_decode and _flag("OMNIMOE_FAST_DECODE", env.get("OMNIMOE_FAST_DECODE") or "1")
     return StudioConfig(str(config_path), profile_name, roles, device, dtype, limits, server,
                         None if quantize == "none" else quantize,
-                        _search(f"{at}.search", profile.get("search"), config_path.parent, args, env))
+                        _search(f"{at}.search", profile.get("search"), config_path.parent, args, env), fast_decode)
 
 
 def _search(where: str, spec: Any, base: Path, args, env: Mapping[str, str]) -> "SearchConfig":

@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from .contracts import GenerationSettings
+from .decode_steps import EagerSteps, FastSteps
+from .fast_decode import FastDecoder, FastDecodeSettings
 from .language_guard import LanguageKeeper, fitted
 from .moe_trace import ExpertRecorder, experts_per_token, parameter_counts, routed_experts
 from .world.chat import latin_names_in_chinese_answers
@@ -53,6 +55,26 @@ class LanguageModel:
         self.num_experts = self.recorder.experts_count or routed_experts(model.config)
         self.lock = threading.Lock()            # one generation at a time per model (caches are per call)
         self.keeper = LanguageKeeper(tokenizer, latin_names_in_chinese_answers())
+        self.fast: FastDecoder | None = None    # the compiled decode path, once start_fast_decode is called
+
+    def start_fast_decode(self, settings: FastDecodeSettings = FastDecodeSettings()) -> FastDecoder:
+        """Build the fast path and compile it in a background thread; answers use it once it is ready."""
+        if self.fast is None:
+            self.fast = FastDecoder(self.model, settings)
+            self.fast.start_warm_up()
+        return self.fast
+
+    @property
+    def fast_decode_state(self) -> str:
+        """"off", "warming up", "ready" or "failed: why"."""
+        return "off" if self.fast is None else self.fast.state
+
+    def _steps(self, prompt_tokens: int, settings: GenerationSettings):
+        """The fast path when it is ready and prompt + answer cap fit a bucket, else the eager path."""
+        positions = prompt_tokens + settings.max_new_tokens
+        if self.fast is not None and self.fast.ready.is_set() and self.fast.bucket_for(positions) is not None:
+            return FastSteps(self.model, self.recorder, self.moe_layers, self.fast, positions)
+        return EagerSteps(self.model, self.recorder, self.moe_layers, self.device)
 
     @classmethod
     def load(cls, source: str, device: torch.device, dtype: torch.dtype, trust_remote_code: bool = False,
@@ -118,10 +140,8 @@ class LanguageModel:
 
     def _decode(self, ids, prefix_kind, prefix, settings, stats, generator, stop, keeper=None) -> Iterator[str]:
         started = time.perf_counter()
-        cache = DynamicCache(config=self.model.config)
-        self.recorder.clear()
-        logits = self.model(inputs_embeds=self.embed(ids, prefix_kind, prefix), cache=cache,
-                            use_cache=True).logits[0, -1]
+        steps = self._steps(len(ids), settings)
+        logits = steps.first(self.embed(ids, prefix_kind, prefix))
         answer: list[int] = []
         first_token_at, text, shown, written = None, "", "", b""
         eos = set(self._eos_ids())
@@ -134,7 +154,8 @@ class LanguageModel:
                 language, guard = keeper
                 logits = logits.masked_fill(fitted(guard.banned(language, written), logits.shape[0]), float("-inf"))
             token = sample_next(logits, settings, generator)
-            stats.experts.append(self._experts_of_last_position())
+            if settings.trace_experts:
+                stats.experts.append(steps.experts())
             if token in eos:
                 break
             answer.append(token)
@@ -145,9 +166,7 @@ class LanguageModel:
             if not text.endswith("\ufffd"):            # a character's bytes may still be coming: wait for them
                 yield text
                 shown = text
-            self.recorder.clear()
-            logits = self.model(input_ids=torch.tensor([[token]], device=self.device), cache=cache,
-                                use_cache=True).logits[0, -1]
+            logits = steps.next(token)
         if text != shown:                               # ended inside a character: the whole answer, as written
             yield text
         self._finish(stats, answer, started, first_token_at)
@@ -158,10 +177,6 @@ class LanguageModel:
         stats.experts = stats.experts[: len(answer)]
         stats.ttft_s = (first_at or ended) - started
         stats.ms_per_token = 1000 * (ended - (first_at or ended)) / max(1, len(answer) - 1)
-
-    def _experts_of_last_position(self) -> list[list[int]]:
-        """[moe layer] -> expert ids chosen at the position that produced the next token."""
-        return [self.recorder.calls[i][-1][-1].tolist() if self.recorder.calls[i] else [] for i in self.moe_layers]
 
     def _eos_ids(self) -> list[int]:
         eos = self.model.generation_config.eos_token_id or self.tokenizer.eos_token_id

@@ -54,6 +54,20 @@ class Pipeline:
     def status(self) -> dict[str, str]:
         return self.components.status()
 
+    def start_fast_decode(self) -> bool:
+        """Compile the language model's decode step in the background (when the config allows it and the loaded
+        model has a fast path); True when a warm-up started."""
+        model = self.components.get("language_model") if self.status().get("language_model") == "ready" else None
+        if not self.config.fast_decode or not hasattr(model, "start_fast_decode"):
+            return False
+        model.start_fast_decode()
+        return True
+
+    def fast_decode_state(self) -> str:
+        """"off", "warming up", "ready" or "failed: why", for the header."""
+        model = self.components.get("language_model") if self.status().get("language_model") == "ready" else None
+        return getattr(model, "fast_decode_state", "off")
+
     def memory(self) -> dict[str, dict[str, Any]]:
         """role -> {"parameters", "bytes", "device"} of every loaded role, for the Inspector. Bytes: its weights and
         buffers (components.memory(); 0 for a remote language model or the text bridge, whose device is "—")."""

@@ -39,13 +39,25 @@ def status_line(pipeline: Any) -> str:
     head = [f"{html.escape(str(k).replace('_', ' '))}: <b>{html.escape(str(info[k]))}</b>"
             for k in ("device", "language_model") if info.get(k)]
     roles = [f"{html.escape(role.replace('_', ' '))} {_dot(str(state))}" for role, state in status.items()]
-    return " · ".join(head + roles)
+    fast = _fast_decode_state(pipeline)
+    return " · ".join(head + roles + ([f"fast decode {_dot(fast)}"] if fast != "off" else []))
+
+
+def _fast_decode_state(pipeline: Any) -> str:
+    """The compiled decode path's state ("off" where the pipeline has none)."""
+    try:
+        return str(getattr(pipeline, "fast_decode_state", lambda: "off")())
+    except Exception:  # noqa: BLE001 - the header must never break the page
+        log.exception("pipeline.fast_decode_state() failed")
+        return "off"
 
 
 def still_loading(pipeline: Any) -> bool:
-    """Whether some role has neither loaded nor failed yet (the studio loads them all at start-up)."""
+    """Whether some role has neither loaded nor failed yet (the studio loads them all at start-up), or the fast
+    decode path is still compiling."""
     try:
-        return any(state == "not loaded yet" for state in (pipeline.status() or {}).values())
+        loading = any(state == "not loaded yet" for state in (pipeline.status() or {}).values())
+        return loading or _fast_decode_state(pipeline) == "warming up"
     except Exception:  # noqa: BLE001 - the header must never break the page
         return False
 
