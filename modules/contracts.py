@@ -24,6 +24,7 @@ class GenerationSettings:
     keep_language: bool = True    # the answer stays in the language of the last user message (language_guard)
     speak: bool = False           # also speak the answer (a checkpoint with a talker: Qwen3-Omni); off by default
     voice: str | None = None      # the talker's voice (e.g. Ethan); None = the checkpoint's first
+    thinking: bool = False        # think before answering (深度思考), where the model can (modules.thinking)
 
 
 @dataclass(frozen=True)
