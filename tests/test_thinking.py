@@ -261,3 +261,25 @@ def test_v1_bad_thinking_requests_are_refused_naming_the_valid_choices(web, body
     assert refused.status_code == status
     message = refused.json()["error"]["message"]
     assert all(word in message for word in words), message
+
+
+def test_chat_endpoint_asked_to_think_by_a_model_that_cannot_answers_with_an_info_notice(tmp_path, engine):
+    from gradio_client import Client
+
+    from modules.ui import build_studio
+    from tests.e2e_server import free_port
+
+    cannot = pipeline_of(tmp_path, {"backend": "openai", "base_url": f"{engine[0]}/v1"})   # thinking not declared
+    demo = build_studio(cannot, cannot.config)
+    demo.queue()
+    demo.launch(prevent_thread_lock=True, server_port=free_port(), ssr_mode=False, quiet=True)
+    try:
+        job = Client(demo.local_url, verbose=False).submit({"text": TURN[0]["content"], "files": []}, thinking=True,
+                                                           api_name="/chat")
+        answer = job.result()["text"]
+    finally:
+        demo.close()
+    updates = job.communicator.updates                  # every status the client was sent, Info logs among them
+    logs = [getattr(updates.get_nowait(), "log", None) for _ in range(updates.qsize())]
+    assert answer == ANSWER and "thinking" not in engine[1][-1]["body"]
+    assert any(log and log[1] == "info" and "answered without thinking" in log[0] for log in logs), logs
