@@ -105,7 +105,8 @@ def resolve(declared: str | None, template: str | None) -> ThinkingControl:
     if declared == "tags":
         return ThinkingControl("tags")
     if declared == "template":
-        return ThinkingControl("template", variable) if variable else ThinkingControl("none", why_not="template_missing")
+        missing = ThinkingControl("none", why_not="template_missing")
+        return ThinkingControl("template", variable) if variable else missing
     if variable:
         return ThinkingControl("template", variable)
     if template and THINK_START in template:        # an R1-style template: it knows <think>, with no flag
