@@ -125,8 +125,8 @@ class LanguageModel:
         if settings.seed is not None:
             generator = torch.Generator(device="cpu").manual_seed(int(settings.seed))
         with self.lock, self.recorder:
-            keeper = self.keeper.for_messages(messages, THOUGHT_NAMES if settings.thinking else frozenset()) \
-                if settings.keep_language else None
+            extra = THOUGHT_NAMES if settings.thinking else frozenset()      # a thought ends with </think>
+            keeper = self.keeper.for_messages(messages, extra) if settings.keep_language else None
             for text in self._decode(ids, prefix_kind, prefix, settings, stats, generator, stop, keeper):
                 yield opened + text
 
