@@ -9,7 +9,10 @@ Content may be a string or a list of parts: {"type": "text"}, {"type": "image_ur
 (data: URLs or http(s) URLs) and {"type": "input_audio", "input_audio": {"data": base64, "format": "wav"}}. A picture
 or sound in the last user message routes the request as the chat does (describe it); "draw …" draws and returns
 the pictures as Markdown data: URLs. `"search": true` (extra_body in the openai client) looks the question up first, as
-the chat's Search switch does: the [n] of the answer link to pages and the sources are listed under it. System
+the chat's Search switch does: the [n] of the answer link to pages and the sources are listed under it. As
+DeepSeek's API: `"thinking": {"type": "enabled"}` (or the model name deepseek-reasoner; deepseek-chat is thinking
+off) asks the model to think first; its thoughts come as reasoning_content, their tokens as
+usage.completion_tokens_details.reasoning_tokens (a model that cannot think answers without them). System
 messages and media in earlier turns are not used. temperature defaults
 to 0 (greedy, as the studio's own default); max_tokens is capped at the profile's max_new_tokens. With a login
 configured (--auth-file / OMNIMOE_AUTH), send `Authorization: Bearer user:password`. Like the UI's queue, at most
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hmac
 import io
 import json
@@ -44,6 +48,7 @@ from .contracts import FeatureUnavailable, GenerationSettings, InputError
 from .fetch import FetchError, FetchPolicy, fetch
 from .interrupt import RequestTimedOut
 from .search.citations import link_citations, sources_list
+from .thinking import THINKING_MODELS, requested
 from .unencodable import check_encodable
 
 log = logging.getLogger("omnimoe.api")
@@ -57,7 +62,7 @@ DISCONNECT_POLL_S = 0.1       # how often a running answer looks whether its cli
 # The request fields this studio reads, plus `user` (an end-user id for the client's own records: it changes
 # nothing here, so it is taken and ignored).
 ACCEPTED = ("model", "messages", "stream", "stream_options", "temperature", "top_p", "max_tokens",
-            "max_completion_tokens", "n", "seed", "stop", "user", "search")
+            "max_completion_tokens", "n", "seed", "stop", "user", "search", "thinking")
 # Fields some clients always send, taken only at the value that asks for nothing this studio does not do.
 NEUTRAL = {"frequency_penalty": 0, "presence_penalty": 0, "logprobs": False, "response_format": {"type": "text"},
            "tools": []}
@@ -345,7 +350,17 @@ async def _stop_when_gone(request: Request, stop: threading.Event) -> None:
 
 def _usage(trace: dict) -> dict:
     prompt, answer = int(trace.get("prompt_tokens") or 0), int(trace.get("answer_tokens") or 0)
-    return {"prompt_tokens": prompt, "completion_tokens": answer, "total_tokens": prompt + answer}
+    return {"prompt_tokens": prompt, "completion_tokens": answer, "total_tokens": prompt + answer,
+            "completion_tokens_details": {"reasoning_tokens": int(trace.get("thinking_tokens") or 0)}}
+
+
+def _thinking(body: dict, settings: GenerationSettings) -> GenerationSettings:
+    """The settings with DeepSeek's way of asking to think: `"thinking": {"type": …}`, else the model's name."""
+    try:
+        wanted = requested(body.get("thinking"), body.get("model"))
+    except ValueError as error:
+        raise ApiError(400, str(error), param="thinking") from None
+    return settings if wanted is None else dataclasses.replace(settings, thinking=wanted)
 
 
 # ---- the routes --------------------------------------------------------------------------------------------
@@ -421,10 +436,11 @@ def build_router(pipeline, config) -> APIRouter:
             if not isinstance(body, dict):
                 raise ApiError(400, "the request body must be a JSON object")
             _check_fields(body)
-            if body.get("model") not in (name, None, ""):
-                raise ApiError(404, f"the model {body.get('model')!r} does not exist; this studio serves {name!r}",
+            if body.get("model") not in (name, None, "", *THINKING_MODELS):
+                raise ApiError(404, f"the model {body.get('model')!r} does not exist; this studio serves {name!r} "
+                               f"(or {' and '.join(THINKING_MODELS)}: it with thinking on and off)",
                                param="model", code="model_not_found")
-            settings = _settings(body, config.limits.max_new_tokens)
+            settings = _thinking(body, _settings(body, config.limits.max_new_tokens))
             stops = _stops(body)
             text, media, history = _conversation(body)
             files = [_write_media(part, Path(folder.name), k, config.limits.max_file_bytes())

@@ -35,6 +35,10 @@ class Components:
             raise FeatureUnavailable(self._failed[role])
         return self._loaded[role]
 
+    def loaded(self, role: str) -> Any | None:
+        """The component if it has loaded already, else None (loads nothing)."""
+        return self._loaded.get(role)
+
     def load_all(self) -> None:
         for role in self.config.roles:
             try:
@@ -62,7 +66,11 @@ class Components:
                                   f"'{self.config.profile}' names no {role}.")
             return
         try:
-            self._loaded[role] = self._loader(role)(source)
+            component = self._loader(role)(source)
+            if role == "language_model":              # how the Think switch asks it to think (modules.thinking)
+                from .thinking import control_for
+                component.thinking = control_for(source, component)
+            self._loaded[role] = component
             log.info("loaded %s from %s", role, source.source)
         except Exception as error:           # any failure disables this role only
             log.exception("could not load %s", role)

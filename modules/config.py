@@ -264,6 +264,8 @@ def _role_source(where: str, spec: Any, base: Path, role: str = "") -> RoleSourc
         kind = _choice(f"{where}.kind", kind, BRIDGE_KINDS)
     if role == "language_model" and kind is not None:
         kind = _choice(f"{where}.kind", kind, LM_KINDS)
+    if role == "language_model" and "thinking" in rest:
+        rest["thinking"] = _thinking_mode(f"{where}.thinking", rest["thinking"], kind == "openai")
     if role == "language_model" and "speech_max_tokens" in rest:
         rest["speech_max_tokens"] = _int(f"{where}.speech_max_tokens", rest["speech_max_tokens"], 1)
     if role == "language_model" and kind == "openai":
@@ -291,6 +293,16 @@ def _role_source(where: str, spec: Any, base: Path, role: str = "") -> RoleSourc
     if not isinstance(trust, bool):
         raise ConfigError(f"{where}.trust_remote_code: {trust!r} is not valid; valid choices: true, false")
     return RoleSource(_resolve_source(source.strip(), base), kind, trust, rest)
+
+
+def _thinking_mode(where: str, value: Any, remote: bool) -> str:
+    """language_model.thinking: template | tags | none (modules.thinking); an openai backend: template | none."""
+    from .thinking import check_mode
+
+    try:
+        return check_mode(where, value, remote)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _seconds(where: str, value: Any) -> float:

@@ -25,6 +25,7 @@ class GenerationSettings:
     speak: bool = False           # also speak the answer (a checkpoint with a talker: Qwen3-Omni); off by default
     voice: str | None = None      # the talker's voice (e.g. Ethan); None = the checkpoint's first
     trace_experts: bool = True    # keep each token's routed experts for the Inspector (stats.experts); off = empty
+    thinking: bool = False        # think before answering (深度思考), where the model can (modules.thinking)
 
 
 @dataclass(frozen=True)

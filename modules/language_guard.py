@@ -121,11 +121,14 @@ class LanguageKeeper:
             self._pieces = token_bytes(self.tokenizer)
         return self._pieces
 
-    def for_messages(self, messages: list[dict]) -> tuple[str, LanguageGuard] | None:
+    def for_messages(self, messages: list[dict], extra: frozenset[str] = frozenset()
+                     ) -> tuple[str, LanguageGuard] | None:
+        """(the question's language, its guard); extra: more Latin names allowed for this answer (the "think" of
+        a thought's </think>)."""
         asked = asked_text(messages)
         if asked is None:
             return None
-        names = self.allowed | latin_names([asked])
+        names = self.allowed | latin_names([asked]) | extra
         if names not in self._guards:
             special = set(self.tokenizer.all_special_ids)
             self._guards = {names: LanguageGuard(self.pieces, special, set(names))}   # the latest question's only

@@ -14,6 +14,8 @@ from .decode_steps import EagerSteps, FastSteps
 from .fast_decode import FastDecoder, FastDecodeSettings
 from .language_guard import LanguageKeeper, fitted
 from .moe_trace import ExpertRecorder, experts_per_token, parameter_counts, routed_experts
+from .reasoning import THINK_START
+from .thinking import THOUGHT_NAMES, ThinkingControl, opens_thinking
 from .world.chat import latin_names_in_chinese_answers
 
 MEDIA_MARKERS = {"image": "<|image|>", "audio": "<|audio|>"}
@@ -47,6 +49,8 @@ def sample_next(logits: torch.Tensor, settings: GenerationSettings, generator: t
 
 
 class LanguageModel:
+    thinking = ThinkingControl()               # how the Think switch asks it to think; set when loaded
+
     def __init__(self, model, tokenizer, device: torch.device):
         self.model, self.tokenizer, self.device = model, tokenizer, device
         self.recorder = ExpertRecorder(model)
@@ -101,10 +105,16 @@ class LanguageModel:
         token_id = self.tokenizer.convert_tokens_to_ids(MEDIA_MARKERS[kind])
         return token_id is not None and token_id != self.tokenizer.unk_token_id
 
-    def prompt_ids(self, messages: list[dict], prefix_kind: str | None, prefix_length: int) -> list[int]:
+    def prompt_text(self, messages: list[dict], thinking: bool = False) -> str:
+        """The chat template's prompt, asking the model to think or not as its ThinkingControl says."""
+        text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
+                                                  **self.thinking.template_kwargs(thinking))
+        return self.thinking.prompt(text, thinking)
+
+    def prompt_ids(self, messages: list[dict], prefix_kind: str | None, prefix_length: int,
+                   thinking: bool = False) -> list[int]:
         """Chat template -> ids; the last user turn's media marker repeated once per prefix embedding."""
-        text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        ids = self.tokenizer.encode(text, add_special_tokens=False)
+        ids = self.tokenizer.encode(self.prompt_text(messages, thinking), add_special_tokens=False)
         if prefix_kind is None:
             return ids
         marker = self.tokenizer.convert_tokens_to_ids(MEDIA_MARKERS[prefix_kind])
@@ -128,15 +138,19 @@ class LanguageModel:
     def stream(self, messages: list[dict], settings: GenerationSettings, stats: GenerationStats,
                prefix_kind: str | None = None, prefix: torch.Tensor | None = None,
                stop: threading.Event | None = None) -> Iterator[str]:
-        """Yields the whole answer so far after each token; fills `stats` as it goes."""
-        ids = self.prompt_ids(messages, prefix_kind, 0 if prefix is None else prefix.shape[0])
+        """Yields the whole answer so far after each token; fills `stats` as it goes. A prompt that opens <think>
+        (settings.thinking on some templates) makes the words thoughts: the answer is yielded after <think>."""
+        ids = self.prompt_ids(messages, prefix_kind, 0 if prefix is None else prefix.shape[0], settings.thinking)
+        opened = THINK_START if opens_thinking(self.prompt_text(messages, settings.thinking)) else ""
         stats.prompt_tokens = len(ids)
         generator = None
         if settings.seed is not None:
             generator = torch.Generator(device="cpu").manual_seed(int(settings.seed))
         with self.lock, self.recorder:
-            keeper = self.keeper.for_messages(messages) if settings.keep_language else None
-            yield from self._decode(ids, prefix_kind, prefix, settings, stats, generator, stop, keeper)
+            extra = THOUGHT_NAMES if settings.thinking else frozenset()      # a thought ends with </think>
+            keeper = self.keeper.for_messages(messages, extra) if settings.keep_language else None
+            for text in self._decode(ids, prefix_kind, prefix, settings, stats, generator, stop, keeper):
+                yield opened + text
 
     def _decode(self, ids, prefix_kind, prefix, settings, stats, generator, stop, keeper=None) -> Iterator[str]:
         started = time.perf_counter()

@@ -24,6 +24,8 @@ import torch
 from .contracts import GenerationSettings, InputError
 from .language_guard import GuardedLogits, LanguageKeeper
 from .moe_trace import ExpertRecorder, experts_per_token, parameter_counts, routed_experts, text_config
+from .reasoning import THINK_START
+from .thinking import THOUGHT_NAMES, ThinkingControl, opens_thinking
 from .world.chat import latin_names_in_chinese_answers
 
 TALKER_PREFIXES = ("talker.", "code2wav.")    # Qwen3-Omni's speaking parts, as its weights name them
@@ -127,6 +129,7 @@ class NativeLanguageModel:
     """Reads pictures and sounds itself: `accepts_content_part(kind)` says which, `stream` takes them in the turn."""
 
     reads_media_itself = True
+    thinking = ThinkingControl()               # how the Think switch asks it to think; set when loaded
 
     def __init__(self, model, processor, device: torch.device, dtype: torch.dtype, folder: str | None = None,
                  speech_max_tokens: int = SPEECH_MAX_TOKENS):
@@ -246,10 +249,13 @@ class NativeLanguageModel:
 
     # ---- prompts ---------------------------------------------------------------------------------------------
 
-    def prompt_text(self, messages: list[dict]) -> str:
-        return self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    def prompt_text(self, messages: list[dict], thinking: bool = False) -> str:
+        """The processor's chat template, asking the model to think or not as its ThinkingControl says."""
+        text = self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
+                                                  **self.thinking.template_kwargs(thinking))
+        return self.thinking.prompt(text, thinking)
 
-    def inputs(self, messages: list[dict]) -> dict[str, Any]:
+    def inputs(self, messages: list[dict], thinking: bool = False) -> dict[str, Any]:
         """The processor's tensors for the conversation: the prompt with each picture and sound expanded to its
         tokens (input_ids (1, T)), pixel values and grids, sound features."""
         pictures, sounds = [], []
@@ -264,7 +270,7 @@ class NativeLanguageModel:
             media["images"] = pictures
         if sounds:
             media["audio"] = sounds
-        return self.processor(text=[self.prompt_text(messages)], return_tensors="pt", **media)
+        return self.processor(text=[self.prompt_text(messages, thinking)], return_tensors="pt", **media)
 
     def count_tokens(self, messages: list[dict]) -> int:
         return int(self.inputs(messages)["input_ids"].shape[1])
@@ -294,23 +300,26 @@ class NativeLanguageModel:
     def stream(self, messages: list[dict], settings: GenerationSettings, stats, prefix_kind: str | None = None,
                prefix=None, stop: threading.Event | None = None) -> Iterator[str]:
         """Yields the whole answer so far after each token; fills `stats` (and stats.speech when
-        settings.speak)."""
+        settings.speak). A prompt that opens <think> makes the words thoughts: yielded after <think>."""
         if prefix is not None:
             raise ValueError("a native multimodal model takes no prefix embeddings; give the media in the turn")
         voice = self.check_voice(settings.voice) if settings.speak else None
         if voice is not None:
             self.load_talker()
-        inputs = self.inputs(messages).to(self.device)
+        inputs = self.inputs(messages, settings.thinking).to(self.device)
+        opened = THINK_START if opens_thinking(self.prompt_text(messages, settings.thinking)) else ""
         stats.prompt_tokens = int(inputs["input_ids"].shape[1])
         stats.media_tokens = self.media_tokens(inputs["input_ids"])
         guard = self._guard(messages, settings, int(inputs["input_ids"].shape[1]))
         with self.lock, self.recorder:
             self.recorder.clear()
-            yield from self._decode(inputs, settings, stats, stop, voice, guard)
+            for text in self._decode(inputs, settings, stats, stop, voice, guard):
+                yield opened + text
 
     def _guard(self, messages: list[dict], settings: GenerationSettings, prompt_length: int) -> GuardedLogits | None:
         """The logits processor that keeps the answer in the question's language (settings.keep_language)."""
-        keeper = self.keeper.for_messages(messages) if settings.keep_language else None
+        extra = THOUGHT_NAMES if settings.thinking else frozenset()
+        keeper = self.keeper.for_messages(messages, extra) if settings.keep_language else None
         if keeper is None:
             return None
         language, guard = keeper

@@ -22,6 +22,7 @@ from .search.prompt import fit_sources, sources_turn
 from .search.searcher import Searcher
 from .search.settings import SearchConfig
 from .text_bridge import media_turn, uses_text_bridge
+from .thinking import ThinkingClock, ThinkingControl, switch_state, thinking_settings
 from .trace import build_trace
 from .unencodable import check_encodable
 
@@ -147,6 +148,12 @@ class Pipeline:
                                  f"{', '.join(sorted(PICTURE_SUFFIXES))}; sounds: {', '.join(sorted(SOUND_SUFFIXES))}; "
                                  f"documents to search: {', '.join(DOCUMENT_SUFFIXES)}.")
         return pictures, sounds
+
+    def thinking(self) -> ThinkingControl:
+        """How the language model is asked to think, for the Think switch; loads nothing (while the model loads,
+        the profile's word, else why_not "loading")."""
+        return switch_state(self.config.roles.get("language_model"), self.components.loaded("language_model"),
+                            self.status().get("language_model", ""))
 
     def voices(self) -> list[str]:
         """The voices the language model speaks its answers in; [] when it cannot speak (or did not load)."""
@@ -281,6 +288,7 @@ class Pipeline:
             notices = notices + ["This model answers in text only: spoken answers need a checkpoint with a talker "
                                  "(e.g. Qwen3-Omni in the hub-omni profile)."]
             settings = dataclasses.replace(settings, speak=False)
+        settings, notices = thinking_settings(lm, settings, notices)
         prefix, kind, turn, content = None, None, text, None
         if media is not None:
             kind, path = media
@@ -304,14 +312,16 @@ class Pipeline:
         if trimmed:
             notices = notices + [f"The {trimmed} oldest message(s) were left out to fit the model's context."]
         from .language_model import GenerationStats
-        stats, written = GenerationStats(), ""
+        stats, written, clock = GenerationStats(), "", ThinkingClock()
         for written in lm.stream(messages, settings, stats, kind, prefix, stop):
+            clock.saw(split_reply(written), len(stats.tokens))
             yield split_reply(written), notices, {}, list(sources), None
         if stats.stopped:
             stop.raise_if_expired()
             notices = notices + ["Stopped."]
         reply = split_reply(written, final=True)
-        trace = build_trace(lm, stats, chosen, text, reply, notices)
+        trace = {**build_trace(lm, stats, chosen, text, reply, notices),
+                 "thinking_asked": settings.thinking, **clock.summary(reply, stats.answer_tokens)}
         self._set_trace(trace)
         yield reply, notices, trace, list(sources), stats.speech
 
@@ -359,12 +369,15 @@ class Pipeline:
         return _joined(exchanges[start:]) + [turn], sum(len(e) for e in exchanges[:start])
 
     def _history_turns(self, history: list[dict]) -> list[dict]:
-        """The user and assistant turns of a history as text, each checked to be valid text."""
+        """The user and assistant turns of a history as text, each checked to be valid text; an answer's thoughts
+        (<think>…</think> before it, as /chat returns them) are left out, as DeepSeek's API does."""
         turns = []
         for k, message in enumerate(history):
             if isinstance(message, dict) and message.get("role") in ("user", "assistant"):
                 content = str(message.get("content") or "")
                 check_encodable(content, f"history message {k + 1}")
+                if message["role"] == "assistant":
+                    content = split_reply(content, final=True).answer
                 turns.append({"role": message["role"], "content": content})
         return turns
 

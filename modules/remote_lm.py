@@ -4,7 +4,8 @@ interface as modules.language_model.LanguageModel, so the pipeline and the trace
 Profile: `language_model: {backend: openai, base_url: http://host:8000/v1, model: NAME}` (model optional: the
 first one the server lists; api_key_env: the environment variable holding the key, default OPENAI_API_KEY;
 context_length: when the server does not report max_model_len; modalities: what the engine's model takes, e.g.
-[text, image, audio]). Pictures and sounds listed in `modalities` reach it as OpenAI content parts (`image_url`
+[text, image, audio]; thinking: template when the server takes DeepSeek's `"thinking": {"type": "enabled"}`, the
+Think switch's way there). Pictures and sounds listed in `modalities` reach it as OpenAI content parts (`image_url`
 with a data URI, `input_audio`: modules.content_parts); any other kind as words (the text bridge). It takes no
 prefix embeddings.
 """
@@ -17,6 +18,7 @@ from typing import Iterator
 
 from .contracts import FeatureUnavailable, GenerationSettings, InputError
 from .reasoning import join_reply
+from .thinking import ThinkingControl
 
 DEFAULT_CONTEXT = 4096        # when neither the server nor the profile says
 LIST_TIMEOUT_S = 15.0         # start-up: listing the server's models
@@ -32,6 +34,7 @@ def _estimate_tokens(text: str) -> int:
 class RemoteLanguageModel:
     moe_layers: list[int] = []     # the experts run elsewhere: nothing to trace
     num_experts = 0
+    thinking = ThinkingControl()   # `thinking: template` in the profile: the server is sent DeepSeek's parameter
 
     def __init__(self, client, model: str, base_url: str, context_length: int,
                  modalities: tuple[str, ...] = ("text",)):
@@ -95,6 +98,8 @@ class RemoteLanguageModel:
                        stream=True, stream_options={"include_usage": True})
         if settings.seed is not None:
             request["seed"] = int(settings.seed)
+        if getattr(self.thinking, "mode", "none") == "template":   # DeepSeek's API's switch (and a studio's /v1)
+            request["extra_body"] = {"thinking": {"type": "enabled" if settings.thinking else "disabled"}}
         try:
             response = self.client.chat.completions.create(**request)
             with response:

@@ -67,7 +67,7 @@ def test_question_is_optional_and_settings_are_accepted(api):
         question = api["named_endpoints"][endpoint]["parameters"][1]
         assert question["parameter_has_default"] and question["parameter_default"] == ""
         assert params(api, endpoint)[2:] == SETTINGS
-    assert params(api, "/chat")[2:] == SETTINGS + ["search"]
+    assert params(api, "/chat")[2:] == SETTINGS + ["search", "thinking"]
     assert params(api, "/generate_image") == ["prompt", "steps", "guidance", "seed", "count"]
 
 

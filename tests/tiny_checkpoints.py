@@ -230,3 +230,38 @@ def write_profiles(path: Path, profiles: dict, default: str | None = None) -> Pa
     doc = {"default_profile": default or next(iter(profiles)), "profiles": profiles}
     path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
     return path
+
+
+# Chat templates with a thinking control, as the families write them (cut to what the tests need): Qwen3 reads
+# `enable_thinking` and writes an empty thought when it is false; DeepSeek-V3.1 reads `thinking` and opens the
+# answer with <think> (thinking) or </think> (not).
+QWEN3_THINKING_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{%- if message['role'] == 'assistant' %}{%- set content = message['content'].split('</think>')[-1] %}"
+    "{%- else %}{%- set content = message['content'] %}{%- endif %}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' + content + '<|im_end|>\\n' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}"
+    "{%- if enable_thinking is defined and enable_thinking is false %}{{- '<think>\\n\\n</think>\\n\\n' }}{%- endif %}"
+    "{%- endif %}"
+)
+DEEPSEEK_V31_THINKING_TEMPLATE = (
+    "{% if not thinking is defined %}{% set thinking = false %}{% endif %}{{ bos_token }}"
+    "{% for message in messages %}{% if message['role'] == 'user' %}<｜User｜>{{ message['content'] }}"
+    "{% else %}<｜Assistant｜></think>{{ message['content'] }}<｜end▁of▁sentence｜>{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}<｜Assistant｜>{% if thinking %}<think>{% else %}</think>{% endif %}{% endif %}"
+)
+
+
+def with_chat_template(source: Path, folder: Path, template: str) -> Path:
+    """A copy of the checkpoint at `source` whose tokenizer carries `template` as its chat template."""
+    if not (folder / ".complete").is_file():
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.copytree(source, folder, ignore=shutil.ignore_patterns(".complete"))
+        config_path = folder / "tokenizer_config.json"
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        config.pop("chat_template", None)
+        config_path.write_text(json.dumps(config, ensure_ascii=False, indent=2), encoding="utf-8")
+        (folder / "chat_template.jinja").write_text(template, encoding="utf-8")
+        (folder / ".complete").write_text("ok")
+    return folder

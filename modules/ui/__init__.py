@@ -85,7 +85,8 @@ def build_studio(pipeline: Any, config: Any) -> gr.Blocks:
         answers: list = []
         with gr.Tabs(elem_id="studio-tabs"):
             tabs = [("chat", lambda: build_chat_tab(pipeline.chat, limits, settings, texts, stops,
-                                                          getattr(pipeline, "voices", list))),
+                                                    getattr(pipeline, "voices", list),
+                                                    getattr(pipeline, "thinking", None), language)),
                     ("describe", lambda: build_describe_tab(pipeline.describe_image, limits, settings, texts, stops)),
                     ("draw", lambda: build_draw_tab(pipeline.draw, limits, texts, stops)),
                     ("listen", lambda: build_listen_tab(pipeline.describe_audio, limits, settings, texts, stops))]

@@ -110,6 +110,15 @@ def _num(value: Any, fmt: str, unit: str) -> str:
         return "—"
 
 
+def _thinking_rows(trace: dict) -> list[tuple[str, str]]:
+    """The thinking and the answer after it, tokens and seconds each, when the model thought (or was asked to)."""
+    if not trace.get("thinking_tokens") and not trace.get("thinking_asked"):
+        return []
+    return [("Thinking", f"{trace.get('thinking_tokens', 0)} tokens · {_num(trace.get('thinking_s'), '.2f', 's')}"),
+            ("Answer after thinking", f"{trace.get('reply_tokens', '—')} tokens · "
+                                      f"{_num(trace.get('reply_s'), '.2f', 's')}")]
+
+
 def stats_markdown(trace: dict, empty_text: str) -> str:
     """A two-column table of the trace's headline numbers and the router's decision."""
     if not trace:
@@ -125,6 +134,7 @@ def stats_markdown(trace: dict, empty_text: str) -> str:
         ("Time to first token", _num(trace.get("ttft_s"), ".3f", "s")),
         ("Speed", _num(trace.get("ms_per_token"), ".1f", "ms per token")),
         ("Tokens", f"{trace.get('prompt_tokens', '—')} in the prompt · {trace.get('answer_tokens', '—')} answered"),
+        *_thinking_rows(trace),
         ("Notices", notices),
     ]
     cells = [f"| {key} | {str(value).replace('|', '/')} |" for key, value in rows]

@@ -7,7 +7,8 @@ from typing import Any
 
 import gradio as gr
 
-from modules.contracts import ChatEvent
+from modules.contracts import ChatEvent, InputError
+from modules.reasoning import join_reply
 from modules.search.citations import with_sources
 from modules.search.documents import DOCUMENT_SUFFIXES
 from modules.ui import examples
@@ -18,6 +19,7 @@ from modules.ui.pictures import caption, save_picture
 from modules.ui.session import StopSwitches, stops_when_cancelled
 from modules.ui.settings import SettingsPanel
 from modules.ui.speech import speech_controls, speech_message
+from modules.ui.think_switch import think_switch
 from modules.ui.texts import LANGUAGES, Relabeler, t
 
 PRIVATE: dict[str, Any] = {"api_visibility": "private"}
@@ -90,19 +92,21 @@ class ChatHandlers:
 
     def respond(self, message: dict, chatbot: list[dict], temperature: float, top_p: float, max_new_tokens: int,
                 seed: float, request: gr.Request = None, search: bool = False, speak: bool = False,
-                voice: str | None = None):
+                voice: str | None = None, thinking: bool = False):
         """Stream the answer below the last user turn. A failure is handed to `report` (4th output) instead of
         being raised here, so the chatbot never shows an error overlay and keeps the whole conversation. speak:
-        the answer is also spoken (in `voice`) and played in the chat."""
+        the answer is also spoken (in `voice`) and played in the chat; thinking: the model thinks first (its
+        thoughts show folded above the answer)."""
         try:
             yield from self._stream(message, chatbot, (temperature, top_p, max_new_tokens, seed), request,
-                                    search, (bool(speak), voice or None))
+                                    search, (bool(speak), voice or None), bool(thinking))
         except Exception as exc:  # noqa: BLE001 - reported by `report`, the app keeps serving
             yield gr.skip(), gr.skip(), gr.skip(), as_gr_error(exc).message
 
     def _stream(self, message: dict, chatbot: list[dict], values: tuple, request: gr.Request | None,
-                search: bool = False, spoken: tuple[bool, str | None] = (False, None)):
-        settings = dataclasses.replace(generation_settings(*values, self.limits), speak=spoken[0], voice=spoken[1])
+                search: bool = False, spoken: tuple[bool, str | None] = (False, None), thinking: bool = False):
+        settings = dataclasses.replace(generation_settings(*values, self.limits), speak=spoken[0], voice=spoken[1],
+                                       thinking=thinking)
         text, files = check_message(message, self.limits)
         earlier, turn = split_last_turn(chatbot)
         shown, pictures, notices, event = earlier + turn, [], [], None
@@ -140,21 +144,30 @@ class ChatHandlers:
         return messages + [{"role": "assistant", "content": {"path": path, "alt_text": alt}} for path, alt in pictures]
 
     def api_chat(self, message: dict, history: list, temperature: float, top_p: float, max_new_tokens: int,
-                 seed: float, request: gr.Request = None, search: bool = False) -> Iterator[dict]:
+                 seed: float, request: gr.Request = None, search: bool = False,
+                 thinking: bool = False) -> Iterator[dict]:
         """Answer a message {"text": str, "files": [paths]} (pictures, sounds; documents txt, md, html, pdf to
         search) after an optional history of {"role", "content"} turns. Returns a message of the same shape,
         streamed: {"text": the answer so far, "files": the pictures drawn for it, as PNG files (prompt and seed in
         their metadata), else []}. search=True looks the question up first (SearXNG or the local documents): the
-        answer cites its sources as [n] and lists them under a "Sources" line."""
+        answer cites its sources as [n] and lists them under a "Sources" line. thinking=True asks the model to
+        think first (深度思考): the text starts with <think>, the thoughts and </think>, then the answer; a model that
+        cannot think answers without them and says so in a notice (a history's thoughts are left out)."""
         with friendly_errors():
             text, files = check_message(message, self.limits)
-            settings = generation_settings(temperature, top_p, max_new_tokens, seed, self.limits)
+            if not isinstance(thinking, bool):
+                raise InputError(f"thinking must be true or false; got {thinking!r}.")
+            settings = dataclasses.replace(generation_settings(temperature, top_p, max_new_tokens, seed, self.limits),
+                                           thinking=bool(thinking))
             reply: dict = {"text": "", "files": []}
+            told: list[str] = []
             with self.stops.running(request, "api-chat") as stop:
                 for event in self.chat(text, files, api_history(history), settings, stop=stop,
                                        **search_switch(search)):
+                    self._announce(event.notices, told)
                     drawn = reply["files"] or [save_picture(p) for p in event.pictures]
-                    reply = {"text": answer_text(event), "files": drawn}
+                    shown = answer_text(event)
+                    reply = {"text": join_reply(event.thinking, shown) if thinking else shown, "files": drawn}
                     yield reply
             if not reply["text"] and not reply["files"]:
                 yield reply
@@ -191,7 +204,7 @@ def pick_example(example: gr.SelectData) -> dict:
     return {"text": value.get("text", ""), "files": files}
 
 
-def _chat_area(texts: Relabeler, voices: Callable[[], list[str]]):
+def _chat_area(texts: Relabeler, voices: Callable[[], list[str]], thinking: Callable | None, language: Any):
     chatbot = gr.Chatbot(label=t("chatbot"), show_label=False, height="56vh", min_height=340, elem_id="chatbot",
                          placeholder=t("chat_welcome"), buttons=["copy", "copy_all"], feedback_options=None,
                          examples=examples.chat_examples())
@@ -204,13 +217,14 @@ def _chat_area(texts: Relabeler, voices: Callable[[], list[str]]):
         stop = gr.Button(t("stop"), variant="stop", size="sm", elem_id="chat-stop", scale=0, min_width=110)
         clear = gr.Button(t("new_chat"), variant="secondary", size="sm", elem_id="chat-clear", scale=0,
                           min_width=130)
+        think = think_switch(texts, thinking, language)
         search = _search_switch(texts)
         speak, voice = speech_controls(texts, voices)
     texts.add(chatbot, placeholder="chat_welcome")
     texts.add(textbox, placeholder="chat_input")
     texts.add(stop, value="stop")
     texts.add(clear, value="new_chat")
-    return chatbot, route, notices, textbox, stop, clear, search, speak, voice
+    return chatbot, route, notices, textbox, stop, clear, search, speak, voice, think
 
 
 def _search_switch(texts: Relabeler) -> gr.Checkbox:
@@ -230,20 +244,26 @@ def _api_endpoint(handlers: ChatHandlers, settings: SettingsPanel) -> None:
         # the reply has the message's shape: {"text", "files"}; a picture drawn for it comes back as a file
         answer = gr.MultimodalTextbox(label="Answer", file_count="multiple", visible=False)
         search = gr.Checkbox(value=False, label="Search", visible=False)
+        thinking = gr.Checkbox(value=False, label="Thinking", visible=False)
         trigger = gr.Button(visible=False)
-    trigger.click(stops_when_cancelled(handlers.api_chat), [message, history, *settings.inputs, search], [answer],
+    trigger.click(stops_when_cancelled(handlers.api_chat), [message, history, *settings.inputs, search, thinking],
+                  [answer],
                   api_name="chat", api_description=handlers.api_chat.__doc__)
 
 
 def build_chat_tab(chat: Callable[..., Iterator[ChatEvent]], limits: Any,
                    settings: SettingsPanel, texts: Relabeler, stops: StopSwitches,
-                   voices: Callable[[], list[str]] = list) -> list:
+                   voices: Callable[[], list[str]] = list, thinking: Callable | None = None,
+                   language: Any = None) -> list:
     """Build the tab's contents (inside an open gr.Tab); returns the events after which an answer is complete.
-    voices: the language model's voices for spoken answers ([] when it cannot speak)."""
+    voices: the language model's voices for spoken answers ([] when it cannot speak); thinking: pipeline.thinking,
+    whether the model can think (the Think switch; None: it can); language: the page's language switch."""
     handlers = ChatHandlers(chat, limits, stops)
-    chatbot, route, notices, textbox, stop, clear, search, speak, voice = _chat_area(texts, voices)
+    chatbot, route, notices, textbox, stop, clear, search, speak, voice, think = _chat_area(texts, voices, thinking,
+                                                                                           language)
     saved, failure = gr.State(None), gr.State(None)
-    answer_io = dict(inputs=[saved, chatbot, *settings.inputs, search, speak, voice], outputs=[chatbot, route, notices, failure], **PRIVATE)
+    answer_io = dict(inputs=[saved, chatbot, *settings.inputs, search, speak, voice, think],
+                     outputs=[chatbot, route, notices, failure], **PRIVATE)
     quick: dict[str, Any] = dict(queue=False, **PRIVATE)
 
     # check and report raise gr.Error: queued, because only queued events show their error as a toast

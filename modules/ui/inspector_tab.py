@@ -61,8 +61,9 @@ def build_inspector_tab(last_trace: Callable[[], dict], texts: Relabeler,
 
     def inspect() -> dict:
         """The trace of the last answer: route, reason, language, the answer and the thinking before it, experts
-        per token and layer, expert load, parameters total/active, time to first token, ms per token, token counts,
-        notices ({} before any answer)."""
+        per token and layer, expert load, parameters total/active, time to first token, ms per token, token counts
+        (thinking_tokens and thinking_s, reply_tokens and reply_s: the thinking and the answer after it), notices
+        ({} before any answer)."""
         with friendly_errors():
             return last_trace() or {}
 

@@ -1,6 +1,7 @@
 """Every word the studio shows, in English and 中文, and the Relabeler that switches a built page between them."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,18 @@ TEXTS: dict[str, tuple[str, str]] = {
     "thought": ("💭 Thought", "💭 已思考"),
     "new_chat": ("🗑 New chat", "🗑 新对话"),
     "search": ("🌐 Search", "🌐 联网搜索"),
+    "think": ("🧠 Think", "🧠 深度思考"),
+    "think_off_declared": ("This model has not learnt to think yet (its profile says thinking: none).",
+                           "这个模型还没有学会思考（其配置为 thinking: none）。"),
+    "think_off_no_control": ("This model cannot be asked to think: its chat template has no thinking switch.",
+                             "无法让这个模型思考：它的对话模板没有思考开关。"),
+    "think_off_template_missing": ("The profile says thinking: template, but the chat template has no "
+                                   "thinking switch.",
+                                   "配置写了 thinking: template，但对话模板没有思考开关。"),
+    "think_off_remote": ("The server's model is not known to think (the profile does not say thinking: template).",
+                         "不知道服务器上的模型能否思考（配置里没有 thinking: template）。"),
+    "think_off_unavailable": ("The language model did not load.", "语言模型没有加载成功。"),
+    "think_off_loading": ("The language model is still loading…", "语言模型还在加载…"),
     "speak": ("🔊 Speak the answer", "🔊 朗读回答"),
     "voice": ("Voice", "声音"),
     "examples": ("Examples", "示例"),
@@ -84,9 +97,9 @@ def t(key: str, lang: str = LANGUAGES[0]) -> str:
 class Relabeler:
     """Remembers which property of which component shows which text, so one event can relabel the whole page."""
 
-    entries: list[tuple[Any, dict[str, str]]] = field(default_factory=list)
+    entries: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
 
-    def add(self, component: Any, **props: str) -> Any:
+    def add(self, component: Any, **props: str | Callable[[], str | None]) -> Any:
         """Register e.g. add(button, value="draw_btn"); returns the component for chaining."""
         self.entries.append((component, props))
         return component
@@ -96,5 +109,11 @@ class Relabeler:
         return [component for component, _ in self.entries]
 
     def updates(self, lang: str) -> list[dict]:
-        """One gr.update per registered component, in registration order, with its texts in `lang`."""
-        return [gr.update(**{prop: t(key, lang) for prop, key in props.items()}) for _, props in self.entries]
+        """One gr.update per registered component, in registration order, with its texts in `lang`. A key may be
+        a callable giving the key now (or None: no text), for a text that follows a state."""
+        return [gr.update(**{prop: _text(key, lang) for prop, key in props.items()}) for _, props in self.entries]
+
+
+def _text(key: str | Callable[[], str | None], lang: str) -> str | None:
+    key = key() if callable(key) else key
+    return None if key is None else t(key, lang)
