@@ -247,7 +247,7 @@ def test_the_log_plots_reward_accuracy_and_thinking_length(thought_suite, tmp_pa
     from modules.training.think_plot import CURVES, plot_log
     png = plot_log(thought_suite / ".work" / "think_log.jsonl", tmp_path / "curves.png")
     pixels = Image.open(png).convert("RGB")
-    colours = set(pixels.getdata())
+    colours = {colour for _, colour in pixels.getcolors(maxcolors=1 << 20)}
     assert all(curve.color in colours for curve in CURVES)        # each curve drawn in its panel
     with pytest.raises(ValueError, match="holds no step"):
         empty = tmp_path / "empty.jsonl"
