@@ -11,8 +11,9 @@ import traceback
 from pathlib import Path
 
 STAGES = ("tokenizer", "encoders", "places", "language", "questions", "grounding", "sounds", "decoder")
-# trained only when named with --stage, after the stages above: the think stage (R1-Zero-style GRPO on multi-step
-# questions) stays out of the recipe until a measured run ships
+# trained only when named with --stage (stages run in the order named; think reads the language model the stages
+# above saved): the think stage (R1-Zero-style GRPO on multi-step questions) stays out of the recipe until a
+# measured run ships
 OPT_IN_STAGES = ("think",)
 LANGUAGE_STAGES = ("language", "questions", "grounding", "sounds")
 # each stage after the tokenizer -> (module of this package, its training function), imported when the stage runs
