@@ -4,6 +4,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 THINK_START, THINK_END = "<think>", "</think>"
+THINKING_OPENER = THINK_START + "\n"      # what opens the answer of a model asked to think in its own tags
+
+
+def open_thinking(prompt: str) -> str:
+    """A rendered chat prompt (ending where the answer starts) asking a model that writes <think> itself to think:
+    the answer opened with <think> and a new line, as DeepSeek-R1's template opens it. The think stage
+    (modules/training/train_thinking.py) trains on this prompt and the studio's `thinking: tags` sends it, so that
+    the model is asked the way it learnt."""
+    return prompt + THINKING_OPENER
 
 
 @dataclass(frozen=True)

@@ -240,6 +240,38 @@ class DecoderStage:
 
 
 @dataclass(frozen=True)
+class RewardWeights:
+    """The think stage's rule-based rewards (modules/training/grpo_rewards.py): a reply's reward is the sum of the
+    weights of the rules it meets."""
+
+    correct: float = 1.0       # the answer after </think> passes the question's check (multistep.MultiStepItem.check)
+    format: float = 0.5        # <think>…</think> then a non-empty answer, one of each tag
+    language: float = 0.25     # the whole reply, thinking and answer, in the question's language
+
+
+@dataclass(frozen=True)
+class ThinkStage:
+    """The thinking mode, learnt the R1-Zero way (modules/training/train_thinking.py): group-relative policy
+    optimisation on multi-step questions with rule-based rewards only, from the saved language model. Opt-in
+    (`train --stage think`): not in the recipe's default stages until a measured run ships."""
+
+    steps: int = 300
+    questions_per_step: int = 4     # questions drawn per step, each answered group_size times
+    group_size: int = 8             # G: replies sampled per question; advantages are relative to the group
+    temperature: float = 1.0        # sampling temperature of the replies (R1-Zero's)
+    max_reply_tokens: int = 96      # a reply is cut here (its thinking and answer together)
+    lr: float = 1e-5
+    kl_weight: float = 0.04         # beta: the KL penalty to the frozen starting model, per reply token
+    clip: float = 0.2               # epsilon: the policy ratio is clipped to [1 - clip, 1 + clip]
+    updates_per_step: int = 1       # policy updates on each step's replies (the ratio is 1 on the first)
+    max_grad_norm: float = 1.0
+    rewards: RewardWeights = field(default_factory=RewardWeights)
+    train_questions: int = 4000     # multi-step items of the train split drawn from (trained wordings)
+    eval_every: int = 25            # held-out accuracy (validation items, held-out wordings, greedy) every so
+    eval_questions: int = 60        # many steps, on this many questions
+
+
+@dataclass(frozen=True)
 class SuiteConfig:
     seed: int = 0
     vocab_size: int = 1536
@@ -248,5 +280,6 @@ class SuiteConfig:
     encoders: EncoderStage = field(default_factory=EncoderStage)
     language: LanguageStage = field(default_factory=LanguageStage)
     decoder: DecoderStage = field(default_factory=DecoderStage)
+    think: ThinkStage = field(default_factory=ThinkStage)
     decoder_beside_language: bool = True    # on a CPU, the decoder stage trains in a second process while the
                                             # language-model stages run, each on half the cores (mini.decoder_beside)
