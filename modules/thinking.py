@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .reasoning import THINK_START, Reply
+from .reasoning import THINK_START, Reply, open_thinking
 
 THINKING_MODES = ("template", "tags", "none")
 REMOTE_THINKING_MODES = ("template", "none")       # an openai backend: the server's own control, or none
@@ -59,7 +59,7 @@ class ThinkingControl:
     def prompt(self, rendered: str, on: bool) -> str:
         """The rendered prompt, its answer opened with <think> when a tags model is asked to think."""
         if self.mode == "tags" and on and not opens_thinking(rendered):
-            return rendered + THINK_START + "\n"
+            return open_thinking(rendered)          # as the think stage trains it
         return rendered
 
     def reason(self) -> str:
