@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -184,3 +185,20 @@ def studio_client(url: str):
         __str__ = __repr__
 
     return StudioClient(url, verbose=False)
+
+
+@contextmanager
+def studio_in_process(pipeline) -> Iterator:
+    """The studio's page built around `pipeline` and served in this process on a free port; yields a gradio_client
+    Client for it, and closes the page afterwards."""
+    from gradio_client import Client
+
+    from modules.ui import build_studio
+
+    demo = build_studio(pipeline, pipeline.config)
+    demo.queue()
+    demo.launch(prevent_thread_lock=True, server_port=free_port(), ssr_mode=False, quiet=True)
+    try:
+        yield Client(demo.local_url, verbose=False)
+    finally:
+        demo.close()

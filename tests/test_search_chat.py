@@ -150,22 +150,13 @@ def test_the_built_in_model_answers_about_the_studio_with_its_documentation_cite
 
 
 def test_chat_endpoint_takes_search_and_returns_the_sources(built_in):
-    from gradio_client import Client
+    from tests.e2e_server import studio_in_process
 
-    from modules.ui import build_studio
-    from tests.e2e_server import free_port
-
-    demo = build_studio(built_in, built_in.config)
-    demo.queue()
-    demo.launch(prevent_thread_lock=True, server_port=free_port(), ssr_mode=False, quiet=True)
-    try:
-        client = Client(demo.local_url, verbose=False)
+    with studio_in_process(built_in) as client:
         answer = client.predict({"text": "What is the Inspector tab?", "files": []}, search=True, max_new_tokens=24,
                                 api_name="/chat")["text"]
         plain = client.predict({"text": "What is the Inspector tab?", "files": []}, max_new_tokens=24,
                                api_name="/chat")["text"]
-    finally:
-        demo.close()
     sources = answer.split("\n\n**Sources**  \n[1] **", 1)
     assert len(sources) == 2 and "Sources" not in plain, (answer, plain)
     assert sources[1].startswith(("README.md", "docs/")) and "Inspector" in sources[1], sources[1]

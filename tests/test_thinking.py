@@ -200,21 +200,12 @@ def test_the_engine_is_sent_deepseeks_switch_and_its_thoughts_come_apart(remote,
 
 
 def test_chat_endpoint_takes_thinking_and_the_answer_starts_with_the_thoughts(remote):
-    from gradio_client import Client
+    from tests.e2e_server import studio_in_process
 
-    from modules.ui import build_studio
-    from tests.e2e_server import free_port
-
-    demo = build_studio(remote, remote.config)
-    demo.queue()
-    demo.launch(prevent_thread_lock=True, server_port=free_port(), ssr_mode=False, quiet=True)
-    try:
-        client = Client(demo.local_url, verbose=False)
+    with studio_in_process(remote) as client:
         thought = client.predict({"text": TURN[0]["content"], "files": []}, thinking=True, api_name="/chat")["text"]
         plain = client.predict({"text": TURN[0]["content"], "files": []}, api_name="/chat")["text"]
         inspected = client.predict(api_name="/inspect")
-    finally:
-        demo.close()
     assert thought == f"<think>{THOUGHT}</think>{ANSWER}" and plain == ANSWER
     assert inspected["thinking_tokens"] == 0 and inspected["thinking_asked"] is False     # the last answer's
 
@@ -264,21 +255,12 @@ def test_v1_bad_thinking_requests_are_refused_naming_the_valid_choices(web, body
 
 
 def test_chat_endpoint_asked_to_think_by_a_model_that_cannot_answers_with_an_info_notice(tmp_path, engine):
-    from gradio_client import Client
-
-    from modules.ui import build_studio
-    from tests.e2e_server import free_port
+    from tests.e2e_server import studio_in_process
 
     cannot = pipeline_of(tmp_path, {"backend": "openai", "base_url": f"{engine[0]}/v1"})   # thinking not declared
-    demo = build_studio(cannot, cannot.config)
-    demo.queue()
-    demo.launch(prevent_thread_lock=True, server_port=free_port(), ssr_mode=False, quiet=True)
-    try:
-        job = Client(demo.local_url, verbose=False).submit({"text": TURN[0]["content"], "files": []}, thinking=True,
-                                                           api_name="/chat")
+    with studio_in_process(cannot) as client:
+        job = client.submit({"text": TURN[0]["content"], "files": []}, thinking=True, api_name="/chat")
         answer = job.result()["text"]
-    finally:
-        demo.close()
     updates = job.communicator.updates                  # every status the client was sent, Info logs among them
     logs = [getattr(updates.get_nowait(), "log", None) for _ in range(updates.qsize())]
     assert answer == ANSWER and "thinking" not in engine[1][-1]["body"]

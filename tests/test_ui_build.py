@@ -1,14 +1,12 @@
 """The studio builds around the real Pipeline and serves exactly the five named API endpoints, checking input first."""
-import socket
-
 import pytest
 
 pipeline_module = pytest.importorskip("modules.pipeline", reason="modules/pipeline.py is not written yet")
-from gradio_client import Client  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
 from modules.config import load_config  # noqa: E402
-from modules.ui import API_ENDPOINTS, build_studio  # noqa: E402
+from modules.ui import API_ENDPOINTS  # noqa: E402
+from tests.e2e_server import studio_in_process  # noqa: E402
 
 # endpoint -> its leading parameters, in order (further parameters all have defaults)
 LEADING = {
@@ -21,23 +19,12 @@ LEADING = {
 SETTINGS = ["temperature", "top_p", "max_new_tokens", "seed"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def studio():
     """(client, config): the mini profile's real Pipeline (models load lazily, so nothing heavy happens here)."""
     config = load_config(["--profile", "mini"], environ={})
-    demo = build_studio(pipeline_module.Pipeline(config), config)
-    demo.queue()
-    demo.launch(prevent_thread_lock=True, server_port=free_port(), ssr_mode=False, quiet=True)
-    try:
-        yield Client(demo.local_url, verbose=False), config
-    finally:
-        demo.close()
+    with studio_in_process(pipeline_module.Pipeline(config)) as client:
+        yield client, config
 
 
 @pytest.fixture(scope="module")
