@@ -114,7 +114,11 @@ class LanguageModel:
     def prompt_ids(self, messages: list[dict], prefix_kind: str | None, prefix_length: int,
                    thinking: bool = False) -> list[int]:
         """Chat template -> ids; the last user turn's media marker repeated once per prefix embedding."""
-        ids = self.tokenizer.encode(self.prompt_text(messages, thinking), add_special_tokens=False)
+        return self.ids_of(self.prompt_text(messages, thinking), prefix_kind, prefix_length)
+
+    def ids_of(self, prompt: str, prefix_kind: str | None, prefix_length: int) -> list[int]:
+        """A rendered prompt -> ids, its last media marker repeated once per prefix embedding."""
+        ids = self.tokenizer.encode(prompt, add_special_tokens=False)
         if prefix_kind is None:
             return ids
         marker = self.tokenizer.convert_tokens_to_ids(MEDIA_MARKERS[prefix_kind])
@@ -140,8 +144,9 @@ class LanguageModel:
                stop: threading.Event | None = None) -> Iterator[str]:
         """Yields the whole answer so far after each token; fills `stats` as it goes. A prompt that opens <think>
         (settings.thinking on some templates) makes the words thoughts: the answer is yielded after <think>."""
-        ids = self.prompt_ids(messages, prefix_kind, 0 if prefix is None else prefix.shape[0], settings.thinking)
-        opened = THINK_START if opens_thinking(self.prompt_text(messages, settings.thinking)) else ""
+        prompt = self.prompt_text(messages, settings.thinking)
+        ids = self.ids_of(prompt, prefix_kind, 0 if prefix is None else prefix.shape[0])
+        opened = THINK_START if opens_thinking(prompt) else ""
         stats.prompt_tokens = len(ids)
         generator = None
         if settings.seed is not None:
