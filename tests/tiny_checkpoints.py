@@ -118,6 +118,10 @@ def build_image_encoder(folder: Path) -> None:
     (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": COCA_CONFIG, "preprocess_cfg": preprocess}))
     torch.manual_seed(1)
     model = CoCa(**{k: v for k, v in COCA_CONFIG.items() if k != "custom_text"})
+    # open_clip leaves the caption decoder's text_projection as torch.empty (whatever the heap held: NaN or 1e38 on
+    # some runs): nothing in CoCa initialises it (the decoder's own init_parameters fails on a missing attribute);
+    # draw it with the scale open_clip gives the text tower's projection
+    torch.nn.init.normal_(model.text_decoder.text_projection, std=model.text_decoder.width ** -0.5)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()},
               folder / "open_clip_pytorch_model.safetensors")
 
