@@ -1,5 +1,6 @@
 """Accuracy with thinking on and off: held-out multi-step questions (test items, held-out wordings) and the one-step
-picture questions of the suite's eval, in English and Chinese.
+picture questions of the suite's eval, in English and Chinese, and the share of thinking replies that close
+</think>.
 `python -m modules.training.evaluate_thinking [--out FOLDER] [--limit N]`."""
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from ..reasoning import split_reply
+from ..reasoning import THINK_END, split_reply
 from ..world.multistep import multistep_items
 from ..world.pictures import render_scene
 from .corpus import scenes_for
@@ -32,6 +33,7 @@ class Answerer:
     tokenizer: object
     perception: Perception
     thinking: bool = False
+    max_tokens: int = MAX_REPLY_TOKENS
 
     @classmethod
     def load(cls, folder: Path) -> "Answerer":
@@ -46,7 +48,7 @@ class Answerer:
         return self.perception.image_encoder
 
     def reply(self, prompt) -> str:
-        return answer_text(self.model, self.tokenizer, prompt, self.thinking, MAX_REPLY_TOKENS)
+        return answer_text(self.model, self.tokenizer, prompt, self.thinking, self.max_tokens)
 
     def answer(self, question: str, kind: str | None = None, encoded=None) -> str:
         """A question about one encoded picture or sound (or none): the answer after any thinking."""
@@ -60,17 +62,26 @@ class Answerer:
 
 
 @torch.no_grad()
-def multistep_accuracy(answerer: Answerer, items) -> float:
-    """Share of the items whose answer (after any thinking) passes their check."""
-    right = 0
+def multistep_figures(answerer: Answerer, items) -> tuple[float, float]:
+    """(share of the items whose answer, after any thinking, passes their check; share of the replies that close
+    </think>: 0 when not thinking)."""
+    right = closed = 0
     for item in items:
         prompt = answerer.perception.prompt(answerer.tokenizer, item, answerer.thinking)
-        right += item.check(split_reply(answerer.reply(prompt), final=True).answer)
-    return right / len(items)
+        reply = answerer.reply(prompt)
+        right += item.check(split_reply(reply, final=True).answer)
+        closed += answerer.thinking and THINK_END in reply
+    return right / len(items), closed / len(items)
+
+
+def multistep_accuracy(answerer: Answerer, items) -> float:
+    """Share of the items whose answer (after any thinking) passes their check."""
+    return multistep_figures(answerer, items)[0]
 
 
 def evaluate_thinking(folder: Path, limit: int) -> dict[str, float]:
-    """{"multistep_{on|off}_{en|zh}", "picture_qa_{on|off}_{en|zh}": accuracy} on `limit` items of each."""
+    """{"multistep_{on|off}_{en|zh}", "picture_qa_{on|off}_{en|zh}": accuracy, "closes_think_{en|zh}": share of
+    the multi-step replies with thinking on that close </think>} on `limit` items of each."""
     answerer = Answerer.load(folder)
     scenes = scenes_for("test", limit, SEED)
     pictures = [render_scene(s) for s in scenes]
@@ -80,7 +91,10 @@ def evaluate_thinking(folder: Path, limit: int) -> dict[str, float]:
         for thinking in (True, False):
             answerer.thinking = thinking
             mode = "on" if thinking else "off"
-            results[f"multistep_{mode}_{lang}"] = multistep_accuracy(answerer, items)
+            accuracy, closed = multistep_figures(answerer, items)
+            results[f"multistep_{mode}_{lang}"] = accuracy
+            if thinking:
+                results[f"closes_think_{lang}"] = closed
             with torch.no_grad():
                 results[f"picture_qa_{mode}_{lang}"] = picture_qa(answerer, scenes, pictures, lang, [], SEED)
     return results
@@ -93,6 +107,9 @@ def format_results(results: dict[str, float], limit: int) -> str:
         for lang in ("en", "zh"):
             on, off = results[f"{measure}_on_{lang}"], results[f"{measure}_off_{lang}"]
             lines.append(f"{measure + ' ' + lang:<34}{on:>10.3f}{off:>13.3f}{100 * (on - off):>+8.1f}")
+    for lang in ("en", "zh"):
+        if f"closes_think_{lang}" in results:
+            lines.append(f"{'multistep ' + lang + ' closes </think>':<34}{results[f'closes_think_{lang}']:>10.3f}")
     return "\n".join(lines)
 
 

@@ -11,16 +11,17 @@ import traceback
 from pathlib import Path
 
 STAGES = ("tokenizer", "encoders", "places", "language", "questions", "grounding", "sounds", "decoder")
-# trained only when named with --stage (stages run in the order named; think reads the language model the stages
-# above saved): the think stage (R1-Zero-style GRPO on multi-step questions) stays out of the recipe until a
-# measured run ships
-OPT_IN_STAGES = ("think",)
+# trained only when named with --stage (stages run in the order named; both read the language model the stages
+# above saved): the cold start (supervised, on generated reasoning traces) and then the think stage (R1-Zero-style
+# GRPO on multi-step questions) stay out of the recipe until a measured run ships
+OPT_IN_STAGES = ("coldstart", "think")
 LANGUAGE_STAGES = ("language", "questions", "grounding", "sounds")
 # each stage after the tokenizer -> (module of this package, its training function), imported when the stage runs
 TRAINERS = {"encoders": ("train_encoders", "train_encoders"), "places": ("pool_places", "train_places"),
             "language": ("train_language", "train_language"), "questions": ("train_language", "tune_on_questions"),
             "grounding": ("train_language", "tune_with_grounding"), "sounds": ("train_language", "tune_sound_bridge"),
-            "decoder": ("train_decoder", "train_decoder"), "think": ("train_thinking", "train_thinking")}
+            "decoder": ("train_decoder", "train_decoder"), "coldstart": ("train_coldstart", "train_coldstart"),
+            "think": ("train_thinking", "train_thinking")}
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -40,7 +41,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 def quick_config(suite, out: Path):
     """The same suite, shrunk to run in about a minute."""
-    from .suite_config import DecoderStage, EncoderStage, LanguageStage, ThinkStage
+    from .suite_config import ColdStartStage, DecoderStage, EncoderStage, LanguageStage, ThinkStage
     return dataclasses.replace(
         suite, out_dir=out, work_dir=out / ".work",
         encoders=EncoderStage(scenes=200, sounds=100, shape_steps=2, steps=3, place_steps=2, picture_batch=8,
@@ -49,6 +50,8 @@ def quick_config(suite, out: Path):
                               sound_steps=2, sound_phase_sounds=100),
         decoder=DecoderStage(scenes=100, vae_steps=2, vae_decoder_steps=2, unet_steps=2, vae_batch=4,
                              unet_batch=4),
+        coldstart=ColdStartStage(steps=2, batch=4, train_questions=20, one_step_scenes=20, one_step_sounds=20,
+                                 checkpoint_every=1, eval_questions=2, eval_one_step=2, max_reply_tokens=8),
         think=ThinkStage(steps=2, questions_per_step=2, group_size=2, max_reply_tokens=8, train_questions=20,
                          eval_every=2, eval_questions=2))
 

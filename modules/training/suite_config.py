@@ -250,6 +250,33 @@ class RewardWeights:
 
 
 @dataclass(frozen=True)
+class ColdStartStage:
+    """A short supervised cold start before the think stage (modules/training/train_coldstart.py): the saved
+    language model learns to write a short generated reasoning trace (think_traces.py), close </think> and answer,
+    on train multi-step items, with ordinary one-step turns answered without thinking mixed in. Opt-in
+    (`train --stage coldstart`, before `--stage think`); not yet run, so every figure here is a starting point."""
+
+    steps: int = 400
+    batch: int = 8                  # examples per step: traces and one-step turns together
+    one_step_share: float = 0.25    # of each batch, the share of one-step turns without thinking (2 of 8), drawn as
+                                    # the language stage draws its examples (lm_data.sample_example, last turn):
+                                    # rehearsal, so that answers without <think> keep what the language stages
+                                    # taught while the traces move the same weights. A quarter keeps most of the
+                                    # batch on the new skill; not yet measured against other shares
+    lr: float = 3e-4                # cosine from this peak (the questions phase fine-tuned at 5e-4 with batch 24)
+    warmup: int = 20
+    max_grad_norm: float = 1.0
+    bias_update_rate: float = 3e-3  # the experts' balancing bias moves as in the language stage (0: it stays)
+    train_questions: int = 4000     # train multi-step items (trained wordings) the traces are written for
+    one_step_scenes: int = 4000     # train scenes and sounds the one-step turns are drawn about
+    one_step_sounds: int = 2000
+    checkpoint_every: int = 50      # steps between resumable checkpoints in the work folder
+    eval_questions: int = 40        # before and after: validation multi-step items (held-out wordings) and
+    eval_one_step: int = 40         # validation one-step picture questions, per language
+    max_reply_tokens: int = 96      # greedy replies in that measure are cut here (the think stage's reply limit)
+
+
+@dataclass(frozen=True)
 class ThinkStage:
     """The thinking mode, learnt the R1-Zero way (modules/training/train_thinking.py): group-relative policy
     optimisation on multi-step questions with rule-based rewards only, from the saved language model. Opt-in
@@ -280,6 +307,7 @@ class SuiteConfig:
     encoders: EncoderStage = field(default_factory=EncoderStage)
     language: LanguageStage = field(default_factory=LanguageStage)
     decoder: DecoderStage = field(default_factory=DecoderStage)
+    coldstart: ColdStartStage = field(default_factory=ColdStartStage)
     think: ThinkStage = field(default_factory=ThinkStage)
     decoder_beside_language: bool = True    # on a CPU, the decoder stage trains in a second process while the
                                             # language-model stages run, each on half the cores (mini.decoder_beside)

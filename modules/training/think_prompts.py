@@ -56,11 +56,15 @@ class Perception:
 
     def media(self, item: MultiStepItem) -> dict[str, list[torch.Tensor]]:
         """kind -> the prefixes (tokens, H) of the item's pictures, then of its sounds, in order."""
-        pictures = [self.image_encoder.encode(render_scene(scene)) for scene in item.scenes]
-        sounds = [self.audio_encoder.encode(synthesize(sound)) for sound in item.sounds]
+        return self.media_of(item.scenes, item.sounds)
+
+    def media_of(self, scenes, sounds) -> dict[str, list[torch.Tensor]]:
+        """kind -> the prefixes (tokens, H) of the scenes' pictures (drawn the world's way) and the sounds' waves."""
+        pictures = [self.image_encoder.encode(render_scene(scene)) for scene in scenes]
+        heard = [self.audio_encoder.encode(synthesize(sound)) for sound in sounds]
         # made under inference mode: cloned so that the training graph may read them
         return {"image": [self.bridge.prefix("image", p.tokens, p.embedding).clone() for p in pictures],
-                "audio": [self.bridge.prefix("audio", s.tokens).clone() for s in sounds]}
+                "audio": [self.bridge.prefix("audio", s.tokens).clone() for s in heard]}
 
     def prompt(self, tokenizer, item: MultiStepItem, thinking: bool) -> Prompt:
         return question_prompt(tokenizer, item.question, self.media(item), thinking, item)
