@@ -79,7 +79,7 @@ def studio_env(settings: SoakSettings) -> dict[str, str]:
 
 
 PORT_TAKEN = "Cannot find empty port"
-PORT_TRIES = 3
+PORT_TRIES = 5
 
 
 def start_studio(settings: SoakSettings, log_path: Path) -> tuple[subprocess.Popen, str, list[str]]:
