@@ -12,7 +12,10 @@ the pictures as Markdown data: URLs. `"search": true` (extra_body in the openai 
 the chat's Search switch does: the [n] of the answer link to pages and the sources are listed under it. As
 DeepSeek's API: `"thinking": {"type": "enabled"}` (or the model name deepseek-reasoner; deepseek-chat is thinking
 off) asks the model to think first; its thoughts come as reasoning_content, their tokens as
-usage.completion_tokens_details.reasoning_tokens (a model that cannot think answers without them). System
+usage.completion_tokens_details.reasoning_tokens (a model that cannot think answers without them). As OpenAI's
+audio output: `"modalities": ["text", "audio"]` with `"audio": {"voice", "format"}` also speaks the answer (a
+checkpoint with a talker) and returns it as message.audio {id, data: base64, expires_at, transcript}, or streamed
+as delta.audio pieces after the text (SpeechRequest, audio_fields, audio_deltas). System
 messages and media in earlier turns are not used. temperature defaults
 to 0 (greedy, as the studio's own default); max_tokens is capped at the profile's max_new_tokens. With a login
 configured (--auth-file / OMNIMOE_AUTH), send `Authorization: Bearer user:password`. Like the UI's queue, at most
@@ -48,6 +51,7 @@ from .contracts import FeatureUnavailable, GenerationSettings, InputError
 from .fetch import FetchError, FetchPolicy, fetch
 from .interrupt import RequestTimedOut
 from .search.citations import link_citations, sources_list
+from .speech_formats import available_formats, encode_speech
 from .thinking import THINKING_MODELS, requested
 from .unencodable import check_encodable
 
@@ -62,7 +66,10 @@ DISCONNECT_POLL_S = 0.1       # how often a running answer looks whether its cli
 # The request fields this studio reads, plus `user` (an end-user id for the client's own records: it changes
 # nothing here, so it is taken and ignored).
 ACCEPTED = ("model", "messages", "stream", "stream_options", "temperature", "top_p", "max_tokens",
-            "max_completion_tokens", "n", "seed", "stop", "user", "search", "thinking")
+            "max_completion_tokens", "n", "seed", "stop", "user", "search", "thinking", "modalities", "audio")
+OUTPUT_MODALITIES = ("text", "audio")
+AUDIO_PIECE_BYTES = 48_000    # one streamed delta.audio piece, before base64: 1 s of pcm16 at 24 kHz
+AUDIO_KEPT_S = 3600           # how long an answer's audio id stands for its transcript in a later turn
 # Fields some clients always send, taken only at the value that asks for nothing this studio does not do.
 NEUTRAL = {"frequency_penalty": 0, "presence_penalty": 0, "logprobs": False, "response_format": {"type": "text"},
            "tools": []}
@@ -169,8 +176,9 @@ def _text_of(content: Any, where: str) -> tuple[str, list[dict]]:
     return "\n".join(texts), media
 
 
-def _conversation(body: dict) -> tuple[str, list[dict], list[dict]]:
-    """messages -> (the last user turn's text, its media parts, earlier user/assistant turns as text)."""
+def _conversation(body: dict, spoken: "SpokenAnswers | None" = None) -> tuple[str, list[dict], list[dict]]:
+    """messages -> (the last user turn's text, its media parts, earlier user/assistant turns as text); an assistant
+    turn given by its audio id alone stands for that answer's transcript (`spoken`)."""
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise ApiError(400, "messages must be a non-empty list", param="messages")
@@ -183,10 +191,13 @@ def _conversation(body: dict) -> tuple[str, list[dict], list[dict]]:
         raise ApiError(400, "the last message must come from the user", param="messages")
     history = []
     for k, message in enumerate(messages[:-1]):
-        if message["role"] in ("user", "assistant"):
-            history.append({"role": message["role"], "content": _text_of(message.get("content"),
-                                                                          f"messages[{k}]")[0]})
-            check_encodable(history[-1]["content"], f"messages[{k}] content")
+        if message["role"] == "assistant":
+            history.append({"role": "assistant", "content": _assistant_text(message, f"messages[{k}]", spoken)})
+        elif message["role"] == "user":
+            history.append({"role": "user", "content": _text_of(message.get("content"), f"messages[{k}]")[0]})
+        else:
+            continue
+        check_encodable(history[-1]["content"], f"messages[{k}] content")
     text, media = _text_of(messages[-1].get("content"), f"messages[{len(messages) - 1}]")
     check_encodable(text, f"messages[{len(messages) - 1}] content")
     return text, media, history
@@ -363,6 +374,123 @@ def _thinking(body: dict, settings: GenerationSettings) -> GenerationSettings:
     return settings if wanted is None else dataclasses.replace(settings, thinking=wanted)
 
 
+# ---- spoken answers ----------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class SpeechRequest:
+    """What a request asked of the answer's audio: the voice as given (None: the model's first) and the format."""
+
+    voice: str | None
+    format: str
+
+
+def _speech_request(body: dict) -> SpeechRequest | None:
+    """`modalities` and `audio` as OpenAI's chat API takes them; None when no audio was asked for."""
+    modalities = body.get("modalities")
+    if modalities is None:
+        modalities = ["text"]
+    if (not isinstance(modalities, list) or not modalities
+            or any(not isinstance(m, str) or m not in OUTPUT_MODALITIES for m in modalities)):
+        raise ApiError(400, f"modalities must be a list of {', '.join(map(repr, OUTPUT_MODALITIES))}; got "
+                       f"{json.dumps(modalities)[:80]}", param="modalities")
+    audio = body.get("audio")
+    if "audio" not in modalities:
+        if audio is not None:
+            raise ApiError(400, 'audio is set but modalities does not ask for it: send "modalities": ["text", '
+                           '"audio"] to have the answer spoken', param="modalities")
+        return None
+    if not isinstance(audio, dict):
+        raise ApiError(400, 'modalities asks for audio: send "audio": {"voice": …, "format": …} too; formats: '
+                       f"{', '.join(available_formats())}", param="audio")
+    voice, name = audio.get("voice"), audio.get("format")
+    if isinstance(voice, dict):                     # OpenAI's custom voice reference {"id": …}
+        voice = voice.get("id")
+    if voice is not None and not isinstance(voice, str):
+        raise ApiError(400, f"audio.voice must be a voice's name; got {json.dumps(voice)[:80]}", param="audio.voice")
+    if name not in available_formats():
+        raise ApiError(400, f"audio.format {json.dumps(name)[:40]} is not one this studio writes; valid formats: "
+                       f"{', '.join(available_formats())}", param="audio.format")
+    return SpeechRequest(voice.strip() or None if voice else None, name)
+
+
+def _spoken_voice(pipeline, name: str, wanted: SpeechRequest) -> str:
+    """The voice the model will speak in (its own spelling); ApiError 400 when it cannot speak or does not know the
+    voice (FeatureUnavailable, then 503, when the language model did not load). Loads the model: a worker thread."""
+    pipeline.components.get("language_model")
+    voices = pipeline.voices()
+    if not voices:
+        raise ApiError(400, f"audio output was asked for, but {name} cannot speak: its language model has no talker "
+                       "(spoken answers need a checkpoint with one, e.g. Qwen3-Omni in the hub-omni profile). Ask "
+                       'for "modalities": ["text"] instead.', param="modalities", code="audio_not_supported")
+    if wanted.voice is None:
+        return voices[0]
+    match = next((v for v in voices if v.lower() == wanted.voice.lower()), None)
+    if match is None:
+        raise ApiError(400, f"audio.voice {wanted.voice!r} is not one this model speaks in; valid voices: "
+                       f"{', '.join(voices)}", param="audio.voice")
+    return match
+
+
+class SpokenAnswers:
+    """The transcripts of recent spoken answers by audio id, for AUDIO_KEPT_S seconds (the `most` newest of them):
+    a later request may give an assistant turn as {"audio": {"id": …}} with no content, as OpenAI's multi-turn
+    audio does."""
+
+    def __init__(self, kept_s: float = AUDIO_KEPT_S, most: int = 1024):
+        self.kept_s, self.most = kept_s, most
+        self._items: dict[str, tuple[str, int]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, transcript: str) -> tuple[str, int]:
+        """(a new audio id, when it expires) for this transcript."""
+        audio_id, expires_at = f"audio_{uuid.uuid4().hex}", int(time.time() + self.kept_s)
+        with self._lock:
+            now = time.time()
+            self._items = {k: v for k, v in self._items.items() if v[1] > now}
+            while len(self._items) >= self.most:
+                self._items.pop(next(iter(self._items)))
+            self._items[audio_id] = (transcript, expires_at)
+        return audio_id, expires_at
+
+    def transcript(self, audio_id: str) -> str | None:
+        with self._lock:
+            item = self._items.get(audio_id)
+        return item[0] if item is not None and item[1] > time.time() else None
+
+
+def _assistant_text(message: dict, where: str, spoken: SpokenAnswers | None) -> str:
+    """An earlier assistant turn's text: its content, else the transcript its audio id stands for."""
+    text = _text_of(message.get("content"), where)[0]
+    audio = message.get("audio")
+    if text or not isinstance(audio, dict) or "id" not in audio:
+        return text
+    known = spoken.transcript(str(audio["id"])) if spoken is not None else None
+    if known is None:
+        raise ApiError(400, f"{where}.audio.id {str(audio['id'])[:60]!r} is not a spoken answer this studio "
+                       f"still holds (they are kept {AUDIO_KEPT_S} s); send the answer's text as content",
+                       param=f"{where}.audio")
+    return known
+
+
+def audio_fields(speech, wanted: SpeechRequest, transcript: str, spoken: SpokenAnswers) -> dict:
+    """message.audio as OpenAI returns it: {"id", "data": base64 of the file, "expires_at", "transcript"}."""
+    audio_id, expires_at = spoken.add(transcript)
+    data = base64.b64encode(encode_speech(speech, wanted.format)).decode()
+    return {"id": audio_id, "data": data, "expires_at": expires_at, "transcript": transcript}
+
+
+def audio_deltas(speech, wanted: SpeechRequest, transcript: str, spoken: SpokenAnswers) -> Iterator[dict]:
+    """The streamed form: {"id", "transcript"}, then {"id", "data"} pieces (each base64 of the next
+    AUDIO_PIECE_BYTES bytes of the encoded audio: decoded and joined they are the whole file), then
+    {"expires_at"}."""
+    audio_id, expires_at = spoken.add(transcript)
+    encoded = encode_speech(speech, wanted.format)
+    yield {"id": audio_id, "transcript": transcript}
+    for start in range(0, len(encoded), AUDIO_PIECE_BYTES):
+        yield {"id": audio_id, "data": base64.b64encode(encoded[start:start + AUDIO_PIECE_BYTES]).decode()}
+    yield {"expires_at": expires_at}
+
+
 # ---- the routes --------------------------------------------------------------------------------------------
 
 def build_router(pipeline, config) -> APIRouter:
@@ -370,6 +498,7 @@ def build_router(pipeline, config) -> APIRouter:
     name, created = model_id(config), int(time.time())
     logins = [f"{user}:{password}" for user, password in config.server.auth]
     admission = Admission(config.server.queue_size + config.server.concurrency)
+    spoken = SpokenAnswers()
 
     def check_login(request: Request) -> None:
         if not logins:
@@ -442,7 +571,11 @@ def build_router(pipeline, config) -> APIRouter:
                                param="model", code="model_not_found")
             settings = _thinking(body, _settings(body, config.limits.max_new_tokens))
             stops = _stops(body)
-            text, media, history = _conversation(body)
+            wanted = _speech_request(body)
+            text, media, history = _conversation(body, spoken)
+            if wanted is not None:
+                voice = await anyio.to_thread.run_sync(_spoken_voice, pipeline, name, wanted)
+                settings = dataclasses.replace(settings, speak=True, voice=voice)
             files = [_write_media(part, Path(folder.name), k, config.limits.max_file_bytes())
                      for k, part in enumerate(media)]
             answer = Answer(pipeline, text, files, history, settings, stops, _search(body))
@@ -467,6 +600,8 @@ def build_router(pipeline, config) -> APIRouter:
                 link_citations(shown, sources) + sources_list(sources), event.pictures if event else [])}
             if event is not None and event.thinking:
                 message["reasoning_content"] = event.thinking      # as DeepSeek's API returns a model's thinking
+            if wanted is not None and event is not None and event.speech is not None:
+                message["audio"] = await anyio.to_thread.run_sync(audio_fields, event.speech, wanted, shown, spoken)
             return {"id": completion, "object": "chat.completion", "created": int(time.time()), "model": name,
                     "choices": [{"index": 0, "message": message, "finish_reason": answer.finish_reason(trace)}],
                     "usage": _usage(trace)}
@@ -482,10 +617,11 @@ def build_router(pipeline, config) -> APIRouter:
             sent, thought = "", ""
             try:
                 yield chunk({"role": "assistant", "content": ""})
-                step, pictures, trace, sources = first, [], {}, []
+                step, pictures, trace, sources, speech = first, [], {}, [], None
                 while step is not None:
                     shown, event = step
                     pictures, trace = event.pictures or pictures, event.trace or trace
+                    speech = event.speech if event.speech is not None else speech
                     sources = event.sources or sources
                     if event.thinking.startswith(thought) and len(event.thinking) > len(thought):
                         yield chunk({"reasoning_content": event.thinking[len(thought):]})
@@ -500,6 +636,11 @@ def build_router(pipeline, config) -> APIRouter:
                     yield chunk({"content": sources_list(sources)})
                 if pictures:
                     yield chunk({"content": _with_pictures(sent, pictures)[len(sent):]})
+                if wanted is not None and speech is not None:     # the talker speaks once the text is written
+                    pieces = await anyio.to_thread.run_sync(
+                        lambda: list(audio_deltas(speech, wanted, sent, spoken)))
+                    for piece in pieces:
+                        yield chunk({"audio": piece})
                 yield chunk({}, answer.finish_reason(trace))
                 if include_usage:
                     usage = {"id": completion, "object": "chat.completion.chunk", "created": int(time.time()),

@@ -334,18 +334,19 @@ class Pipeline:
 
     def _chat_draw(self, text: str, history, settings: GenerationSettings, chosen: Route, notices: list[str],
                    stop: Interrupt) -> Iterator[ChatEvent]:
-        reply, trace = "", {}
-        for written, notices, trace, _, _ in self._answer(text, None, history, settings, chosen, notices, stop):
+        reply, trace, speech = "", {}, None
+        for written, notices, trace, _, speech in self._answer(text, None, history, settings, chosen, notices, stop):
             reply = written.answer
             yield ChatEvent(text=reply, route="draw", notices=notices)
         if stop.is_set():
             stop.raise_if_expired()
-            yield ChatEvent(text=reply, route="draw", notices=notices, done=True, trace=trace)
+            yield ChatEvent(text=reply, route="draw", notices=notices, done=True, trace=trace, speech=speech)
             return
         pictures = self._draw(text, DrawSettings(seed=settings.seed), None, stop)
         trace = {**trace, "pictures": [{"prompt": p.prompt, "seed": p.seed} for p in pictures]}
         self._set_trace(trace)
-        yield ChatEvent(text=reply, route="draw", pictures=pictures, notices=notices, done=True, trace=trace)
+        yield ChatEvent(text=reply, route="draw", pictures=pictures, notices=notices, done=True, trace=trace,
+                        speech=speech)
 
     def _fit_history(self, lm, history: list[dict], turn: dict, settings: GenerationSettings, stop: Interrupt
                      ) -> tuple[list[dict], int] | None:

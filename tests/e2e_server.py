@@ -189,15 +189,18 @@ def studio_client(url: str):
 
 @contextmanager
 def studio_in_process(pipeline) -> Iterator:
-    """The studio's page built around `pipeline` and served in this process on a free port; yields a gradio_client
-    Client for it, and closes the page afterwards."""
+    """The studio's page built around `pipeline` and served in this process on a free port, its OpenAI-compatible
+    /v1 routes beside it as app.py serves them; yields a gradio_client Client for it (client.src is the base URL),
+    and closes the page afterwards."""
     from gradio_client import Client
 
+    from modules.api import api_app_kwargs
     from modules.ui import build_studio
 
     demo = build_studio(pipeline, pipeline.config)
     demo.queue()
-    demo.launch(prevent_thread_lock=True, server_port=free_port(), ssr_mode=False, quiet=True)
+    demo.launch(prevent_thread_lock=True, server_port=free_port(), ssr_mode=False, quiet=True,
+                app_kwargs=api_app_kwargs(pipeline, pipeline.config))
     try:
         yield Client(demo.local_url, verbose=False)
     finally:

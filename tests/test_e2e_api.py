@@ -21,7 +21,8 @@ EXAMPLES = ROOT / "assets" / "examples"
 
 # endpoint -> the parameter names, in order, as docs/api.md documents them
 PARAMETERS = {
-    "/chat": ["message", "history", "temperature", "top_p", "max_new_tokens", "seed", "search", "thinking"],
+    "/chat": ["message", "history", "temperature", "top_p", "max_new_tokens", "seed", "search", "thinking", "speak",
+              "voice"],
     "/describe_image": ["image", "question", "temperature", "top_p", "max_new_tokens", "seed"],
     "/generate_image": ["prompt", "steps", "guidance", "seed", "count"],
     "/describe_audio": ["audio", "question", "temperature", "top_p", "max_new_tokens", "seed"],

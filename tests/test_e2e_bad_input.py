@@ -288,10 +288,10 @@ def call_escaped(url: str, api_name: str, data: list) -> tuple[str, str]:
 
 
 @pytest.mark.parametrize("api_name, data", [
-    ("chat", [{"text": "hi \ud800 there", "files": []}, [], 0.0, 0.9, 8, -1, False, False]),
+    ("chat", [{"text": "hi \ud800 there", "files": []}, [], 0.0, 0.9, 8, -1, False, False, False, ""]),
     ("chat", [{"text": "hi", "files": []}, [{"role": "user", "content": "ok"},
                                             {"role": "assistant", "content": "sure\udfff"}],
-              0.0, 0.9, 8, -1, False, False]),
+              0.0, 0.9, 8, -1, False, False, False, ""]),
     ("generate_image", ["a red \ud83d circle", 2, 3.0, 1, 1]),
 ], ids=["message", "history", "prompt"])
 def test_a_lone_surrogate_is_refused_naming_the_problem(studio_url, still_serves, api_name, data):  # noqa: F811

@@ -54,7 +54,7 @@ def test_question_is_optional_and_settings_are_accepted(api):
         question = api["named_endpoints"][endpoint]["parameters"][1]
         assert question["parameter_has_default"] and question["parameter_default"] == ""
         assert params(api, endpoint)[2:] == SETTINGS
-    assert params(api, "/chat")[2:] == SETTINGS + ["search", "thinking"]
+    assert params(api, "/chat")[2:] == SETTINGS + ["search", "thinking", "speak", "voice"]
     assert params(api, "/generate_image") == ["prompt", "steps", "guidance", "seed", "count"]
 
 

@@ -71,6 +71,18 @@ def _initialise_talker_experts(talker, std: float) -> None:
                 weight.normal_(0.0, std)
 
 
+def _audible_code2wav(code2wav, gain: float = 3000.0) -> None:
+    """The random code-to-wave decoder's last convolution scaled up: its samples peak near 1e-4 as drawn, which a
+    16-bit WAV holds as a few steps above silence; scaled, a spoken answer is plainly audible (it clamps at ±1)."""
+    import torch
+
+    last = code2wav.decoder[-1].conv
+    with torch.no_grad():
+        last.weight.mul_(gain)
+        if last.bias is not None:
+            last.bias.mul_(gain)
+
+
 def build_omni(folder: Path, seed: int = 0) -> dict:
     """A Qwen3OmniMoeForConditionalGeneration (thinker 2 MoE layers of 4 experts, top-2; a talker of one MoE layer
     and a code-to-wave decoder) + Qwen3OmniMoeProcessor."""
@@ -106,12 +118,14 @@ def build_omni(folder: Path, seed: int = 0) -> dict:
     torch.manual_seed(seed)
     model = Qwen3OmniMoeForConditionalGeneration(config).eval()
     _initialise_talker_experts(model.talker, config.talker_config.text_config.initializer_range)
+    _audible_code2wav(model.code2wav)
     _silent_special_tokens(model.thinker, tok)
     model.save_pretrained(folder)
     images, videos = image_and_video_processors()
     Qwen3OmniMoeProcessor(image_processor=images, video_processor=videos, tokenizer=tok, chat_template=CHAT_TEMPLATE,
                           feature_extractor=WhisperFeatureExtractor(feature_size=16)).save_pretrained(folder)
-    return {"experts": 4, "top_k": 2, "moe_layers": [0, 1], "voices": ["Ethan", "Chelsie"]}
+    return {"experts": 4, "top_k": 2, "moe_layers": [0, 1], "voices": ["Ethan", "Chelsie"],
+            "samples_per_code": 2 * 2 * 2}          # code2wav's upsample_rates × upsampling_ratios
 
 
 def build_vl_moe(folder: Path, seed: int = 0) -> dict:

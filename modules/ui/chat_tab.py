@@ -18,7 +18,7 @@ from modules.ui.history import api_history, pipeline_history, split_last_turn, t
 from modules.ui.pictures import caption, save_picture
 from modules.ui.session import StopSwitches, stops_when_cancelled
 from modules.ui.settings import SettingsPanel
-from modules.ui.speech import speech_controls, speech_message
+from modules.ui.speech import save_speech, speech_controls, speech_message
 from modules.ui.think_switch import think_switch
 from modules.ui.texts import LANGUAGES, Relabeler, t
 
@@ -144,30 +144,40 @@ class ChatHandlers:
         return messages + [{"role": "assistant", "content": {"path": path, "alt_text": alt}} for path, alt in pictures]
 
     def api_chat(self, message: dict, history: list, temperature: float, top_p: float, max_new_tokens: int,
-                 seed: float, request: gr.Request = None, search: bool = False,
-                 thinking: bool = False) -> Iterator[dict]:
+                 seed: float, request: gr.Request = None, search: bool = False, thinking: bool = False,
+                 speak: bool = False, voice: str | None = None) -> Iterator[dict]:
         """Answer a message {"text": str, "files": [paths]} (pictures, sounds; documents txt, md, html, pdf to
         search) after an optional history of {"role", "content"} turns. Returns a message of the same shape,
         streamed: {"text": the answer so far, "files": the pictures drawn for it, as PNG files (prompt and seed in
         their metadata), else []}. search=True looks the question up first (SearXNG or the local documents): the
         answer cites its sources as [n] and lists them under a "Sources" line. thinking=True asks the model to
         think first (深度思考): the text starts with <think>, the thoughts and </think>, then the answer; a model that
-        cannot think answers without them and says so in a notice (a history's thoughts are left out)."""
+        cannot think answers without them and says so in a notice (a history's thoughts are left out).
+        speak=True also speaks the answer, in `voice` (a name the checkpoint's talker knows, e.g. Ethan; empty: its
+        first): the last reply's files end with the spoken answer as a 24 kHz 16-bit mono WAV file; a model without
+        a talker answers in text only and says so in a notice (an Info log message); an unknown voice is refused
+        with the valid ones named."""
         with friendly_errors():
             text, files = check_message(message, self.limits)
-            if not isinstance(thinking, bool):
-                raise InputError(f"thinking must be true or false; got {thinking!r}.")
+            for name, value in (("thinking", thinking), ("speak", speak)):
+                if not isinstance(value, bool):
+                    raise InputError(f"{name} must be true or false; got {value!r}.")
+            if voice is not None and not isinstance(voice, str):
+                raise InputError(f"voice must be a voice's name (text) or empty; got {voice!r}.")
             settings = dataclasses.replace(generation_settings(temperature, top_p, max_new_tokens, seed, self.limits),
-                                           thinking=bool(thinking))
+                                           thinking=thinking, speak=speak, voice=(voice or "").strip() or None)
             reply: dict = {"text": "", "files": []}
             told: list[str] = []
+            drawn: list[str] = []
             with self.stops.running(request, "api-chat") as stop:
                 for event in self.chat(text, files, api_history(history), settings, stop=stop,
                                        **search_switch(search)):
                     self._announce(event.notices, told)
-                    drawn = reply["files"] or [save_picture(p) for p in event.pictures]
+                    drawn = drawn or [save_picture(p) for p in event.pictures]
+                    spoken = [save_speech(event.speech)] if event.speech is not None else []
                     shown = answer_text(event)
-                    reply = {"text": join_reply(event.thinking, shown) if thinking else shown, "files": drawn}
+                    reply = {"text": join_reply(event.thinking, shown) if thinking else shown,
+                             "files": drawn + spoken}
                     yield reply
             if not reply["text"] and not reply["files"]:
                 yield reply
@@ -241,13 +251,18 @@ def _api_endpoint(handlers: ChatHandlers, settings: SettingsPanel) -> None:
         # kinds we take.
         message = gr.MultimodalTextbox(label="Message", file_types=None, file_count="multiple", visible=False)
         history = gr.JSON(value=[], label="History", visible=False)
-        # the reply has the message's shape: {"text", "files"}; a picture drawn for it comes back as a file
+        # the reply has the message's shape: {"text", "files"}; the pictures drawn for it and its spoken answer come
+        # back as files
         answer = gr.MultimodalTextbox(label="Answer", file_count="multiple", visible=False)
         search = gr.Checkbox(value=False, label="Search", visible=False)
         thinking = gr.Checkbox(value=False, label="Thinking", visible=False)
+        # spoken answers (a checkpoint with a talker): the WAV comes back among the answer's files
+        speak = gr.Checkbox(value=False, label="Speak", visible=False)
+        voice = gr.Textbox(value="", label="Voice", visible=False)
         trigger = gr.Button(visible=False)
-    trigger.click(stops_when_cancelled(handlers.api_chat), [message, history, *settings.inputs, search, thinking],
-                  [answer],
+    # new parameters go last: clients that pass the earlier ones by position keep working
+    trigger.click(stops_when_cancelled(handlers.api_chat),
+                  [message, history, *settings.inputs, search, thinking, speak, voice], [answer],
                   api_name="chat", api_description=handlers.api_chat.__doc__)
 
 

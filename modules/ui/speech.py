@@ -7,16 +7,16 @@ from collections.abc import Callable
 
 import gradio as gr
 
+from modules.speech_formats import encode_speech
 from modules.ui.pictures import picture_folder
 from modules.ui.texts import Relabeler, t
 
 
 def save_speech(speech) -> str:
-    """Write a spoken answer (modules.native_lm.Speech) as a 16-bit WAV in the studio's temp folder; its path."""
-    import soundfile as sf
-
+    """Write a spoken answer (modules.native_lm.Speech) as a 16-bit WAV in the studio's temp folder (which the
+    server hands out: the Chatbot plays it, /chat returns it); its path."""
     path = picture_folder() / f"answer-{speech.voice.lower()}-{uuid.uuid4().hex[:8]}.wav"
-    sf.write(path, speech.samples, speech.sample_rate, format="WAV", subtype="PCM_16")
+    path.write_bytes(encode_speech(speech, "wav"))
     return str(path)
 
 
