@@ -54,6 +54,9 @@ def load_models(pipeline) -> None:
     started = time.monotonic()
     pipeline.preload()
     print(loaded_line(pipeline.status(), time.monotonic() - started), flush=True)
+    if pipeline.start_batch_decode():
+        print(f"Batch decode: concurrent answers share the language model's decode steps (up to "
+              f"{pipeline.config.server.concurrency} requests served at once)", flush=True)
     if pipeline.start_fast_decode():           # compiled in the background; answers use the eager loop meanwhile
         print("Fast decode: compiling the language model's decode step in the background (the page header says "
               "when it is ready; --no-fast-decode turns it off)", flush=True)

@@ -29,6 +29,7 @@ BRIDGE_KINDS = ("prefix", "text")                      # trained projector, or c
 MODALITIES = ("text", "image", "audio")              # what an openai-backend model takes as content parts
 PROFILE_SETTINGS = ("device", "dtype", "limits", "search")   # profile keys that are not roles
 TOP_LEVEL_KEYS = ("default_profile", "profiles")
+BATCH_CONCURRENCY = 16                                 # --concurrency default with --batch-decode: answers that share steps
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "spaces.yaml"             # spaces.yaml next to app.py
@@ -117,6 +118,7 @@ class StudioConfig:
     quantize: str | None = None      # int8 | int4 | fp8 weights for the language model; None = as stored
     search: "SearchConfig | None" = None   # where the Search switch looks; None = the defaults (SearchConfig())
     fast_decode: bool = True         # compile the language model's decode step in the background (modules.fast_decode)
+    batch_decode: bool = False       # concurrent answers of the built-in model share decode steps (modules.batch_decode)
 
 
 def on_spaces(environ: Mapping[str, str] | None = None) -> bool:
@@ -167,6 +169,9 @@ def build_arg_parser() -> argparse.ArgumentParser:
         "looks in (env OMNIMOE_SEARCH_DOCS; default: the profile's search.documents, else the studio's own docs)")
     add("--no-fast-decode", action="store_true", default=None, help="keep the language model's eager decode loop: "
         "no static cache, no compiled step, nothing compiled at start-up (env OMNIMOE_FAST_DECODE=0; default: on)")
+    add("--batch-decode", action="store_true", default=None, help="concurrent chat and describe requests to the "
+        "built-in language model share its decode steps (continuous batching); also raises the --concurrency "
+        f"default to {BATCH_CONCURRENCY} (env OMNIMOE_BATCH_DECODE=1; default: off)")
     add("--search-allow-private", action="store_true", default=None, help="let search fetch from private and "
         "loopback addresses, for a SearXNG on this machine or network (env OMNIMOE_SEARCH_ALLOW_PRIVATE=1)")
     return p
@@ -441,6 +446,7 @@ def load_config(argv: list[str] | None = None, environ: Mapping[str, str] | None
         auth = parse_auth_file(Path(auth_file[1]).expanduser())
     else:
         auth = parse_auth_pairs(env.get("OMNIMOE_AUTH") or "")
+    batch_decode = bool(args.batch_decode) or bool(_flag("OMNIMOE_BATCH_DECODE", env.get("OMNIMOE_BATCH_DECODE") or "0"))
     queue = _first(("--queue-size", args.queue_size), ("OMNIMOE_QUEUE_SIZE", env.get("OMNIMOE_QUEUE_SIZE")))
     concurrency = _first(("--concurrency", args.concurrency), ("OMNIMOE_CONCURRENCY", env.get("OMNIMOE_CONCURRENCY")))
     server = ServerConfig(
@@ -449,12 +455,14 @@ def load_config(argv: list[str] | None = None, environ: Mapping[str, str] | None
         share=bool(share) and not spaces,               # a Space is public already; a share link would fail
         auth=auth,
         queue_size=_int(*queue, 1) if queue else ServerConfig.queue_size,
-        concurrency=_int(*concurrency, 1) if concurrency else ServerConfig.concurrency,
+        concurrency=_int(*concurrency, 1) if concurrency else (BATCH_CONCURRENCY if batch_decode
+                                                               else ServerConfig.concurrency),
     )
     fast_decode = not args.no_fast_decode and _flag("OMNIMOE_FAST_DECODE", env.get("OMNIMOE_FAST_DECODE") or "1")
     return StudioConfig(str(config_path), profile_name, roles, device, dtype, limits, server,
                         None if quantize == "none" else quantize,
-                        _search(f"{at}.search", profile.get("search"), config_path.parent, args, env), fast_decode)
+                        _search(f"{at}.search", profile.get("search"), config_path.parent, args, env), fast_decode,
+                        batch_decode)
 
 
 def _search(where: str, spec: Any, base: Path, args, env: Mapping[str, str]) -> "SearchConfig":

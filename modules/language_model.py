@@ -1,6 +1,7 @@
 """The mixture-of-experts language model: chat prompts with media prefixes, streamed decoding, expert traces."""
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -9,6 +10,7 @@ from typing import Any, Iterator
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from .batch_decode import BatchDecoder, BatchSettings, DecodeRequest, Stopped
 from .contracts import GenerationSettings
 from .decode_steps import EagerSteps, FastSteps
 from .fast_decode import FastDecoder, FastDecodeSettings
@@ -48,6 +50,28 @@ def sample_next(logits: torch.Tensor, settings: GenerationSettings, generator: t
     return int(order[choice])
 
 
+class TokenPicker:
+    """One answer's choice of each next token: its language guard's mask, then sample_next with its own generator.
+    `took(token)` tells it a token was kept (the guard reads what was written so far)."""
+
+    def __init__(self, keeper: LanguageKeeper, settings: GenerationSettings, generator: torch.Generator | None,
+                 guard=None):
+        """guard: (language, guard) from keeper.for_messages, or None for no guard."""
+        self.pieces, self.settings, self.generator, self.guard = keeper.pieces, settings, generator, guard
+        self.written = b""
+
+    def __call__(self, logits: torch.Tensor) -> int:
+        """logits (vocab,) on the CPU -> the next token id."""
+        if self.guard is not None:
+            language, guard = self.guard
+            logits = logits.masked_fill(fitted(guard.banned(language, self.written), logits.shape[0]), float("-inf"))
+        return sample_next(logits, self.settings, self.generator)
+
+    def took(self, token: int) -> None:
+        if self.guard is not None and token < len(self.pieces):
+            self.written += self.pieces[token]
+
+
 class LanguageModel:
     thinking = ThinkingControl()               # how the Think switch asks it to think; set when loaded
 
@@ -60,6 +84,18 @@ class LanguageModel:
         self.lock = threading.Lock()            # one generation at a time per model (caches are per call)
         self.keeper = LanguageKeeper(tokenizer, latin_names_in_chinese_answers())
         self.fast: FastDecoder | None = None    # the compiled decode path, once start_fast_decode is called
+        self.batcher: BatchDecoder | None = None   # the shared batch every answer joins, once start_batch_decode
+
+    def start_batch_decode(self, settings: BatchSettings = BatchSettings()) -> BatchDecoder:
+        """From now on every answer joins one running batch (modules.batch_decode) instead of its own loop."""
+        if self.batcher is None:
+            self.batcher = BatchDecoder(self.model, self.recorder, self.moe_layers, self.lock, settings)
+        return self.batcher
+
+    @property
+    def batches(self) -> bool:
+        """Whether this model's cache is one the batch scheduler can pad and join: DeepSeek-V3's latent cache."""
+        return getattr(self.model.config, "model_type", "") == "deepseek_v3"
 
     def start_fast_decode(self, settings: FastDecodeSettings = FastDecodeSettings()) -> FastDecoder:
         """Build the fast path and compile it in a background thread; answers use it once it is ready."""
@@ -76,9 +112,13 @@ class LanguageModel:
     def _steps(self, prompt_tokens: int, settings: GenerationSettings):
         """The fast path when it is ready and prompt + answer cap fit a bucket, else the eager path."""
         positions = prompt_tokens + settings.max_new_tokens
-        if self.fast is not None and self.fast.ready.is_set() and self.fast.bucket_for(positions) is not None:
+        if self._fast_fits(positions):
             return FastSteps(self.model, self.recorder, self.moe_layers, self.fast, positions)
         return EagerSteps(self.model, self.recorder, self.moe_layers, self.device)
+
+    def _fast_fits(self, positions: int) -> bool:
+        """The fast path is warm and one of its buckets holds `positions` (prompt + answer cap)."""
+        return self.fast is not None and self.fast.ready.is_set() and self.fast.bucket_for(positions) is not None
 
     @classmethod
     def load(cls, source: str, device: torch.device, dtype: torch.dtype, trust_remote_code: bool = False,
@@ -151,41 +191,88 @@ class LanguageModel:
         generator = None
         if settings.seed is not None:
             generator = torch.Generator(device="cpu").manual_seed(int(settings.seed))
-        with self.lock, self.recorder:
-            extra = THOUGHT_NAMES if settings.thinking else frozenset()      # a thought ends with </think>
-            keeper = self.keeper.for_messages(messages, extra) if settings.keep_language else None
-            for text in self._decode(ids, prefix_kind, prefix, settings, stats, generator, stop, keeper):
+        extra = THOUGHT_NAMES if settings.thinking else frozenset()          # a thought ends with </think>
+        keeper = self.keeper.for_messages(messages, extra) if settings.keep_language else None
+        shared = self._joins_batch(len(ids), settings)
+        # the shared batch takes the model's lock per forward pass; an answer's own loop holds it throughout
+        with contextlib.nullcontext() if shared else self._alone():
+            for text in self._decode(ids, prefix_kind, prefix, settings, stats, generator, stop, keeper, shared):
                 yield opened + text
 
-    def _decode(self, ids, prefix_kind, prefix, settings, stats, generator, stop, keeper=None) -> Iterator[str]:
+    def _joins_batch(self, prompt_tokens: int, settings: GenerationSettings) -> bool:
+        """Whether this answer joins the shared batch: yes when batching is on, unless the batch is idle and the
+        compiled batch-1 path is ready for it (one request alone decodes faster there; another that comes
+        meanwhile waits for that answer, then batches)."""
+        if self.batcher is None:
+            return False
+        return not (self.batcher.idle() and self._fast_fits(prompt_tokens + settings.max_new_tokens))
+
+    @contextlib.contextmanager
+    def _alone(self):
+        """The model and its router hooks to this answer alone while it decodes."""
+        with self.lock, self.recorder:
+            yield
+
+    def _decode(self, ids, prefix_kind, prefix, settings, stats, generator, stop, keeper=None,
+                shared: bool = False) -> Iterator[str]:
         started = time.perf_counter()
-        steps = self._steps(len(ids), settings)
-        logits = steps.first(self.embed(ids, prefix_kind, prefix))
-        answer: list[int] = []
-        first_token_at, text, shown, written = None, "", "", b""
+        picker = TokenPicker(self.keeper, settings, generator, keeper)
+        embeds = self.embed(ids, prefix_kind, prefix)                                 # (1, T, hidden)
+        if shared:
+            tokens = self._batched_tokens(embeds, picker, settings, stats, stop)
+        else:
+            tokens = self._own_tokens(embeds, picker, settings, stats, stop)
+        yield from self._texts(tokens, stats, started)
+
+    def _own_tokens(self, embeds, picker: "TokenPicker", settings: GenerationSettings, stats: GenerationStats,
+                    stop) -> Iterator[int]:
+        """This answer's own token loop (eager, or the fast path once warm): yields each token kept."""
+        steps = self._steps(embeds.shape[1], settings)
+        logits = steps.first(embeds)
         eos = set(self._eos_ids())
         for _ in range(settings.max_new_tokens):
             if stop is not None and stop.is_set():
                 stats.stopped = True
                 break
-            logits = logits.cpu()
-            if keeper is not None:
-                language, guard = keeper
-                logits = logits.masked_fill(fitted(guard.banned(language, written), logits.shape[0]), float("-inf"))
-            token = sample_next(logits, settings, generator)
+            token = picker(logits.cpu())
             if settings.trace_experts:
                 stats.experts.append(steps.experts())
             if token in eos:
                 break
-            answer.append(token)
-            written += self.keeper.pieces[token] if keeper is not None and token < len(self.keeper.pieces) else b""
-            stats.tokens.append(self.tokenizer.decode([token]))
-            first_token_at = first_token_at or time.perf_counter()
-            text = self.tokenizer.decode(answer, skip_special_tokens=True)
-            if not text.endswith("\ufffd"):            # a character's bytes may still be coming: wait for them
-                yield text
-                shown = text
+            picker.took(token)
+            yield token
             logits = steps.next(token)
+
+    def _batched_tokens(self, embeds, picker: "TokenPicker", settings: GenerationSettings, stats: GenerationStats,
+                        stop) -> Iterator[int]:
+        """The answer's tokens from the shared batch (modules.batch_decode); closing this cancels the request."""
+        request = DecodeRequest(embeds=embeds, pick=picker, max_new_tokens=settings.max_new_tokens,
+                                eos=frozenset(self._eos_ids()), stop=stop, trace=settings.trace_experts,
+                                took=picker.took)
+        stream = self.batcher.tokens(request)
+        try:
+            for token, experts in stream:
+                if experts is not None:
+                    stats.experts.append(experts)
+                yield token
+        except Stopped:
+            stats.stopped = True
+        finally:
+            stream.close()
+
+    def _texts(self, tokens: Iterator[int], stats: GenerationStats, started: float) -> Iterator[str]:
+        """Tokens -> the whole answer so far after each one whose characters are complete; fills `stats`."""
+        answer: list[int] = []
+        first_token_at, text, shown = None, "", ""
+        with contextlib.closing(tokens):
+            for token in tokens:
+                answer.append(token)
+                stats.tokens.append(self.tokenizer.decode([token]))
+                first_token_at = first_token_at or time.perf_counter()
+                text = self.tokenizer.decode(answer, skip_special_tokens=True)
+                if not text.endswith("\ufffd"):            # a character's bytes may still be coming: wait for them
+                    yield text
+                    shown = text
         if text != shown:                               # ended inside a character: the whole answer, as written
             yield text
         self._finish(stats, answer, started, first_token_at)

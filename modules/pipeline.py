@@ -64,6 +64,15 @@ class Pipeline:
         model.start_fast_decode()
         return True
 
+    def start_batch_decode(self) -> bool:
+        """Let concurrent answers of the built-in language model share its decode steps (when the config asks for
+        it and the loaded model is one the scheduler batches); True when batching started."""
+        model = self.components.get("language_model") if self.status().get("language_model") == "ready" else None
+        if not self.config.batch_decode or not getattr(model, "batches", False):
+            return False
+        model.start_batch_decode()
+        return True
+
     def fast_decode_state(self) -> str:
         """"off", "warming up", "ready" or "failed: why", for the header."""
         model = self.components.get("language_model") if self.status().get("language_model") == "ready" else None

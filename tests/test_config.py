@@ -383,6 +383,10 @@ def test_main_wires_config_into_gradio_queue_and_launch(spaces, tmp_path, monkey
             calls["fast_decode"] = "preloaded" in calls
             return False
 
+        def start_batch_decode(self):                 # asked for once the models are loaded (--batch-decode)
+            calls["batch_decode"] = "preloaded" in calls
+            return False
+
     pipeline = types.ModuleType("modules.pipeline")
     pipeline.Pipeline = lambda config: StandInPipeline(("pipeline", config))
     api = types.ModuleType("modules.api")
@@ -409,7 +413,7 @@ def test_main_wires_config_into_gradio_queue_and_launch(spaces, tmp_path, monkey
                      "--queue-size", "5", "--concurrency", "2"]) == 0
     models_loaded()
     config = calls["built"][1]
-    assert calls["preloaded"] and calls["fast_decode"]
+    assert calls["preloaded"] and calls["fast_decode"] and calls["batch_decode"]
     out = capsys.readouterr()
     assert out.out.splitlines() == [f"OmniMoE Studio is ready on http://127.0.0.1:8765 (profile {config.profile}, "
                                     "device cpu)", "Every model is loaded in 0.0 s: language_model"]

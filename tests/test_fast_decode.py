@@ -8,6 +8,7 @@ import torch
 
 from modules.config import ConfigError, load_config
 from modules.contracts import GenerationSettings
+from modules.batch_decode import BatchDecoder
 from modules.fast_decode import FastDecoder, FastDecodeSettings
 from modules.language_model import GenerationStats, LanguageModel
 from modules.pipeline import Pipeline
@@ -113,6 +114,20 @@ def test_a_request_that_overflows_every_bucket_takes_the_eager_loop(lm, counted_
     eager_text, eager = eager_answer(lm, QUESTION, settings)
     assert not counted_steps and fast_text == eager_text and fast.experts == eager.experts
     assert FastDecoder(lm.model).bucket_for(513) is None and FastDecoder(lm.model).bucket_for(300) == 512
+
+
+def test_with_batching_on_a_lone_answer_takes_the_fast_path_and_a_busy_batch_takes_it_in(lm, counted_steps,
+                                                                                        monkeypatch):
+    batcher = BatchDecoder(lm.model, lm.recorder, lm.moe_layers, lm.lock)
+    monkeypatch.setattr(lm, "batcher", batcher)
+    settings = GenerationSettings(max_new_tokens=20)
+    alone_text, _ = answer(lm, QUESTION, settings)
+    assert counted_steps and batcher.steps == 0                  # nothing else decoding: the compiled step
+    counted_steps.clear()
+    monkeypatch.setattr(batcher, "idle", lambda: False)          # other answers decoding: it joins them
+    batched_text, stats = answer(lm, QUESTION, settings)
+    assert not counted_steps and batcher.steps > 0
+    assert batched_text == alone_text and len(stats.experts) == stats.answer_tokens
 
 
 def test_until_warm_the_eager_loop_answers(lm, monkeypatch):
