@@ -278,7 +278,7 @@ GOOD = [Kind("chat-en", chat_english), Kind("chat-zh", chat_chinese), Kind("chat
 # ---------------------------------------------------------------------------------------------- bad requests
 
 HELLO = {"text": "hello", "files": []}
-CHAT_DEFAULTS = [[], 0.0, 0.9, 8, -1, False, False]     # /chat after `message`: history … thinking
+CHAT_DEFAULTS = [[], 0.0, 0.9, 8, -1, False, False, False, None]   # /chat after `message`: history … voice
 SURROGATE = r"not valid text \(a lone surrogate, U\+D[89A-F][0-9A-F]{2}, at position \d+\)"
 TOO_LARGE = (r"^HTTP 413", r"limit of [\d,]+ bytes", r"--max-request-size")
 
