@@ -4,7 +4,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -305,12 +304,10 @@ def run_app(*args, env_extra=None):
                           capture_output=True, text=True, timeout=60)
 
 
-def test_help_lists_every_option_quickly():
-    start = time.monotonic()
+def test_help_lists_every_option():
+    """--help is quick because importing app loads nothing heavy (the next test), not timed here."""
     result = run_app("--help")
-    elapsed = time.monotonic() - start
     assert result.returncode == 0, result.stderr
-    assert elapsed < 5, f"--help took {elapsed:.1f} s"
     help_text = " ".join(result.stdout.split())                      # argparse wraps lines
     for flag in ["--config", "--profile", "--host", "--port", "--share", "--auth-file", "--device", "--dtype",
                  "--max-file-size", "--queue-size", "--concurrency"]:
