@@ -148,6 +148,8 @@ class BatchDecoder:
                 continue
             try:
                 self._join(request, self._prefill(request))
+            except Stopped:
+                self._end(request, stopped=True)
             except Exception as error:
                 log.exception("prefill failed")
                 request.outbox.put(error)
@@ -158,6 +160,8 @@ class BatchDecoder:
         experts its last prompt position chose."""
         cache = DynamicCache(config=self.model.config)
         with self.lock, self.recorder:
+            if request.ended_by_caller():             # stopped while an answer's own loop held the model
+                raise Stopped
             self.recorder.clear()
             request.logits = self.model(inputs_embeds=request.embeds, cache=cache, use_cache=True).logits[0, -1]
             request.experts = [self.recorder.calls[i][-1][-1].tolist() if self.recorder.calls[i] else []

@@ -21,6 +21,7 @@ from .thinking import THOUGHT_NAMES, ThinkingControl, opens_thinking
 from .world.chat import latin_names_in_chinese_answers
 
 MEDIA_MARKERS = {"image": "<|image|>", "audio": "<|audio|>"}
+LOCK_POLL_S = 0.05          # how often an answer waiting for the model looks at its stop flag
 
 
 @dataclass
@@ -195,7 +196,10 @@ class LanguageModel:
         keeper = self.keeper.for_messages(messages, extra) if settings.keep_language else None
         shared = self._joins_batch(len(ids), settings)
         # the shared batch takes the model's lock per forward pass; an answer's own loop holds it throughout
-        with contextlib.nullcontext() if shared else self._alone():
+        with contextlib.nullcontext(True) if shared else self._alone(stop) as ours:
+            if not ours:                               # stopped while another answer held the model
+                stats.stopped = True
+                return
             for text in self._decode(ids, prefix_kind, prefix, settings, stats, generator, stop, keeper, shared):
                 yield opened + text
 
@@ -208,10 +212,18 @@ class LanguageModel:
         return not (self.batcher.idle() and self._fast_fits(prompt_tokens + settings.max_new_tokens))
 
     @contextlib.contextmanager
-    def _alone(self):
-        """The model and its router hooks to this answer alone while it decodes."""
-        with self.lock, self.recorder:
-            yield
+    def _alone(self, stop=None):
+        """The model and its router hooks to this answer alone while it decodes: yields True once it has them, or
+        False (holding nothing) when `stop` was set while another answer held them."""
+        while not self.lock.acquire(timeout=LOCK_POLL_S):
+            if stop is not None and stop.is_set():
+                yield False
+                return
+        try:
+            with self.recorder:
+                yield True
+        finally:
+            self.lock.release()
 
     def _decode(self, ids, prefix_kind, prefix, settings, stats, generator, stop, keeper=None,
                 shared: bool = False) -> Iterator[str]:
@@ -227,6 +239,9 @@ class LanguageModel:
     def _own_tokens(self, embeds, picker: "TokenPicker", settings: GenerationSettings, stats: GenerationStats,
                     stop) -> Iterator[int]:
         """This answer's own token loop (eager, or the fast path once warm): yields each token kept."""
+        if stop is not None and stop.is_set():          # stopped before its prompt was read: no forward pass
+            stats.stopped = True
+            return
         steps = self._steps(embeds.shape[1], settings)
         logits = steps.first(embeds)
         eos = set(self._eos_ids())

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import random
 import threading
@@ -25,6 +26,7 @@ from .text_bridge import media_turn, uses_text_bridge
 from .thinking import ThinkingClock, ThinkingControl, switch_state, thinking_settings
 from .trace import build_trace
 from .unencodable import check_encodable
+from .workers import DRAWINGS_AT_ONCE, Worker
 
 log = logging.getLogger(__name__)
 PICTURE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
@@ -45,6 +47,8 @@ class Pipeline:
         self._trace: dict[str, Any] = {}
         self._trace_lock = threading.Lock()
         self.searcher = Searcher(config.search or SearchConfig(), limits.max_file_bytes())
+        # every drawing (the Draw tab's, /generate_image's, a chat's "draw ...") runs here, not in the request's slot
+        self.drawing = Worker("draw", DRAWINGS_AT_ONCE)
 
     # ---- status -------------------------------------------------------------------------------------------
 
@@ -249,7 +253,8 @@ class Pipeline:
                 if on_step is not None:
                     on_step(k * settings.steps + step, total)
             seed = (first_seed + k) % 2**32
-            image = decoder.draw(prompt, settings.steps, settings.guidance, seed, progress, interrupt)
+            image = self.drawing.run(functools.partial(decoder.draw, prompt, settings.steps, settings.guidance, seed,
+                                                       progress, interrupt), interrupt)
             if image is None:
                 interrupt.raise_if_expired("drawing")
                 break

@@ -15,6 +15,7 @@ from modules.ui.session import StopSwitches
 from modules.ui.settings import make_settings, render_settings
 from modules.ui.texts import LANGUAGES, Relabeler, t
 from modules.ui.theme import CSS, studio_theme
+from modules.workers import DRAWINGS_AT_ONCE
 
 __all__ = ["build_studio", "CSS", "studio_theme", "API_ENDPOINTS"]
 
@@ -76,6 +77,13 @@ def _header(profile: str, texts: Relabeler):
     return language, status
 
 
+def chat_slots(config: Any) -> int:
+    """Chat answers served at once per chat event: --concurrency, plus room for the chats whose drawing is
+    computing in the pipeline's drawing worker (they wait for their picture there, not for the language model),
+    so that a chat that draws does not hold up the next chat."""
+    return config.server.concurrency + DRAWINGS_AT_ONCE
+
+
 def build_studio(pipeline: Any, config: Any) -> gr.Blocks:
     """The whole studio around `pipeline` (only its public calls are used); limits come from config.limits."""
     limits, texts, stops = config.limits, Relabeler(), StopSwitches()
@@ -86,7 +94,8 @@ def build_studio(pipeline: Any, config: Any) -> gr.Blocks:
         with gr.Tabs(elem_id="studio-tabs"):
             tabs = [("chat", lambda: build_chat_tab(pipeline.chat, limits, settings, texts, stops,
                                                     getattr(pipeline, "voices", list),
-                                                    getattr(pipeline, "thinking", None), language)),
+                                                    getattr(pipeline, "thinking", None), language,
+                                                    chat_slots(config))),
                     ("describe", lambda: build_describe_tab(pipeline.describe_image, limits, settings, texts, stops)),
                     ("draw", lambda: build_draw_tab(pipeline.draw, limits, texts, stops)),
                     ("listen", lambda: build_listen_tab(pipeline.describe_audio, limits, settings, texts, stops))]

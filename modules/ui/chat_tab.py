@@ -244,7 +244,7 @@ def _search_switch(texts: Relabeler) -> gr.Checkbox:
     return texts.add(switch, label="search")
 
 
-def _api_endpoint(handlers: ChatHandlers, settings: SettingsPanel) -> None:
+def _api_endpoint(handlers: ChatHandlers, settings: SettingsPanel, slots: int | str = "default") -> None:
     """/chat for gradio_client: hidden components, so the endpoint's first parameter is the message dict."""
     with gr.Group(visible=False):
         # No file_types here: gradio's own refusal reads "Invalid file type: None"; ours names the file and the
@@ -263,22 +263,23 @@ def _api_endpoint(handlers: ChatHandlers, settings: SettingsPanel) -> None:
     # new parameters go last: clients that pass the earlier ones by position keep working
     trigger.click(stops_when_cancelled(handlers.api_chat),
                   [message, history, *settings.inputs, search, thinking, speak, voice], [answer],
-                  api_name="chat", api_description=handlers.api_chat.__doc__)
+                  api_name="chat", api_description=handlers.api_chat.__doc__, concurrency_limit=slots)
 
 
 def build_chat_tab(chat: Callable[..., Iterator[ChatEvent]], limits: Any,
                    settings: SettingsPanel, texts: Relabeler, stops: StopSwitches,
                    voices: Callable[[], list[str]] = list, thinking: Callable | None = None,
-                   language: Any = None) -> list:
+                   language: Any = None, slots: int | str = "default") -> list:
     """Build the tab's contents (inside an open gr.Tab); returns the events after which an answer is complete.
     voices: the language model's voices for spoken answers ([] when it cannot speak); thinking: pipeline.thinking,
-    whether the model can think (the Think switch; None: it can); language: the page's language switch."""
+    whether the model can think (the Think switch; None: it can); language: the page's language switch; slots:
+    answers served at once by each answering event (gradio's concurrency_limit; "default": the queue's)."""
     handlers = ChatHandlers(chat, limits, stops)
     chatbot, route, notices, textbox, stop, clear, search, speak, voice, think = _chat_area(texts, voices, thinking,
                                                                                            language)
     saved, failure = gr.State(None), gr.State(None)
     answer_io = dict(inputs=[saved, chatbot, *settings.inputs, search, speak, voice, think],
-                     outputs=[chatbot, route, notices, failure], **PRIVATE)
+                     outputs=[chatbot, route, notices, failure], concurrency_limit=slots, **PRIVATE)
     quick: dict[str, Any] = dict(queue=False, **PRIVATE)
 
     # check and report raise gr.Error: queued, because only queued events show their error as a toast
@@ -300,5 +301,5 @@ def build_chat_tab(chat: Callable[..., Iterator[ChatEvent]], limits: Any,
     chatbot.clear(lambda: ("", ""), None, [route, notices], **quick)
 
     chatbot.example_select(pick_example, None, [textbox], **quick)
-    _api_endpoint(handlers, settings)
+    _api_endpoint(handlers, settings, slots)
     return running
