@@ -6,9 +6,9 @@ first one the server lists; api_key_env: the environment variable holding the ke
 context_length: when the server does not report max_model_len; modalities: what the engine's model takes, e.g.
 [text, image, audio]; thinking: template when the server takes DeepSeek's `"thinking": {"type": "enabled"}`, the
 Think switch's way there; tokenizer: a hub id or folder holding the served model's tokenizer, to count its thinking,
-its answer and, with its chat template, its prompts in tokens). Pictures and sounds listed in `modalities` reach it as OpenAI content parts (`image_url`
-with a data URI, `input_audio`: modules.content_parts); any other kind as words (the text bridge). It takes no
-prefix embeddings.
+its answer and, with its chat template, its prompts in tokens). Pictures and sounds listed in `modalities` reach it
+as OpenAI content parts (`image_url` with a data URI, `input_audio`: modules.content_parts); any other kind as words
+(the text bridge). It takes no prefix embeddings.
 """
 from __future__ import annotations
 
@@ -145,13 +145,13 @@ class RemoteLanguageModel:
         stats.ttft_s = (first_at or ended) - started
         stats.ms_per_token = 1000 * (ended - (first_at or ended)) / max(1, stats.answer_tokens - 1)
 
-
     def _count_reply(self, stats, written: str, reasoning_tokens: int | None) -> None:
         """The reply's tokens and its thinking's, in tokens where anything counts them: the server's usage
         (reasoning_tokens, as DeepSeek's API and this studio's /v1 report it), else the profile's tokenizer. Else the
         streamed chunks stand in (a chunk may hold several tokens) and stats.token_unit says so."""
         reply = split_reply(written, final=True)
-        encode = (lambda words: len(self.tokenizer.encode(words, add_special_tokens=False))) if self.tokenizer else None
+        tokenizer = self.tokenizer
+        encode = (lambda words: len(tokenizer.encode(words, add_special_tokens=False))) if tokenizer else None
         if not stats.answer_tokens:
             stats.answer_tokens = encode(reply.thinking) + encode(reply.answer) if encode else len(stats.tokens)
             stats.token_unit = "tokens" if encode else "chunks"
