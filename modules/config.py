@@ -284,6 +284,12 @@ def _role_source(where: str, spec: Any, base: Path, role: str = "") -> RoleSourc
         rest["base_url"] = base_url.strip().rstrip("/")
         if "modalities" in rest:
             rest["modalities"] = _modalities(f"{where}.modalities", rest["modalities"])
+        if "tokenizer" in rest:             # the served model's tokenizer: counts in tokens (modules.remote_lm)
+            tokenizer = rest["tokenizer"]
+            if not isinstance(tokenizer, str) or not tokenizer.strip():
+                raise ConfigError(f"{where}.tokenizer: {tokenizer!r} is not valid; expected the hub id (org/name) or "
+                                  "folder of the served model's tokenizer, or leave it out")
+            rest["tokenizer"] = _resolve_source(tokenizer.strip(), base)
         return RoleSource(source.strip() if isinstance(source, str) and source.strip() else rest["base_url"],
                           kind, False, rest)
     if rest.get("dtype") is not None:

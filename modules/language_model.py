@@ -36,6 +36,9 @@ class GenerationStats:
     experts: list[list[list[int]]] = field(default_factory=list)  # [token][moe layer] -> expert ids
     stopped: bool = False
     media_tokens: dict[str, int] = field(default_factory=dict)   # prompt tokens that are a picture / a sound
+    thinking_tokens: int | None = None      # the thinking's tokens as the model's server counted them (None: the
+                                            # pipeline counts the tokens streamed before the answer began)
+    token_unit: str = "tokens"              # "chunks": a server's stream counted by its pieces, not its tokens
     speech: Any = None                                           # the spoken answer, when one was asked for
 
 
@@ -166,9 +169,10 @@ class LanguageModel:
         at = max(i for i, t in enumerate(ids) if t == marker)
         return ids[:at] + [marker] * prefix_length + ids[at + 1:]
 
-    def count_tokens(self, messages: list[dict]) -> int:
-        text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return len(self.tokenizer.encode(text, add_special_tokens=False))
+    def count_tokens(self, messages: list[dict], thinking: bool = False) -> int:
+        """Tokens of the prompt the model reads for these messages, thinking on or off (prompt_text's), each media
+        marker counted once."""
+        return len(self.tokenizer.encode(self.prompt_text(messages, thinking), add_special_tokens=False))
 
     def embed(self, ids: list[int], prefix_kind: str | None, prefix: torch.Tensor | None) -> torch.Tensor:
         """ids -> (1, T, hidden) with the prefix (n, hidden) placed at the marker positions."""

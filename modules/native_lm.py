@@ -272,8 +272,10 @@ class NativeLanguageModel:
             media["audio"] = sounds
         return self.processor(text=[self.prompt_text(messages, thinking)], return_tensors="pt", **media)
 
-    def count_tokens(self, messages: list[dict]) -> int:
-        return int(self.inputs(messages)["input_ids"].shape[1])
+    def count_tokens(self, messages: list[dict], thinking: bool = False) -> int:
+        """Tokens of the prompt the model reads for these messages, thinking on or off, pictures and sounds
+        expanded."""
+        return int(self.inputs(messages, thinking)["input_ids"].shape[1])
 
     def media_tokens(self, input_ids: torch.Tensor) -> dict[str, int]:
         """How many prompt tokens stand for pictures and for sounds (input_ids (1, T))."""

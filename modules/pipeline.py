@@ -334,8 +334,9 @@ class Pipeline:
             stop.raise_if_expired()
             notices = notices + ["Stopped."]
         reply = split_reply(written, final=True)
-        trace = {**build_trace(lm, stats, chosen, text, reply, notices),
-                 "thinking_asked": settings.thinking, **clock.summary(reply, stats.answer_tokens)}
+        generated = len(stats.tokens) if stats.token_unit == "chunks" else stats.answer_tokens
+        trace = {**build_trace(lm, stats, chosen, text, reply, notices), "token_unit": stats.token_unit,
+                 "thinking_asked": settings.thinking, **clock.summary(reply, generated, stats.thinking_tokens)}
         self._set_trace(trace)
         yield reply, notices, trace, list(sources), stats.speech
 
@@ -343,8 +344,8 @@ class Pipeline:
     def _fit_sources(lm, sources: list[Source], question: str, settings: GenerationSettings) -> list[Source]:
         """The sources cut to what fits the context beside the question and the answer (earlier turns give way)."""
         budget = lm.context_length - settings.max_new_tokens - 48
-        return fit_sources(sources, question,
-                           lambda turn: lm.count_tokens([{"role": "user", "content": turn}]) <= budget)
+        return fit_sources(sources, question, lambda turn: lm.count_tokens(
+            [{"role": "user", "content": turn}], thinking=settings.thinking) <= budget)
 
     def _chat_draw(self, text: str, history, settings: GenerationSettings, chosen: Route, notices: list[str],
                    stop: Interrupt) -> Iterator[ChatEvent]:
@@ -367,17 +368,19 @@ class Pipeline:
         """Earlier turns, oldest exchanges dropped first, so that prompt + answer fit the context: (messages,
         messages dropped), or None when `stop` was set meanwhile. The newest exchanges are tokenised one at a time,
         each once, with a running sum, until the next would not fit: the work is bounded by the context, not by
-        the history's length. One exact count then checks what is kept."""
+        the history's length. One exact count then checks what is kept. Every count is of the prompt the model
+        will read, thinking on or off as settings say."""
         budget = lm.context_length - settings.max_new_tokens - 32      # room for a media prefix's extra tokens
-        turn_tokens = lm.count_tokens([turn])
+        count = functools.partial(lm.count_tokens, thinking=settings.thinking)
+        turn_tokens = count([turn])
         if turn_tokens > budget:
             raise InputError(f"The message is too long for the model's context ({lm.context_length} tokens, "
                              f"{settings.max_new_tokens} of them kept for the answer). Shorten it.")
         exchanges = _exchanges(self._history_turns(history))
-        start = _oldest_that_fits(lm, exchanges, turn_tokens, budget, stop)
+        start = _oldest_that_fits(count, exchanges, turn_tokens, budget, stop)
         if start is None:
             return None
-        while start < len(exchanges) and lm.count_tokens(_joined(exchanges[start:]) + [turn]) > budget:
+        while start < len(exchanges) and count(_joined(exchanges[start:]) + [turn]) > budget:
             if stop.is_set():                                 # the estimate was short: drop exactly
                 return None
             start += 1
@@ -421,26 +424,26 @@ def _joined(exchanges: list[list[dict]]) -> list[dict]:
     return [turn for exchange in exchanges for turn in exchange]
 
 
-def _oldest_that_fits(lm, exchanges: list[list[dict]], turn_tokens: int, budget: int, stop: Interrupt
-                     ) -> int | None:
+def _oldest_that_fits(count: Callable[[list[dict]], int], exchanges: list[list[dict]], turn_tokens: int,
+                      budget: int, stop: Interrupt) -> int | None:
     """Index of the oldest exchange kept, counting back from the newest until the next would pass the budget;
-    None when `stop` was set meanwhile."""
-    frame = _template_frame(lm, exchanges[-2:]) if len(exchanges) >= 2 else 0
+    None when `stop` was set meanwhile. count: messages -> the tokens of their prompt."""
+    frame = _template_frame(count, exchanges[-2:]) if len(exchanges) >= 2 else 0
     total, start = turn_tokens, len(exchanges)
     while start > 0:
         if stop.is_set():
             return None
-        cost = lm.count_tokens(exchanges[start - 1]) - frame
+        cost = count(exchanges[start - 1]) - frame
         if total + cost > budget:
             break
         total, start = total + cost, start - 1
     return start
 
 
-def _template_frame(lm, two: list[list[dict]]) -> int:
-    """The tokens every count holds once whatever it counts (a BOS, the answer's opening): two exchanges counted
-    apart minus counted together."""
-    return max(0, lm.count_tokens(two[0]) + lm.count_tokens(two[1]) - lm.count_tokens(two[0] + two[1]))
+def _template_frame(count: Callable[[list[dict]], int], two: list[list[dict]]) -> int:
+    """The tokens every count holds once whatever it counts (a BOS, the answer's opening, <think> when thinking):
+    two exchanges counted apart minus counted together."""
+    return max(0, count(two[0]) + count(two[1]) - count(two[0] + two[1]))
 
 
 def _check_range(name: str, value: Any, low: float, high: float, integer: bool = False) -> None:

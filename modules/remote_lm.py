@@ -5,9 +5,10 @@ Profile: `language_model: {backend: openai, base_url: http://host:8000/v1, model
 first one the server lists; api_key_env: the environment variable holding the key, default OPENAI_API_KEY;
 context_length: when the server does not report max_model_len; modalities: what the engine's model takes, e.g.
 [text, image, audio]; thinking: template when the server takes DeepSeek's `"thinking": {"type": "enabled"}`, the
-Think switch's way there). Pictures and sounds listed in `modalities` reach it as OpenAI content parts (`image_url`
-with a data URI, `input_audio`: modules.content_parts); any other kind as words (the text bridge). It takes no
-prefix embeddings.
+Think switch's way there; tokenizer: a hub id or folder holding the served model's tokenizer, to count its thinking,
+its answer and, with its chat template, its prompts in tokens). Pictures and sounds listed in `modalities` reach it
+as OpenAI content parts (`image_url` with a data URI, `input_audio`: modules.content_parts); any other kind as words
+(the text bridge). It takes no prefix embeddings.
 """
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ import time
 from typing import Iterator
 
 from .contracts import FeatureUnavailable, GenerationSettings, InputError
-from .reasoning import join_reply
-from .thinking import ThinkingControl
+from .reasoning import THINKING_OPENER, join_reply, split_reply
+from .thinking import ThinkingControl, template_variable
 
 DEFAULT_CONTEXT = 4096        # when neither the server nor the profile says
 LIST_TIMEOUT_S = 15.0         # start-up: listing the server's models
@@ -37,10 +38,11 @@ class RemoteLanguageModel:
     thinking = ThinkingControl()   # `thinking: template` in the profile: the server is sent DeepSeek's parameter
 
     def __init__(self, client, model: str, base_url: str, context_length: int,
-                 modalities: tuple[str, ...] = ("text",)):
+                 modalities: tuple[str, ...] = ("text",), tokenizer=None):
         self.client, self.model, self.base_url = client, model, base_url
         self._context_length = context_length
         self.modalities = frozenset(modalities)
+        self.tokenizer = tokenizer     # the served model's (profile `tokenizer`), or None: counts are estimates
 
     @classmethod
     def load(cls, source) -> "RemoteLanguageModel":
@@ -64,7 +66,8 @@ class RemoteLanguageModel:
             raise ValueError(f"the server at {base_url} has no model {wanted!r}; it lists: {', '.join(names)}")
         entry = listed[names.index(wanted or names[0])]
         context = options.get("context_length") or getattr(entry, "max_model_len", None) or DEFAULT_CONTEXT
-        return cls(client, entry.id, base_url, int(context), tuple(options.get("modalities") or ("text",)))
+        return cls(client, entry.id, base_url, int(context), tuple(options.get("modalities") or ("text",)),
+                   _load_tokenizer(options.get("tokenizer")))
 
     @property
     def context_length(self) -> int:
@@ -82,8 +85,18 @@ class RemoteLanguageModel:
         """Whether the profile's `modalities` say the engine's model reads this kind ("image" | "audio") itself."""
         return kind in self.modalities
 
-    def count_tokens(self, messages: list[dict]) -> int:
-        return sum(_content_tokens(m.get("content")) + 4 for m in messages) + 2
+    def count_tokens(self, messages: list[dict], thinking: bool = False) -> int:
+        """The prompt's tokens through the profile's tokenizer and its chat template (its thinking flag set as asked)
+        when there is one and the turns are text; else a cautious estimate, with room for the <think> opening a
+        server's template adds when thinking."""
+        template = getattr(self.tokenizer, "chat_template", None)
+        if isinstance(template, str) and all(isinstance(m.get("content"), str) for m in messages):
+            variable = template_variable(template)
+            text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
+                                                      **({variable: thinking} if variable else {}))
+            return len(self.tokenizer.encode(text, add_special_tokens=False))
+        estimate = sum(_content_tokens(m.get("content")) + 4 for m in messages) + 2
+        return estimate + (_estimate_tokens(THINKING_OPENER) if thinking else 0)
 
     def stream(self, messages: list[dict], settings: GenerationSettings, stats, prefix_kind: str | None = None,
                prefix=None, stop: threading.Event | None = None) -> Iterator[str]:
@@ -92,7 +105,7 @@ class RemoteLanguageModel:
 
         if prefix is not None:
             raise ValueError("a remote language model takes no prefix embeddings; pictures and sounds go as text")
-        started, first_at, text, thinking = time.perf_counter(), None, "", ""
+        started, first_at, text, thinking, reasoning_tokens = time.perf_counter(), None, "", "", None
         request = dict(model=self.model, messages=[{"role": m["role"], "content": m["content"]} for m in messages],
                        temperature=settings.temperature, top_p=settings.top_p, max_tokens=settings.max_new_tokens,
                        stream=True, stream_options={"include_usage": True})
@@ -110,6 +123,7 @@ class RemoteLanguageModel:
                     if chunk.usage is not None:
                         stats.prompt_tokens = chunk.usage.prompt_tokens
                         stats.answer_tokens = chunk.usage.completion_tokens
+                        reasoning_tokens = _reasoning_tokens(chunk.usage)
                     for choice in chunk.choices:
                         piece, thought = choice.delta.content or "", _reasoning_of(choice.delta)
                         if piece or thought:
@@ -126,10 +140,50 @@ class RemoteLanguageModel:
             raise FeatureUnavailable(f"The language model at {self.base_url} cannot be reached "
                                      f"({type(error).__name__}).") from None
         ended = time.perf_counter()
-        stats.prompt_tokens = stats.prompt_tokens or self.count_tokens(messages)
-        stats.answer_tokens = stats.answer_tokens or len(stats.tokens)
+        stats.prompt_tokens = stats.prompt_tokens or self.count_tokens(messages, settings.thinking)
+        self._count_reply(stats, join_reply(thinking, text), reasoning_tokens)
         stats.ttft_s = (first_at or ended) - started
         stats.ms_per_token = 1000 * (ended - (first_at or ended)) / max(1, stats.answer_tokens - 1)
+
+    def _count_reply(self, stats, written: str, reasoning_tokens: int | None) -> None:
+        """The reply's tokens and its thinking's, in tokens where anything counts them: the server's usage
+        (reasoning_tokens, as DeepSeek's API and this studio's /v1 report it), else the profile's tokenizer. Else the
+        streamed chunks stand in (a chunk may hold several tokens) and stats.token_unit says so."""
+        reply = split_reply(written, final=True)
+        tokenizer = self.tokenizer
+        encode = (lambda words: len(tokenizer.encode(words, add_special_tokens=False))) if tokenizer else None
+        if not stats.answer_tokens:
+            stats.answer_tokens = encode(reply.thinking) + encode(reply.answer) if encode else len(stats.tokens)
+            stats.token_unit = "tokens" if encode else "chunks"
+        if not reply.thinking:
+            return
+        if reasoning_tokens:                       # a server that saw thoughts and counted none did not count
+            stats.thinking_tokens = reasoning_tokens
+        elif encode is not None:
+            stats.thinking_tokens = encode(reply.thinking)
+        else:
+            stats.token_unit = "chunks"
+
+
+def _load_tokenizer(source: str | None):
+    """The profile's `tokenizer` (a hub id or a folder) through AutoTokenizer, or None when it names none."""
+    if not source:
+        return None
+    from transformers import AutoTokenizer
+    for scheme in ("hf-hub:", "local-dir:"):            # the config's explicit sources, as from_pretrained reads them
+        source = source[len(scheme):] if source.startswith(scheme) else source
+    try:
+        return AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"language_model.tokenizer: {source!r} could not be loaded as a tokenizer ({error}); give "
+                         "the hub id or folder of the served model's tokenizer, or leave it out") from None
+
+
+def _reasoning_tokens(usage) -> int | None:
+    """The server's count of the thinking's tokens (usage.completion_tokens_details.reasoning_tokens), if any."""
+    details = getattr(usage, "completion_tokens_details", None)
+    value = getattr(details, "reasoning_tokens", None)
+    return value if isinstance(value, int) else None
 
 
 def _content_tokens(content) -> int:

@@ -187,10 +187,11 @@ class ThinkingClock:
         elif self.answer_at is None:
             self.thinking_tokens = tokens_so_far
 
-    def summary(self, reply: Reply, generated: int) -> dict[str, Any]:
-        """The trace's fields: thinking_tokens, thinking_s, reply_tokens (the answer's own), reply_s."""
+    def summary(self, reply: Reply, generated: int, counted: int | None = None) -> dict[str, Any]:
+        """The trace's fields: thinking_tokens, thinking_s, reply_tokens (the answer's own), reply_s. counted: the
+        thinking's tokens where the model counted them itself (a server's usage), else those seen before the answer."""
         ended = time.perf_counter()
-        thought = min(self.thinking_tokens, generated) if reply.thinking else 0
+        thought = min(self.thinking_tokens if counted is None else counted, generated) if reply.thinking else 0
         start = self.first_at or ended
         split = (self.answer_at or ended) if reply.thinking else start
         return {"thinking_tokens": thought, "thinking_s": round(split - start, 4),

@@ -144,6 +144,116 @@ def test_grpo_steps_raise_the_probability_of_the_rewarded_first_token():
     assert first_token_probability(reference, prompt, target) == pytest.approx(before)   # the reference stays
 
 
+def routed_share(model, ids: list[int], expert: int) -> float:
+    """Share of the tokens of `ids` that the MoE layers send to `expert` (among their top-k)."""
+    from modules.moe_trace import ExpertRecorder
+    recorder = ExpertRecorder(model)
+    with recorder, torch.no_grad():
+        model(input_ids=torch.tensor([ids]))
+    chosen = torch.cat([torch.cat(calls) for calls in recorder.calls.values()])          # (tokens * layers, k)
+    return (chosen == expert).any(dim=-1).float().mean().item()
+
+
+def skewed_policy() -> DeepseekV3ForCausalLM:
+    """The tiny policy with every router's balancing bias set so that expert 0 takes every token."""
+    policy = tiny_policy()
+    from modules.moe_trace import moe_gates
+    for gate in moe_gates(policy).values():
+        gate.e_score_correction_bias[0] = 1.0
+    return policy
+
+
+def test_grpo_updates_even_out_the_experts_the_replies_crowd():
+    """With the balancing bias on, a few GRPO steps move the routers away from an expert that takes every token
+    (as the language stages do); with it off the biases stay as they were."""
+    from modules.moe_trace import moe_gates
+    prompt, judge = Prompt(torch.tensor([1, 5, 6, 7])), lambda item, ids: Judged(float(ids[:1] == [9]))
+    text = [1, 5, 6, 7, 8, 9, 10, 11, 3, 4]
+    shares = {}
+    for rate in (0.0, 0.15):
+        policy = skewed_policy()
+        assert routed_share(policy, text, 0) == 1.0
+        reference = copy.deepcopy(policy).eval().requires_grad_(False)
+        optimizer = torch.optim.AdamW(policy.parameters(), lr=1e-3)
+        settings = GrpoSettings(group_size=4, max_reply_tokens=3, bias_update_rate=rate)
+        generator = torch.Generator().manual_seed(0)
+        for _ in range(8):
+            grpo_step(policy, reference, optimizer, [prompt], judge, settings, [2], 0, generator)
+        shares[rate] = routed_share(policy, text, 0)
+        biases = torch.stack([g.e_score_correction_bias for g in moe_gates(policy).values()])   # (layers, E)
+        if rate == 0:
+            assert torch.equal(biases, torch.stack([g.e_score_correction_bias
+                                                    for g in moe_gates(reference).values()]))
+        else:
+            assert (biases[:, 0] < 1.0).all() and (biases[:, 1:] > 0).any()
+    assert shares[0.0] == 1.0 and shares[0.15] < 1.0, (shares, biases)
+
+
+def test_only_the_replies_own_tokens_move_the_balancing_bias():
+    """The tokens counted are each reply's (its end token included), never the prompt's nor the padding."""
+    from modules.training.grpo import Group, reply_token_mask
+    mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]])                               # (G, L)
+    group = Group(Prompt(torch.tensor([1, 5, 6])), torch.zeros(2, 3, dtype=torch.long), mask, torch.zeros(2),
+                  torch.zeros(2, 3), [])
+    counted = reply_token_mask([group, group]).view(2, 2, 6)                              # (groups, G, P + L)
+    assert not counted[..., :3].any()
+    assert torch.equal(counted[..., 3:], mask.bool().expand(2, 2, 3))
+
+
+# ---- resuming the stage ------------------------------------------------------------------------------------------
+
+def tiny_run(policy, stage):
+    """The think stage's run on the tiny policy: text prompts, a reward for a reply that starts with token 9."""
+    from modules.training.train_thinking import ThinkRun
+    prompts = [Prompt(torch.tensor([1, 5, 6, 7])), Prompt(torch.tensor([1, 8, 6])), Prompt(torch.tensor([1, 7, 7]))]
+    judge = lambda item, ids: Judged(float(ids[:1] == [9]), {"accuracy": float(ids[:1] == [9])})
+    return ThinkRun.starting(policy, stage, 0, judge, [2], 0, questions=prompts, prompt=lambda p: p,
+                             heldout=lambda: first_token_probability(policy, prompts[0], 9))
+
+
+def think_log(work: Path) -> list[dict]:
+    return [json.loads(line) for line in (work / "think_log.jsonl").read_text().splitlines()]
+
+
+def test_a_stopped_think_stage_resumes_where_its_checkpoint_left_off(tmp_path, monkeypatch, capsys):
+    """Stopped during step 4 (its checkpoint at step 2, step 3 already logged), the stage started again goes on
+    from step 2, even from a language model already trained further: the same weights, biases and log as a run that
+    was never stopped, each step logged once, the curves going on from where they were."""
+    from modules.training import train_thinking
+    from modules.training.suite_config import ThinkStage
+    from modules.training.think_plot import points, read_log
+    stage = ThinkStage(steps=4, questions_per_step=2, group_size=4, max_reply_tokens=3, lr=3e-3, eval_every=2,
+                       checkpoint_every=2, bias_update_rate=0.05)
+    whole = tiny_policy()
+    train_thinking.run_steps(tiny_run(whole, stage), stage, tmp_path / "whole")
+
+    step = train_thinking.grpo_step
+    calls = []
+
+    def stopped_at_step_4(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt("stopped")
+        return step(*args, **kwargs)
+
+    monkeypatch.setattr(train_thinking, "grpo_step", stopped_at_step_4)
+    with pytest.raises(KeyboardInterrupt):
+        train_thinking.run_steps(tiny_run(tiny_policy(), stage), stage, tmp_path / "stopped")
+    assert [line["step"] for line in think_log(tmp_path / "stopped")] == [0, 1, 2, 3]
+    monkeypatch.setattr(train_thinking, "grpo_step", step)
+    again = copy.deepcopy(whole)           # the saved language model may be a trained one by now
+    train_thinking.run_steps(tiny_run(again, stage), stage, tmp_path / "stopped")
+    assert "resuming think at step 2" in capsys.readouterr().out
+
+    for name, value in whole.state_dict().items():
+        assert torch.equal(value, again.state_dict()[name]), name
+    resumed, straight = think_log(tmp_path / "stopped"), think_log(tmp_path / "whole")
+    assert [line["step"] for line in resumed] == [0, 1, 2, 3, 4]
+    drop = lambda line: {k: v for k, v in line.items() if k != "seconds"}
+    assert [drop(line) for line in resumed] == [drop(line) for line in straight]
+    assert [s for s, _ in points(read_log(tmp_path / "stopped" / "think_log.jsonl"), "reward")] == [1, 2, 3, 4]
+
+
 # ---- prompts and eval ------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -41,12 +41,12 @@ class CountingCalls:
     def __init__(self, lm, after=None):
         self.count_tokens, self.calls, self.messages, self.after = lm.count_tokens, 0, 0, after
 
-    def __call__(self, messages):
+    def __call__(self, messages, thinking=False):
         self.calls += 1
         self.messages += len(messages)
         if self.after is not None:
             self.after(self.calls)
-        return self.count_tokens(messages)
+        return self.count_tokens(messages, thinking)
 
 
 class SteppingClock:

@@ -265,3 +265,66 @@ def test_chat_endpoint_asked_to_think_by_a_model_that_cannot_answers_with_an_inf
     logs = [getattr(updates.get_nowait(), "log", None) for _ in range(updates.qsize())]
     assert answer == ANSWER and "thinking" not in engine[1][-1]["body"]
     assert any(log and log[1] == "info" and "answered without thinking" in log[0] for log in logs), logs
+
+
+# ---- counting with thinking on ---------------------------------------------------------------------------------
+
+def test_token_counts_and_history_trimming_count_the_prompt_the_model_reads_when_thinking():
+    """With thinking on, a tags model's prompt ends in the <think> opening: the count that trims the history is the
+    length of the ids the model is fed, thinking on or off."""
+    from transformers import AutoTokenizer
+
+    from modules.language_model import LanguageModel
+    lm = LanguageModel.__new__(LanguageModel)
+    lm.tokenizer = AutoTokenizer.from_pretrained(str(Path(__file__).resolve().parents[1] / "assets" / "mini"
+                                                     / "language_model"))
+    lm.thinking = ThinkingControl("tags")
+    for on in (True, False):
+        assert lm.count_tokens(TURN, thinking=on) == len(lm.prompt_ids(TURN, None, 0, thinking=on))
+    assert lm.count_tokens(TURN, thinking=True) > lm.count_tokens(TURN, thinking=False)
+
+
+class Usage:
+    """A streamed usage chunk's fields, as the openai client reads them."""
+
+    def __init__(self, completion: int, reasoning: int | None):
+        self.prompt_tokens, self.completion_tokens = 10, completion
+        self.completion_tokens_details = type("Details", (), {"reasoning_tokens": reasoning})()
+
+
+@pytest.mark.parametrize("counted_by", ["server", "tokenizer", "nothing"])
+def test_a_remote_models_thinking_is_counted_in_tokens_or_said_to_be_chunks(counted_by):
+    """The thought streamed in 7-character chunks: its count is the server's reasoning_tokens, else the profile's
+    tokenizer's, else the chunks, which the Inspector then names as chunks, not tokens."""
+    from transformers import AutoTokenizer
+
+    from modules.language_model import GenerationStats
+    from modules.reasoning import join_reply, split_reply
+    from modules.remote_lm import RemoteLanguageModel, _reasoning_tokens
+    from modules.thinking import ThinkingClock
+    from modules.ui.charts import stats_markdown
+    tokenizer = AutoTokenizer.from_pretrained(str(Path(__file__).resolve().parents[1] / "assets" / "mini"
+                                                  / "language_model"))
+    remote = RemoteLanguageModel(None, "m", "http://127.0.0.1:9/v1", 4096,
+                                 tokenizer=tokenizer if counted_by == "tokenizer" else None)
+    written = join_reply(THOUGHT, ANSWER)
+    stats, clock = GenerationStats(), ThinkingClock()
+    for k in range(0, len(written), 7):                                   # the stub engine's pieces
+        stats.tokens.append(written[k:k + 7])
+        clock.saw(split_reply(written[:k + 7]), len(stats.tokens))
+    thought_tokens = len(tokenizer.encode(THOUGHT, add_special_tokens=False))
+    usage = Usage(40, 29) if counted_by == "server" else None
+    stats.answer_tokens = usage.completion_tokens if usage else 0
+    remote._count_reply(stats, written, _reasoning_tokens(usage) if usage else None)
+    generated = len(stats.tokens) if stats.token_unit == "chunks" else stats.answer_tokens
+    trace = {"thinking_asked": True, "token_unit": stats.token_unit,
+             **clock.summary(split_reply(written, final=True), generated, stats.thinking_tokens)}
+    shown = stats_markdown(trace, "")
+    if counted_by == "server":
+        assert (trace["thinking_tokens"], trace["reply_tokens"]) == (29, 11) and "chunks" not in shown
+    elif counted_by == "tokenizer":
+        assert trace["thinking_tokens"] == thought_tokens and "chunks" not in shown
+        assert stats.answer_tokens == thought_tokens + len(tokenizer.encode(ANSWER, add_special_tokens=False))
+    else:
+        assert trace["thinking_tokens"] == clock.thinking_tokens and stats.token_unit == "chunks"
+        assert f"| Thinking | {clock.thinking_tokens} chunks · " in shown and "not tokens" in shown

@@ -11,15 +11,21 @@ Our prompts carry prefix embeddings made outside the language model, by frozen e
 spliced at <|image|> / <|audio|> markers; neither path can take them without wrapping the encoders, bridge and
 language model as a new vision-language family with its own processor. The loop below is the part of GRPO we need:
 sampling from embeddings with a KV cache, per-token log-probabilities, group advantages and the clipped loss.
+
+The policy updates also move DeepSeek-V3's auxiliary-loss-free balancing bias (settings.bias_update_rate), as the
+language stages do: after each update, from the routed experts that the replies' own tokens went to in its forward
+passes (the prompts' tokens and the padding left out).
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
 from transformers import DynamicCache
 
+from ..moe_trace import ExpertRecorder, update_balancing_bias
 from .train_language import splice
 
 
@@ -52,6 +58,7 @@ class GrpoSettings:
     clip: float = 0.2
     updates_per_step: int = 1
     max_grad_norm: float = 1.0
+    bias_update_rate: float = 0.0   # the experts' balancing bias moves this much per update (0: it stays)
 
 
 @dataclass
@@ -162,26 +169,45 @@ def grpo_step(policy, reference, optimizer: torch.optim.Optimizer, prompts: list
               settings: GrpoSettings, end_ids: list[int], pad_id: int,
               generator: torch.Generator | None = None) -> dict[str, float]:
     """One GRPO step over the prompts: roll out a group for each, then settings.updates_per_step policy updates on
-    them. Returns the step's figures: reward, each judged figure, reply tokens and the KL to the reference (both
-    measured before the step's first update), and the loss."""
+    them, each followed by a move of the balancing bias when settings.bias_update_rate is set. Returns the step's
+    figures: reward, each judged figure, reply tokens and the KL to the reference (both measured before the step's
+    first update), and the loss."""
     policy.eval()                          # no dropout in the replies nor in the log-probabilities
     groups = [roll_out(policy, reference, p, judge, settings, end_ids, pad_id, generator) for p in prompts]
     parameters = [p for p in policy.parameters() if p.requires_grad]
+    recorder = ExpertRecorder(policy) if settings.bias_update_rate else None
     first_kl = first_loss = 0.0
     for update in range(settings.updates_per_step):
         optimizer.zero_grad()
-        for group in groups:
-            logp = reply_log_probs(policy, group.prompt, group.replies)
-            if group.old_logp is None:     # the first update's policy is the one that sampled
-                group.old_logp = logp.detach()
-            loss, kl = grpo_loss(logp, group.old_logp, group.ref_logp, group.advantages, group.mask,
-                                 settings.clip, settings.kl_weight)
-            (loss / len(groups)).backward()
-            if update == 0:
-                first_kl, first_loss = first_kl + kl.item() / len(groups), first_loss + loss.item() / len(groups)
+        with recorder if recorder is not None else contextlib.nullcontext():
+            if recorder is not None:
+                recorder.clear()
+            for group in groups:
+                logp = reply_log_probs(policy, group.prompt, group.replies)
+                if group.old_logp is None:     # the first update's policy is the one that sampled
+                    group.old_logp = logp.detach()
+                loss, kl = grpo_loss(logp, group.old_logp, group.ref_logp, group.advantages, group.mask,
+                                     settings.clip, settings.kl_weight)
+                (loss / len(groups)).backward()
+                if update == 0:
+                    first_kl, first_loss = first_kl + kl.item() / len(groups), first_loss + loss.item() / len(groups)
         torch.nn.utils.clip_grad_norm_(parameters, settings.max_grad_norm)
         optimizer.step()
+        if recorder is not None:
+            update_balancing_bias(recorder, recorder.experts_count, settings.bias_update_rate,
+                                  token_mask=reply_token_mask(groups))
     return step_figures(groups) | {"kl": first_kl, "loss": first_loss}
+
+
+def reply_token_mask(groups: list[Group]) -> torch.Tensor:
+    """(sum over the groups of G * (P + L),) bool, in the order reply_log_probs passes the groups' tokens through
+    each MoE layer: True on every reply's own tokens (its end token included), False on the prompt (its picture and
+    sound prefixes too) and on the padding after a reply's end."""
+    rows = []
+    for group in groups:
+        prompt = torch.zeros(group.replies.shape[0], len(group.prompt.ids), dtype=torch.bool)       # (G, P)
+        rows.append(torch.cat([prompt, group.mask.bool().cpu()], dim=1).flatten())                  # (G * (P + L),)
+    return torch.cat(rows)
 
 
 def step_figures(groups: list[Group]) -> dict[str, float]:

@@ -53,7 +53,7 @@ def quick_config(suite, out: Path):
         coldstart=ColdStartStage(steps=2, batch=4, train_questions=20, one_step_scenes=20, one_step_sounds=20,
                                  checkpoint_every=1, eval_questions=2, eval_one_step=2, max_reply_tokens=8),
         think=ThinkStage(steps=2, questions_per_step=2, group_size=2, max_reply_tokens=8, train_questions=20,
-                         eval_every=2, eval_questions=2))
+                         eval_every=2, eval_questions=2, checkpoint_every=1))
 
 
 def load_or_train_tokenizer(suite, retrain: bool):

@@ -295,10 +295,13 @@ class ThinkStage:
     clip: float = 0.2               # epsilon: the policy ratio is clipped to [1 - clip, 1 + clip]
     updates_per_step: int = 1       # policy updates on each step's replies (the ratio is 1 on the first)
     max_grad_norm: float = 1.0
+    bias_update_rate: float = 3e-3  # the experts' balancing bias moves as in the language stage, from the experts
+                                    # the replies' tokens went to in each policy update (0: it stays)
     rewards: RewardWeights = field(default_factory=RewardWeights)
     train_questions: int = 4000     # multi-step items of the train split drawn from (trained wordings)
     eval_every: int = 25            # held-out accuracy (validation items, held-out wordings, greedy) every so
     eval_questions: int = 60        # many steps, on this many questions
+    checkpoint_every: int = 25      # steps between resumable checkpoints in the work folder
 
 
 @dataclass(frozen=True)

@@ -110,12 +110,19 @@ def _num(value: Any, fmt: str, unit: str) -> str:
         return "—"
 
 
+CHUNKS_NOTE = "streamed chunks, not tokens: the server gave no token count"
+
+
 def _thinking_rows(trace: dict) -> list[tuple[str, str]]:
-    """The thinking and the answer after it, tokens and seconds each, when the model thought (or was asked to)."""
+    """The thinking and the answer after it, tokens (or a server's streamed chunks, said so) and seconds each, when
+    the model thought (or was asked to)."""
     if not trace.get("thinking_tokens") and not trace.get("thinking_asked"):
         return []
-    return [("Thinking", f"{trace.get('thinking_tokens', 0)} tokens · {_num(trace.get('thinking_s'), '.2f', 's')}"),
-            ("Answer after thinking", f"{trace.get('reply_tokens', '—')} tokens · "
+    chunks = trace.get("token_unit") == "chunks"
+    unit, note = ("chunks", f" ({CHUNKS_NOTE})") if chunks else ("tokens", "")
+    return [("Thinking", f"{trace.get('thinking_tokens', 0)} {unit} · {_num(trace.get('thinking_s'), '.2f', 's')}"
+                         f"{note}"),
+            ("Answer after thinking", f"{trace.get('reply_tokens', '—')} {unit} · "
                                       f"{_num(trace.get('reply_s'), '.2f', 's')}")]
 
 
