@@ -15,7 +15,8 @@ off) asks the model to think first; its thoughts come as reasoning_content, thei
 usage.completion_tokens_details.reasoning_tokens (a model that cannot think answers without them). As OpenAI's
 audio output: `"modalities": ["text", "audio"]` with `"audio": {"voice", "format"}` also speaks the answer (a
 checkpoint with a talker) and returns it as message.audio {id, data: base64, expires_at, transcript}, or streamed
-as delta.audio pieces after the text (SpeechRequest, audio_fields, audio_deltas). System
+as delta.audio pieces after the text: pcm16 as the talker makes it, other formats once it is done (SpeechRequest,
+audio_fields, SpokenStream). System
 messages and media in earlier turns are not used. temperature defaults
 to 0 (greedy, as the studio's own default); max_tokens is capped at the profile's max_new_tokens. With a login
 configured (--auth-file / OMNIMOE_AUTH), send `Authorization: Bearer user:password`. Like the UI's queue, at most
@@ -51,7 +52,7 @@ from .contracts import FeatureUnavailable, GenerationSettings, InputError
 from .fetch import FetchError, FetchPolicy, fetch
 from .interrupt import RequestTimedOut
 from .search.citations import link_citations, sources_list
-from .speech_formats import available_formats, encode_speech
+from .speech_formats import available_formats, encode_speech, pcm16
 from .thinking import THINKING_MODELS, requested
 from .unencodable import check_encodable
 
@@ -479,16 +480,38 @@ def audio_fields(speech, wanted: SpeechRequest, transcript: str, spoken: SpokenA
     return {"id": audio_id, "data": data, "expires_at": expires_at, "transcript": transcript}
 
 
-def audio_deltas(speech, wanted: SpeechRequest, transcript: str, spoken: SpokenAnswers) -> Iterator[dict]:
-    """The streamed form: {"id", "transcript"}, then {"id", "data"} pieces (each base64 of the next
-    AUDIO_PIECE_BYTES bytes of the encoded audio: decoded and joined they are the whole file), then
-    {"expires_at"}."""
-    audio_id, expires_at = spoken.add(transcript)
-    encoded = encode_speech(speech, wanted.format)
-    yield {"id": audio_id, "transcript": transcript}
-    for start in range(0, len(encoded), AUDIO_PIECE_BYTES):
-        yield {"id": audio_id, "data": base64.b64encode(encoded[start:start + AUDIO_PIECE_BYTES]).decode()}
-    yield {"expires_at": expires_at}
+class SpokenStream:
+    """The streamed form of one answer's audio: {"id", "transcript"}, then {"id", "data"} pieces (each base64 of at
+    most AUDIO_PIECE_BYTES bytes: decoded and joined they are the whole file), then {"expires_at"}. pcm16 needs no
+    header, so its pieces go out as the talker makes them (`piece`); another format is one file, sent whole once
+    the talker is done (`rest`)."""
+
+    def __init__(self, wanted: SpeechRequest, spoken: SpokenAnswers):
+        self.wanted, self.spoken = wanted, spoken
+        self.audio_id, self.expires_at = "", 0
+
+    @property
+    def live(self) -> bool:
+        return self.wanted.format == "pcm16"
+
+    def piece(self, samples, transcript: str) -> list[dict]:
+        """The deltas of the next piece of speech (pcm16 only): the opening one first."""
+        return self._opening(transcript) + self._data(pcm16(samples))
+
+    def rest(self, speech, transcript: str) -> list[dict]:
+        """The deltas once the talker is done: the whole file for a format that is not live, then the end."""
+        deltas = [] if self.live else self._opening(transcript) + self._data(encode_speech(speech, self.wanted.format))
+        return deltas + [{"expires_at": self.expires_at}] if self.audio_id else deltas
+
+    def _opening(self, transcript: str) -> list[dict]:
+        if self.audio_id:
+            return []
+        self.audio_id, self.expires_at = self.spoken.add(transcript)
+        return [{"id": self.audio_id, "transcript": transcript}]
+
+    def _data(self, data: bytes) -> list[dict]:
+        return [{"id": self.audio_id, "data": base64.b64encode(data[start:start + AUDIO_PIECE_BYTES]).decode()}
+                for start in range(0, len(data), AUDIO_PIECE_BYTES)]
 
 
 # ---- the routes --------------------------------------------------------------------------------------------
@@ -615,6 +638,7 @@ def build_router(pipeline, config) -> APIRouter:
 
         async def events() -> Iterator[str]:
             sent, thought = "", ""
+            audio = SpokenStream(wanted, spoken) if wanted is not None else None
             try:
                 yield chunk({"role": "assistant", "content": ""})
                 step, pictures, trace, sources, speech = first, [], {}, [], None
@@ -629,6 +653,9 @@ def build_router(pipeline, config) -> APIRouter:
                     if shown.startswith(sent) and len(shown) > len(sent):
                         yield chunk({"content": shown[len(sent):]})
                         sent = shown
+                    if audio is not None and audio.live and event.speech_piece is not None:   # as the talker speaks
+                        for delta in audio.piece(event.speech_piece.samples, sent):
+                            yield chunk({"audio": delta})
                     if await request.is_disconnected():
                         return
                     step = await _step(answer, request)
@@ -636,11 +663,9 @@ def build_router(pipeline, config) -> APIRouter:
                     yield chunk({"content": sources_list(sources)})
                 if pictures:
                     yield chunk({"content": _with_pictures(sent, pictures)[len(sent):]})
-                if wanted is not None and speech is not None:     # the talker speaks once the text is written
-                    pieces = await anyio.to_thread.run_sync(
-                        lambda: list(audio_deltas(speech, wanted, sent, spoken)))
-                    for piece in pieces:
-                        yield chunk({"audio": piece})
+                if audio is not None and speech is not None:
+                    for delta in await anyio.to_thread.run_sync(audio.rest, speech, sent):
+                        yield chunk({"audio": delta})
                 yield chunk({}, answer.finish_reason(trace))
                 if include_usage:
                     usage = {"id": completion, "object": "chat.completion.chunk", "created": int(time.time()),

@@ -95,9 +95,11 @@ class Components:
                     return RemoteLanguageModel.load(s)
                 if s.kind == "native":                    # one checkpoint reads pictures and sounds itself
                     from .native_lm import SPEECH_MAX_TOKENS, NativeLanguageModel
+                    from .talker_stream import speech_streaming
                     return NativeLanguageModel.load(plain(s.source), device, dtype, s.options.get("revision"),
                                                     s.trust_remote_code,
-                                                    s.options.get("speech_max_tokens", SPEECH_MAX_TOKENS))
+                                                    s.options.get("speech_max_tokens", SPEECH_MAX_TOKENS),
+                                                    speech_streaming(s.options))
                 if self.config.quantize or s.options.get("device_map"):
                     from .quantize import load_language_model
                     return load_language_model(dataclasses.replace(s, source=plain(s.source)), device, dtype,

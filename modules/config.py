@@ -273,6 +273,9 @@ def _role_source(where: str, spec: Any, base: Path, role: str = "") -> RoleSourc
         rest["thinking"] = _thinking_mode(f"{where}.thinking", rest["thinking"], kind == "openai")
     if role == "language_model" and "speech_max_tokens" in rest:
         rest["speech_max_tokens"] = _int(f"{where}.speech_max_tokens", rest["speech_max_tokens"], 1)
+    for frames, low in (("speech_chunk_frames", 0), ("speech_left_context", 1)):   # streamed speech (talker_stream)
+        if role == "language_model" and frames in rest:
+            rest[frames] = _int(f"{where}.{frames}", rest[frames], low)
     if role == "language_model" and kind == "openai":
         base_url = rest.get("base_url")
         if not isinstance(base_url, str) or not re.match(r"^https?://\S+$", base_url.strip()):

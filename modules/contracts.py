@@ -77,3 +77,15 @@ class ChatEvent:
     trace: dict = field(default_factory=dict)           # this answer's trace (tokens, experts); on the done event
     sources: list[Source] = field(default_factory=list)  # what search found and the model was given, numbered
     speech: Any = None            # the spoken answer (modules.native_lm.Speech: samples, sample_rate, voice); done event
+    speech_piece: "SpeechPiece | None" = None   # the next piece of the spoken answer, as the talker makes it
+
+
+@dataclass(frozen=True)
+class SpeechPiece:
+    """The next piece of a spoken answer while the talker speaks: the pieces in order join into the done event's
+    speech."""
+
+    samples: Any                  # float32 mono numpy array (samples,)
+    sample_rate: int
+    voice: str
+    index: int                    # 0, 1, … in the order they are played

@@ -3,7 +3,8 @@ and chat template (Qwen3-Omni-MoE, Qwen3-VL-MoE, any `AutoModelForMultimodalLM`)
 experts traced, and speaks the answer where the checkpoint has a talker (Qwen3-Omni), loading the talker only then.
 
 Profile: `language_model: {kind: native, source: Qwen/Qwen3-Omni-30B-A3B-Instruct}` (options: `revision`,
-`speech_max_tokens`: the talker's codec tokens per answer at most). It has the same streaming interface as
+`speech_max_tokens`: the talker's codec tokens per answer at most; `speech_chunk_frames`: codec frames per streamed
+piece of speech, 0 for the whole answer at once; `speech_left_context`). It has the same streaming interface as
 modules.language_model.LanguageModel; pictures and sounds reach it as themselves in the user's turn
 (modules.content_parts.native_parts), never as a caption, and no bridge or encoder role is used for them.
 """
@@ -21,10 +22,11 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from .contracts import GenerationSettings, InputError
+from .contracts import GenerationSettings, InputError, SpeechPiece
 from .language_guard import GuardedLogits, LanguageKeeper
 from .moe_trace import ExpertRecorder, experts_per_token, parameter_counts, routed_experts, text_config
 from .reasoning import THINK_START
+from .talker_stream import SpeechStreaming, spoken_pieces, talker_prompt, talker_sampling, thinker_kwargs
 from .thinking import THOUGHT_NAMES, ThinkingControl, opens_thinking
 from .world.chat import latin_names_in_chinese_answers
 
@@ -132,12 +134,12 @@ class NativeLanguageModel:
     thinking = ThinkingControl()               # how the Think switch asks it to think; set when loaded
 
     def __init__(self, model, processor, device: torch.device, dtype: torch.dtype, folder: str | None = None,
-                 speech_max_tokens: int = SPEECH_MAX_TOKENS):
+                 speech_max_tokens: int = SPEECH_MAX_TOKENS, streaming: SpeechStreaming = SpeechStreaming()):
         self.model, self.processor, self.device, self.dtype = model, processor, device, dtype
         self.tokenizer = processor.tokenizer
         self.keeper = LanguageKeeper(self.tokenizer, latin_names_in_chinese_answers())
         self.folder = Path(folder) if folder else None
-        self.speech_max_tokens = speech_max_tokens
+        self.speech_max_tokens, self.streaming = speech_max_tokens, streaming
         self.text_model = getattr(model, "thinker", model)       # Qwen3-Omni writes with its thinker
         self.recorder = ExpertRecorder(self.text_model)
         self.moe_layers = sorted(self.recorder.gates)
@@ -148,7 +150,8 @@ class NativeLanguageModel:
 
     @classmethod
     def load(cls, source: str, device: torch.device, dtype: torch.dtype, revision: str | None = None,
-             trust_remote_code: bool = False, speech_max_tokens: int = SPEECH_MAX_TOKENS) -> "NativeLanguageModel":
+             trust_remote_code: bool = False, speech_max_tokens: int = SPEECH_MAX_TOKENS,
+             streaming: SpeechStreaming = SpeechStreaming()) -> "NativeLanguageModel":
         """The checkpoint's own class (AutoModelForMultimodalLM) and processor (AutoProcessor), at `revision`;
         a talker is left unloaded (enable_audio_output off) until an answer is to be spoken."""
         from transformers import AutoConfig, AutoModelForMultimodalLM, AutoProcessor
@@ -160,7 +163,7 @@ class NativeLanguageModel:
         model = AutoModelForMultimodalLM.from_pretrained(folder, config=config, dtype=dtype, use_safetensors=True,
                                                          trust_remote_code=trust_remote_code)
         processor = AutoProcessor.from_pretrained(folder, trust_remote_code=trust_remote_code)
-        return cls(model.to(device).eval(), processor, device, dtype, folder, speech_max_tokens)
+        return cls(model.to(device).eval(), processor, device, dtype, folder, speech_max_tokens, streaming)
 
     # ---- what it takes and what it is ------------------------------------------------------------------------
 
@@ -300,9 +303,10 @@ class NativeLanguageModel:
 
     @torch.inference_mode()
     def stream(self, messages: list[dict], settings: GenerationSettings, stats, prefix_kind: str | None = None,
-               prefix=None, stop: threading.Event | None = None) -> Iterator[str]:
-        """Yields the whole answer so far after each token; fills `stats` (and stats.speech when
-        settings.speak). A prompt that opens <think> makes the words thoughts: yielded after <think>."""
+               prefix=None, stop: threading.Event | None = None) -> Iterator[str | SpeechPiece]:
+        """Yields the whole answer so far after each token, then (settings.speak) the spoken answer's pieces as the
+        talker makes them; fills `stats` (stats.speech: the pieces joined). A prompt that opens <think> makes the
+        words thoughts: yielded after <think>."""
         if prefix is not None:
             raise ValueError("a native multimodal model takes no prefix embeddings; give the media in the turn")
         voice = self.check_voice(settings.voice) if settings.speak else None
@@ -315,8 +319,8 @@ class NativeLanguageModel:
         guard = self._guard(messages, settings, int(inputs["input_ids"].shape[1]))
         with self.lock, self.recorder:
             self.recorder.clear()
-            for text in self._decode(inputs, settings, stats, stop, voice, guard):
-                yield opened + text
+            for item in self._decode(inputs, settings, stats, stop, voice, guard):
+                yield opened + item if isinstance(item, str) else item
 
     def _guard(self, messages: list[dict], settings: GenerationSettings, prompt_length: int) -> GuardedLogits | None:
         """The logits processor that keeps the answer in the question's language (settings.keep_language)."""
@@ -330,7 +334,8 @@ class NativeLanguageModel:
     def _generate_kwargs(self, inputs, settings: GenerationSettings, streamer: TokenQueue,
                          stop: threading.Event | None, voice: str | None,
                          guard: GuardedLogits | None = None) -> tuple[Any, dict]:
-        """(the generate to call, its arguments): the thinker alone for text, the whole model for speech."""
+        """(the generate to call, its arguments): the thinker alone for text and for streamed speech (the talker
+        follows: _speak_in_pieces), the whole model for speech at once."""
         from transformers import LogitsProcessorList, StoppingCriteriaList
 
         text = {"max_new_tokens": settings.max_new_tokens, "eos_token_id": self._eos_ids(), "streamer": streamer,
@@ -340,12 +345,14 @@ class NativeLanguageModel:
             text["logits_processor"] = LogitsProcessorList([guard])
         if voice is None:
             return self.text_model.generate, {**inputs, **text}
+        if self.streaming.chunk_frames:
+            return self.text_model.generate, thinker_kwargs(dict(inputs), text)
         spoken = {f"thinker_{key}": value for key, value in text.items()}
         return self.model.generate, {**inputs, **spoken, "return_audio": True, "speaker": voice.lower(),
                                      "talker_max_new_tokens": self.speech_max_tokens}
 
     def _decode(self, inputs, settings: GenerationSettings, stats, stop, voice: str | None,
-                guard: GuardedLogits | None = None) -> Iterator[str]:
+                guard: GuardedLogits | None = None) -> Iterator[str | SpeechPiece]:
         started = time.perf_counter()
         streamer = TokenQueue()
         generate, kwargs = self._generate_kwargs(inputs, settings, streamer, stop, voice, guard)
@@ -382,12 +389,29 @@ class NativeLanguageModel:
             yield text
         stats.stopped = stop is not None and stop.is_set()
         stats.experts = self._experts_per_token(len(answer))
-        if voice is not None:
-            stats.speech = self._speech(result["output"], voice)
         ended = time.perf_counter()
         stats.answer_tokens = len(answer)
         stats.ttft_s = (first_at or ended) - started
         stats.ms_per_token = 1000 * (ended - (first_at or ended)) / max(1, len(answer) - 1)
+        if voice is not None and self.streaming.chunk_frames:
+            yield from self._speak_in_pieces(result["output"], inputs, voice, stats)
+        elif voice is not None:
+            stats.speech = self._speech(result["output"], voice)
+            if stats.speech is not None:
+                yield SpeechPiece(stats.speech.samples, SPEECH_RATE, voice, 0)
+
+    def _speak_in_pieces(self, thinker_result, inputs, voice: str, stats) -> Iterator[SpeechPiece]:
+        """The talker after the thinker (modules.talker_stream): a piece each speech_chunk_frames codec frames;
+        stats.speech is them joined. A consumer that leaves early ends the talker at its next step."""
+        speaker = self.model.config.talker_config.speaker_id[voice.lower()]
+        prompt = talker_prompt(self.model, dict(inputs), thinker_result, speaker, self._eos_ids())
+        pieces: list[np.ndarray] = []
+        for samples in spoken_pieces(self.model, prompt, talker_sampling(self.model, self.speech_max_tokens),
+                                     self.streaming):
+            pieces.append(samples)
+            yield SpeechPiece(samples, SPEECH_RATE, voice, len(pieces) - 1)
+        joined = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+        stats.speech = Speech(joined, SPEECH_RATE, voice) if joined.size else None
 
     def _experts_per_token(self, count: int) -> list[list[list[int]]]:
         """[token][moe layer] -> expert ids: forward call j of generate (0: the prompt) chose token j; the experts

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator
 from .components import Components, component_parameters
 from .content_parts import takes_content_parts, user_parts
 from .contracts import (ChatEvent, DrawnPicture, DrawSettings, FeatureUnavailable, GenerationSettings, InputError,
-                        Source)
+                        Source, SpeechPiece)
 from .interrupt import Interrupt, RequestTimedOut
 from .media import MediaLimits, display_name, load_audio, load_image
 from .reasoning import Reply, split_reply
@@ -212,7 +212,7 @@ class Pipeline:
         for reply, notices, trace, sources, speech in self._answer(text, media, history, settings, chosen, notices,
                                                                    stop, sources):
             yield ChatEvent(text=reply.answer, thinking=reply.thinking, route=chosen.name, notices=notices,
-                            sources=sources)
+                            sources=sources, speech_piece=_piece(speech))
         if search_trace:
             trace = {**trace, "search": {**search_trace, "sources": [
                 {"number": s.number, "title": s.title, "address": s.address, "kind": s.kind} for s in sources]}}
@@ -293,9 +293,10 @@ class Pipeline:
     def _answer(self, text: str, media: tuple[str, str] | None, history: list[dict] | None,
                 settings: GenerationSettings, chosen: Route, notices: list[str], stop: Interrupt,
                 sources: list[Source] = ()) -> Iterator[tuple[Reply, list[str], dict, list[Source], Any]]:
-        """Streams (reply so far: thinking and answer, notices, {}, the sources given, None); the last item carries
-        this answer's trace, also kept as last_trace for the Inspector, and its spoken answer when one was asked
-        for (modules.native_lm.Speech). Callers that report on one answer (the API's
+        """Streams (reply so far: thinking and answer, notices, {}, the sources given, None, or while the answer is
+        spoken the next SpeechPiece); the last item carries this answer's trace, also kept as last_trace for the
+        Inspector, and its spoken answer when one was asked for (modules.native_lm.Speech: the pieces joined).
+        Callers that report on one answer (the API's
         usage) read the trace they were given: last_trace may already belong to another request."""
         lm = self.components.get("language_model")
         if settings.speak and not _voices(lm):
@@ -327,7 +328,11 @@ class Pipeline:
             notices = notices + [f"The {trimmed} oldest message(s) were left out to fit the model's context."]
         from .language_model import GenerationStats
         stats, written, clock = GenerationStats(), "", ThinkingClock()
-        for written in lm.stream(messages, settings, stats, kind, prefix, stop):
+        for item in lm.stream(messages, settings, stats, kind, prefix, stop):
+            if isinstance(item, SpeechPiece):                # the talker speaks once the text is written
+                yield split_reply(written), notices, {}, list(sources), item
+                continue
+            written = item
             clock.saw(split_reply(written), len(stats.tokens))
             yield split_reply(written), notices, {}, list(sources), None
         if stats.stopped:
@@ -352,7 +357,7 @@ class Pipeline:
         reply, trace, speech = "", {}, None
         for written, notices, trace, _, speech in self._answer(text, None, history, settings, chosen, notices, stop):
             reply = written.answer
-            yield ChatEvent(text=reply, route="draw", notices=notices)
+            yield ChatEvent(text=reply, route="draw", notices=notices, speech_piece=_piece(speech))
         if stop.is_set():
             stop.raise_if_expired()
             yield ChatEvent(text=reply, route="draw", notices=notices, done=True, trace=trace, speech=speech)
@@ -402,6 +407,12 @@ class Pipeline:
     def _set_trace(self, trace: dict[str, Any]) -> None:
         with self._trace_lock:
             self._trace = trace
+
+
+def _piece(speech) -> SpeechPiece | None:
+    """An _answer item's speech while it is spoken: a SpeechPiece, else None (the last item's whole Speech goes on
+    the done event)."""
+    return speech if isinstance(speech, SpeechPiece) else None
 
 
 def _voices(lm) -> list[str]:

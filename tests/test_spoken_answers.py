@@ -1,6 +1,7 @@
 """Spoken answers through the APIs, on a studio served in-process around a tiny random Qwen3-Omni (thinker, talker,
 code-to-wave decoder): /chat with speak=True returns the answer's WAV among its files, /v1/chat/completions with
-OpenAI's audio output form returns message.audio (whole, or streamed as delta.audio pieces), and a model with no
+OpenAI's audio output form returns message.audio (whole, or streamed as delta.audio pieces: pcm16 as the talker
+makes them), and a model with no
 talker (the built-in one) answers in text with a notice on /chat and refuses audio with 400 on /v1."""
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from tests.tiny_native import build_omni
 
 SPEECH_TOKENS = 24               # the talker's codec tokens per answer at most (profile speech_max_tokens)
 TOKENS = 6                       # the thinker's tokens per answer
+CHUNK_FRAMES = 4                 # codec frames per streamed piece (profile speech_chunk_frames)
 VALID_FORMATS = ["wav", "mp3", "flac", "opus", "pcm16"]
 
 
@@ -38,7 +40,8 @@ def speaking(omni, tmp_path_factory):
     """(gradio_client Client, the pipeline, what the checkpoint was built with) of a studio on the tiny Qwen3-Omni,
     its processor recording each prompt."""
     folder, built = omni
-    pipeline = native_pipeline(folder, tmp_path_factory.mktemp("speaking"), speech_max_tokens=SPEECH_TOKENS)
+    pipeline = native_pipeline(folder, tmp_path_factory.mktemp("speaking"), speech_max_tokens=SPEECH_TOKENS,
+                               speech_chunk_frames=CHUNK_FRAMES)
     lm = pipeline.components.get("language_model")
     lm.processor = ProcessorSpy(lm.processor)
     with studio_in_process(pipeline) as client:
@@ -144,7 +147,7 @@ def test_v1_returns_message_audio_as_openai_does(speaking):
     assert pipeline.last_trace()["speech"]["voice"] == "Ethan"
 
 
-def test_v1_streams_the_text_then_the_audio_as_delta_audio_pieces(speaking):
+def test_v1_streams_the_text_then_the_audio_as_delta_audio_pieces_as_the_talker_speaks(speaking):
     client, _, built = speaking
     stream = v1(client).chat.completions.create(
         model="omnimoe/native", messages=[{"role": "user", "content": "hello"}], max_tokens=TOKENS, stream=True,
@@ -168,7 +171,11 @@ def test_v1_streams_the_text_then_the_audio_as_delta_audio_pieces(speaking):
     assert set(last) == {"expires_at"} and last["expires_at"] > time.time()
     raw = b"".join(base64.b64decode(p["data"]) for p in data)   # pcm16: little-endian 16-bit samples at 24 kHz
     assert len(raw) % 2 == 0
-    check_spoken(np.frombuffer(raw, dtype="<i2"), built)
+    samples = np.frombuffer(raw, dtype="<i2")
+    check_spoken(samples, built)
+    # one delta a piece of CHUNK_FRAMES codec frames: several for an answer longer than one piece
+    frames = -(-len(samples) // built["samples_per_code"])
+    assert len(data) == -(-frames // CHUNK_FRAMES) and len(data) > 1, (len(data), frames)
 
 
 def test_v1_an_answers_audio_id_stands_for_its_transcript_in_the_next_turn(speaking):

@@ -18,7 +18,7 @@ from modules.ui.history import api_history, pipeline_history, split_last_turn, t
 from modules.ui.pictures import caption, save_picture
 from modules.ui.session import StopSwitches, stops_when_cancelled
 from modules.ui.settings import SettingsPanel
-from modules.ui.speech import save_speech, speech_controls, speech_message
+from modules.ui.speech import piece_for_player, save_speech, speech_controls, speech_message, speech_player
 from modules.ui.think_switch import think_switch
 from modules.ui.texts import LANGUAGES, Relabeler, t
 
@@ -75,8 +75,13 @@ class ChatHandlers:
     """The Chat tab's handlers, given only pipeline.chat."""
 
     def __init__(self, chat: Callable[..., Iterator[ChatEvent]], limits: Any,
-                 stops: StopSwitches) -> None:
+                 stops: StopSwitches, plays_speech: bool = False) -> None:
         self.chat, self.limits, self.stops = chat, limits, stops
+        self.plays_speech = plays_speech        # respond has a 5th output: the streaming player (speech_player)
+
+    def _outputs(self, *values) -> tuple:
+        """respond's outputs: (chatbot, route, notices, failure) and, with a player, what it plays next."""
+        return values if self.plays_speech else values[:4]
 
     def check(self, message: dict | None, temperature: float, top_p: float, max_new_tokens: int, seed: float) -> None:
         """Refuse an empty or too long message or bad settings before anything changes (no outputs: the
@@ -101,7 +106,7 @@ class ChatHandlers:
             yield from self._stream(message, chatbot, (temperature, top_p, max_new_tokens, seed), request,
                                     search, (bool(speak), voice or None), bool(thinking))
         except Exception as exc:  # noqa: BLE001 - reported by `report`, the app keeps serving
-            yield gr.skip(), gr.skip(), gr.skip(), as_gr_error(exc).message
+            yield self._outputs(gr.skip(), gr.skip(), gr.skip(), as_gr_error(exc).message, gr.skip())
 
     def _stream(self, message: dict, chatbot: list[dict], values: tuple, request: gr.Request | None,
                 search: bool = False, spoken: tuple[bool, str | None] = (False, None), thinking: bool = False):
@@ -115,13 +120,16 @@ class ChatHandlers:
                                    settings, stop=stop, **search_switch(search)):
                 pictures = pictures or [(save_picture(p), caption(p)) for p in event.pictures]
                 self._announce(event.notices, notices)
-                yield shown + self._answer(event, pictures), route_line(event.route), notice_line(notices), None
+                played = piece_for_player(event.speech_piece) if event.speech_piece is not None else gr.skip()
+                yield self._outputs(shown + self._answer(event, pictures), route_line(event.route),
+                                    notice_line(notices), None, played)
             stopped = stop.is_set() and not (event and event.done)
         if stopped:
             notices.append(STOPPED)
         reason = event.trace.get("reason", "") if event and not stopped else ""     # this answer's, not the last one
         route = event.route if event else "chat"
-        yield shown + self._answer(event, pictures), route_line(route, reason), notice_line(notices), None
+        yield self._outputs(shown + self._answer(event, pictures), route_line(route, reason), notice_line(notices),
+                            None, gr.skip())
 
     @staticmethod
     def report(failure: str | None) -> None:
@@ -172,6 +180,8 @@ class ChatHandlers:
             with self.stops.running(request, "api-chat") as stop:
                 for event in self.chat(text, files, api_history(history), settings, stop=stop,
                                        **search_switch(search)):
+                    if event.speech_piece is not None:      # /chat returns the whole WAV at the end
+                        continue
                     self._announce(event.notices, told)
                     drawn = drawn or [save_picture(p) for p in event.pictures]
                     spoken = [save_speech(event.speech)] if event.speech is not None else []
@@ -230,11 +240,12 @@ def _chat_area(texts: Relabeler, voices: Callable[[], list[str]], thinking: Call
         think = think_switch(texts, thinking, language)
         search = _search_switch(texts)
         speak, voice = speech_controls(texts, voices)
+    player = speech_player(texts)               # plays the spoken answer as it is made
     texts.add(chatbot, placeholder="chat_welcome")
     texts.add(textbox, placeholder="chat_input")
     texts.add(stop, value="stop")
     texts.add(clear, value="new_chat")
-    return chatbot, route, notices, textbox, stop, clear, search, speak, voice, think
+    return chatbot, route, notices, textbox, stop, clear, search, speak, voice, think, player
 
 
 def _search_switch(texts: Relabeler) -> gr.Checkbox:
@@ -274,12 +285,13 @@ def build_chat_tab(chat: Callable[..., Iterator[ChatEvent]], limits: Any,
     voices: the language model's voices for spoken answers ([] when it cannot speak); thinking: pipeline.thinking,
     whether the model can think (the Think switch; None: it can); language: the page's language switch; slots:
     answers served at once by each answering event (gradio's concurrency_limit; "default": the queue's)."""
-    handlers = ChatHandlers(chat, limits, stops)
-    chatbot, route, notices, textbox, stop, clear, search, speak, voice, think = _chat_area(texts, voices, thinking,
-                                                                                           language)
+    chatbot, route, notices, textbox, stop, clear, search, speak, voice, think, player = _chat_area(
+        texts, voices, thinking, language)
+    handlers = ChatHandlers(chat, limits, stops, plays_speech=player is not None)
     saved, failure = gr.State(None), gr.State(None)
     answer_io = dict(inputs=[saved, chatbot, *settings.inputs, search, speak, voice, think],
-                     outputs=[chatbot, route, notices, failure], concurrency_limit=slots, **PRIVATE)
+                     outputs=[chatbot, route, notices, failure] + ([player] if player is not None else []),
+                     concurrency_limit=slots, **PRIVATE)
     quick: dict[str, Any] = dict(queue=False, **PRIVATE)
 
     # check and report raise gr.Error: queued, because only queued events show their error as a toast

@@ -1,5 +1,5 @@
-"""Spoken answers in the chat: the talker's samples written as a WAV file the Chatbot plays, and the switch and the
-voice choice beside the message box."""
+"""Spoken answers in the chat: the pieces played as the talker makes them (a streaming player beside the chat), the
+finished answer written as a WAV file the Chatbot plays, and the switch and the voice choice beside the message box."""
 from __future__ import annotations
 
 import uuid
@@ -23,6 +23,28 @@ def save_speech(speech) -> str:
 def speech_message(speech) -> dict:
     """The spoken answer as a Chatbot message that plays it."""
     return {"role": "assistant", "content": {"path": save_speech(speech), "alt_text": f"spoken by {speech.voice}"}}
+
+
+def can_stream_speech() -> bool:
+    """gradio encodes a streamed audio output with ffmpeg: without it the chat only gets the finished WAV."""
+    from gradio.processing_utils import ffmpeg_installed
+
+    return ffmpeg_installed()
+
+
+def speech_player(texts: Relabeler) -> gr.Audio | None:
+    """The player that plays the spoken answer as it is made (autoplay); None where it cannot stream."""
+    if not can_stream_speech():
+        return None
+    player = gr.Audio(label=t("spoken"), streaming=True, autoplay=True, interactive=False, elem_id="chat-speech",
+                      buttons=[])
+    return texts.add(player, label="spoken")
+
+
+def piece_for_player(piece) -> bytes:
+    """A SpeechPiece as the streaming player takes it: a 16-bit WAV of its samples (bytes are not rescaled as
+    numpy arrays are, so every piece keeps its loudness)."""
+    return encode_speech(piece, "wav")
 
 
 def speech_controls(texts: Relabeler, voices: Callable[[], list[str]]) -> tuple[gr.Checkbox, gr.Dropdown]:

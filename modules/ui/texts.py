@@ -46,6 +46,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "think_off_loading": ("The language model is still loading…", "语言模型还在加载…"),
     "speak": ("🔊 Speak the answer", "🔊 朗读回答"),
     "voice": ("Voice", "声音"),
+    "spoken": ("Spoken answer", "语音回答"),
     "examples": ("Examples", "示例"),
     # settings
     "settings": ("⚙️ Settings", "⚙️ 设置"),
