@@ -88,3 +88,40 @@ def test_a_prompt_length_beyond_the_text_tower_is_refused_by_name(tmp_path):
                                 decoder=DecoderStage(prompt_tokens=60))
     with pytest.raises(ValueError, match=r"prompt_tokens must be in 1\.\.48 .*got 60"):
         train_decoder(suite, tokenizer=None, accelerator=Accelerator(cpu=True))
+
+
+def unet_run(tmp_path: Path, text_encoder_lr: float, steps: int):
+    """A few UNet steps over the built-in text tower; returns (its weights before, after, the tower trained)."""
+    from transformers import AutoTokenizer
+
+    from modules.training.train_decoder import build_unet, text_encoder_from_open_clip, train_unet
+    stage = DecoderStage(scenes=8, unet_batch=4, unet_steps=steps, text_encoder_lr=text_encoder_lr)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    tokenizer = AutoTokenizer.from_pretrained(str(MINI_IMAGE_ENCODER.parent / "image_decoder" / "tokenizer"))
+    tokenizer.model_max_length = stage.prompt_tokens
+    text_encoder = text_encoder_from_open_clip(MINI_IMAGE_ENCODER)
+    before = {k: v.clone() for k, v in text_encoder.state_dict().items()}
+    unet = build_unet(stage, text_encoder.config.hidden_size)
+    train_unet(unet, build_vae(stage).eval(), text_encoder, tokenizer, DrawingPool(stage, seed=0), stage, tmp_path,
+               random.Random(0), Accelerator(cpu=True))
+    return before, text_encoder.state_dict(), text_encoder
+
+
+def moved(before: dict, after: dict) -> list[str]:
+    return [k for k in before if not torch.equal(before[k], after[k])]
+
+
+def test_the_decoder_s_own_text_tower_learns_beside_the_unet_only_when_asked(tmp_path):
+    """Drawing requests are not captions: the decoder's copy of the text tower learns what the UNet needs of them.
+    With text_encoder_lr 0 it stays the picture-text model's tower."""
+    before, after, tower = unet_run(tmp_path / "learns", 3e-4, steps=2)
+    assert any("encoder.layers.0" in k for k in moved(before, after))
+    assert not tower.training and not any(p.requires_grad for p in tower.parameters())   # saved as it will run
+    before, after, _ = unet_run(tmp_path / "frozen", 0.0, steps=2)
+    assert moved(before, after) == []
+
+
+def test_a_resumed_unet_phase_gets_the_text_tower_it_had_learnt_back(tmp_path):
+    _, after_two, _ = unet_run(tmp_path, 3e-4, steps=2)
+    _, resumed, _ = unet_run(tmp_path, 3e-4, steps=2)      # the checkpoint is at step 2: nothing left to train
+    assert moved(after_two, resumed) == []

@@ -189,14 +189,17 @@ def train_unet(unet, vae, text_encoder, tokenizer, pool: DrawingPool, stage: Dec
                for flip in (False, True)}
     scale = float(1.0 / latents[False].std())
     vae.register_to_config(scaling_factor=scale)
-    optimizer = adamw(unet.parameters(), lr=stage.lr)
+    optimizer = adamw(unet_parameter_groups(unet, text_encoder, stage), lr=stage.lr)
+    trained = {"unet": unet, "text_encoder": text_encoder} if stage.text_encoder_lr else {"unet": unet}
     checkpoint, start = work / "unet.safetensors", 0
     if checkpoint.exists():
-        start, _ = load_checkpoint(checkpoint, {"unet": unet}, optimizer)
+        start, _ = load_checkpoint(checkpoint, trained, optimizer)
     unet, optimizer = accelerator.prepare(unet, optimizer)
+    text_encoder.train(bool(stage.text_encoder_lr)).requires_grad_(bool(stage.text_encoder_lr))
+    reader = accelerator.prepare(text_encoder) if stage.text_encoder_lr else text_encoder   # DDP when trained
     for step in tqdm(range(start, stage.unet_steps), desc="unet", initial=start, total=stage.unet_steps):
         for group in optimizer.param_groups:
-            group["lr"] = cosine_lr(step, stage.unet_steps, stage.lr, 100)
+            group["lr"] = cosine_lr(step, stage.unet_steps, group["peak_lr"], 100)
         idx = rng.sample(range(len(pool.scenes)), stage.unet_batch)
         flips = [rng.random() < 0.5 for _ in idx]
         x0 = torch.stack([latents[f][i] for i, f in zip(idx, flips)]) * scale               # (B, 4, 8, 8)
@@ -204,8 +207,8 @@ def train_unet(unet, vae, text_encoder, tokenizer, pool: DrawingPool, stage: Dec
         prompts = ["" if rng.random() < 0.1 else draw_prompt(s, rng.choice(["en", "zh"]), rng)[0] for s in scenes]
         ids = tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
                         return_tensors="pt").input_ids.to(accelerator.device)
-        with torch.no_grad():
-            context = text_encoder(ids)[0]                                                  # (B, T, width)
+        with torch.set_grad_enabled(bool(stage.text_encoder_lr)):
+            context = reader(ids)[0]                                                        # (B, T, width)
         noise = torch.randn_like(x0)
         t = torch.randint(0, scheduler.config.num_train_timesteps, (len(idx),), device=x0.device)
         predicted = unet(scheduler.add_noise(x0, noise, t), t, encoder_hidden_states=context).sample
@@ -214,7 +217,18 @@ def train_unet(unet, vae, text_encoder, tokenizer, pool: DrawingPool, stage: Dec
         accelerator.backward(loss)
         optimizer.step()
         if accelerator.is_main_process and ((step + 1) % 250 == 0 or step + 1 == stage.unet_steps):
-            save_checkpoint(checkpoint, {"unet": accelerator.unwrap_model(unet)}, optimizer, step + 1)
+            save_checkpoint(checkpoint, {**trained, "unet": accelerator.unwrap_model(unet)}, optimizer, step + 1)
+    text_encoder.eval().requires_grad_(False)
+
+
+def unet_parameter_groups(unet, text_encoder, stage: DecoderStage) -> list[dict]:
+    """The UNet at stage.lr and, when stage.text_encoder_lr is not 0, the decoder's own copy of the text tower at
+    that rate (each group's peak, which the cosine schedule scales)."""
+    groups = [{"params": list(unet.parameters()), "peak_lr": stage.lr}]
+    if stage.text_encoder_lr:
+        groups.append({"params": list(text_encoder.parameters()), "lr": stage.text_encoder_lr,
+                       "peak_lr": stage.text_encoder_lr})
+    return groups
 
 
 def sampling_scheduler() -> DDIMScheduler:
@@ -249,6 +263,7 @@ def train_decoder(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> No
     unet = build_unet(stage, text_encoder.config.hidden_size)
     train_unet(unet, vae, text_encoder, tokenizer, pool, stage, work, rng, accelerator)
     check_replicas_agree(accelerator, unet, "unet")
+    check_replicas_agree(accelerator, text_encoder, "the decoder's text tower")
     pipeline = StableDiffusionPipeline(
         vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=accelerator.unwrap_model(unet).eval(),
         scheduler=sampling_scheduler(), safety_checker=None,
