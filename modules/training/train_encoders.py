@@ -41,7 +41,8 @@ def open_clip_config(stage: EncoderStage, vocab_size: int) -> dict:
         "model_cfg": {
             "embed_dim": stage.embed_dim,
             "vision_cfg": {"image_size": stage.image_size, "patch_size": stage.patch_size,
-                           "width": stage.vision_width, "layers": stage.vision_layers, "head_width": 32},
+                           "width": stage.vision_width, "layers": stage.vision_layers, "head_width": 32,
+                           "pool_type": stage.vision_pool},
             "text_cfg": {"context_length": stage.context_length, "vocab_size": vocab_size,
                          "width": stage.text_width, "heads": 4, "layers": stage.text_layers,
                          "hf_tokenizer_name": "omnimoe-mini", "pool_type": "eos", "eos_id": 2, "pad_id": 0},
