@@ -1,6 +1,7 @@
 """Training examples for the language model: chat turns with picture or sound prefixes, tokenised with loss masks."""
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass, field, replace
 
@@ -78,6 +79,7 @@ def _language_and_history(rng: random.Random) -> tuple[str, list[tuple[str, str]
     return lang, ([_text_turn(rng, rng.choice(["en", "zh"]))] if rng.random() < 0.15 else [])
 
 
+@functools.lru_cache(maxsize=2)             # one per tokenizer: the phases share its searched and fitted turns
 def search_turns(tokenizer, context: int) -> StudioSearchTurns:
     """Studio questions with the studio's search sources, fitted as the studio fits them for a model of `context`
     tokens answering with the studio's default max_new_tokens: the user's turn in the chat template, thinking off

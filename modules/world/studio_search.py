@@ -52,6 +52,10 @@ class StudioSearchTurns:
         self.fits = fits
         self._turns: dict[str, tuple[str, list[Source]]] = {}    # question -> (user's turn, the sources in it)
 
+    def __len__(self) -> int:
+        """Distinct questions searched so far."""
+        return len(self._turns)
+
     def turn(self, question: str) -> tuple[str, list[Source]]:
         """The user's turn the studio gives its model for `question` with Search on, and the sources in it."""
         if question not in self._turns:
