@@ -19,7 +19,7 @@ from .media import MediaLimits, display_name, load_audio, load_image
 from .reasoning import Reply, split_reply
 from .router import Route, route
 from .search.documents import DOCUMENT_SUFFIXES
-from .search.prompt import fit_sources, sources_turn
+from .search.prompt import fit_sources, fits_context, sources_turn
 from .search.searcher import Searcher
 from .search.settings import SearchConfig
 from .text_bridge import media_turn, uses_text_bridge
@@ -348,9 +348,10 @@ class Pipeline:
     @staticmethod
     def _fit_sources(lm, sources: list[Source], question: str, settings: GenerationSettings) -> list[Source]:
         """The sources cut to what fits the context beside the question and the answer (earlier turns give way)."""
-        budget = lm.context_length - settings.max_new_tokens - 48
-        return fit_sources(sources, question, lambda turn: lm.count_tokens(
-            [{"role": "user", "content": turn}], thinking=settings.thinking) <= budget)
+        def count(turn: str) -> int:
+            return lm.count_tokens([{"role": "user", "content": turn}], thinking=settings.thinking)
+
+        return fit_sources(sources, question, fits_context(count, lm.context_length, settings.max_new_tokens))
 
     def _chat_draw(self, text: str, history, settings: GenerationSettings, chosen: Route, notices: list[str],
                    stop: Interrupt) -> Iterator[ChatEvent]:

@@ -9,6 +9,7 @@ from typing import Callable
 from ..contracts import Source
 from .query import query_terms
 
+ANSWER_ROOM = 48              # tokens kept free beside the answer's max_new_tokens (markers, the answer's end)
 MIN_PASSAGE_CHARS = 120       # shorter than this a passage says too little: drop the source instead
 SHRINK = 0.7                  # each try keeps this share of the passage length
 
@@ -51,3 +52,10 @@ def fit_sources(sources: list[Source], question: str, fits: Callable[[str], bool
             chars = int(chars * SHRINK)
         kept = kept[:-1]
     return []
+
+
+def fits_context(count_turn: Callable[[str], int], context_length: int, max_new_tokens: int) -> Callable[[str], bool]:
+    """fit_sources' `fits`: the user's turn (counted by `count_turn`, in the model's prompt) leaves room for an
+    answer of max_new_tokens in context_length; the studio and the recipe's search turns both measure this way."""
+    budget = context_length - max_new_tokens - ANSWER_ROOM
+    return lambda turn: count_turn(turn) <= budget

@@ -1,9 +1,11 @@
 """Evaluation of questions as people type them, on the shipped suite: trained wordings beside held-out wordings, in
-English and Chinese: pictures, sounds, the studio's own model, refusals, greetings, and the answer's language with
+English and Chinese: pictures, sounds, the studio's own model (also asked with Search on: the answer must cite the
+source that mentions its topic), refusals, greetings, and the answer's language with
 and without the language guard. Prints a table with the bars; `python -m modules.training.evaluate_talk`."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import re
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..contracts import GenerationSettings
+from ..search.prompt import fits_context
 from ..language_model import GenerationStats
 from ..reasoning import split_reply
 from ..world.chat import conversation_exchange, latin_names_in_chinese_answers, out_of_world_exchange
@@ -20,6 +23,7 @@ from ..world.language import foreign_in, language_of
 from ..world.pictures import render_scene
 from ..world.sounds import synthesize
 from ..world.studio import studio_exchange
+from ..world.studio_search import StudioSearchTurns
 from ..world.talk import picture_question, sound_exchange
 from .corpus import scenes_for, sounds_for
 from .evaluate import Suite, normalise
@@ -30,6 +34,7 @@ BARS = {"picture_qa": 0.90, "studio": 0.90, "outside_refused": 0.95, "inside_not
         "language_without_guard": 0.995, "language_with_guard": 1.00}
 WORDINGS = ("trained", "held_out")
 SEED = 11
+CITATION = re.compile(r"\[(\d{1,2})\]")
 
 
 @dataclass
@@ -43,6 +48,7 @@ class Asked:
     wording: str                      # "trained" | "held_out"
     answer: str = ""
     guarded: str = ""
+    round: int = 0                    # which of the cell's `limit` rounds asked it (the first ones: with the guard)
 
 
 @dataclass
@@ -70,9 +76,21 @@ def answer(suite: Suite, asked: Asked, keep_language: bool) -> str:
     return split_reply(text, final=True).answer
 
 
+def search_turns(suite: Suite) -> StudioSearchTurns:
+    """Studio questions with the sources the studio would give this model (fitted as Pipeline._fit_sources fits
+    them at the studio's default max_new_tokens, thinking off)."""
+    lm = suite.language_model
+
+    def count(turn: str) -> int:
+        return lm.count_tokens([{"role": "user", "content": turn}])
+
+    return StudioSearchTurns(fits_context(count, lm.context_length, GenerationSettings().max_new_tokens))
+
+
 def questions(suite: Suite, limit: int) -> list[Asked]:
     """`limit` questions of each measure, language and wording set: pictures and sounds of the test split."""
     facts = facts_of_config(suite.language_model.model.config)
+    searched = search_turns(suite)
     scenes, sounds = scenes_for("test", limit, SEED), sounds_for("test", limit, SEED)
     seen = [suite.image_encoder.encode(render_scene(s)) for s in scenes]
     heard = [suite.audio_encoder.encode(synthesize(s)) for s in sounds]
@@ -81,13 +99,17 @@ def questions(suite: Suite, limit: int) -> list[Asked]:
         held = wording == "held_out"
         for lang in ("en", "zh"):
             rng = random.Random(f"talk-{wording}-{lang}-{SEED}")
+            search_rng = random.Random(f"talk-search-{wording}-{lang}-{SEED}")    # the other rows stay as they were
             for k in range(limit):
-                asked += [
-                    Asked(picture_question(scenes[k], lang, rng, held_out=held), "image", seen[k], "picture_qa", wording),
+                rows = [
+                    Asked(picture_question(scenes[k], lang, rng, held_out=held), "image", seen[k], "picture_qa",
+                          wording),
                     Asked(sound_exchange(sounds[k], lang, rng, held), "audio", heard[k], "sound_qa", wording),
                     Asked(studio_exchange(facts, rng, lang, held), None, None, "studio", wording),
                     Asked(conversation_exchange(rng, lang, held), None, None, "conversation", wording),
-                    Asked(out_of_world_exchange(rng, lang, held), None, None, "outside_refused", wording)]
+                    Asked(out_of_world_exchange(rng, lang, held), None, None, "outside_refused", wording),
+                    Asked(searched.exchange(facts, search_rng, lang, held), None, None, "studio_search", wording)]
+                asked += [dataclasses.replace(row, round=k) for row in rows]
     return asked
 
 
@@ -100,14 +122,23 @@ def numbers(text: str) -> list[str]:
     return re.findall(r"\d+(?:\.\d+)?", text)
 
 
+def studio_right(text: str, expected: str, lang: str) -> bool:
+    """A studio answer holding every true number, in the question's language."""
+    return all(n in numbers(text) for n in numbers(expected)) and language_of(text) == lang
+
+
 def right(asked: Asked, text: str) -> bool:
     """Judged as the main eval judges: an exact answer (normalised); a sound's description held in the answer;
-    a studio answer holding every true number; an out-of-world question refused."""
+    a studio answer holding every true number (with Search on: also citing the expected [n] and no other, or
+    nothing when no source mentions the topic); an out-of-world question refused."""
     e = asked.exchange
     if asked.measure == "outside_refused":
         return refused(text)
     if asked.measure == "studio":
-        return all(n in numbers(text) for n in numbers(e.answer)) and language_of(text) == e.language
+        return studio_right(text, e.answer, e.language)
+    if asked.measure == "studio_search":
+        return (studio_right(CITATION.sub("", text), CITATION.sub("", e.answer), e.language)
+                and set(CITATION.findall(text)) == set(CITATION.findall(e.answer)))
     if asked.measure == "sound_qa" and e.kind == "describe":
         return e.answer.rstrip(".。").removeprefix("这是").lower() in text.lower()
     return normalise(text) == normalise(e.answer)
@@ -135,8 +166,8 @@ def tally(asked: list[Asked]) -> Tally:
 
 
 def format_table(t: Tally) -> str:
-    measures = ["picture_qa", "sound_qa", "studio", "conversation", "greeting_answered", "outside_refused",
-                "inside_not_refused", "language_without_guard", "language_with_guard"]
+    measures = ["picture_qa", "sound_qa", "studio", "studio_search", "conversation", "greeting_answered",
+                "outside_refused", "inside_not_refused", "language_without_guard", "language_with_guard"]
     columns = [(lang, w) for lang in ("en", "zh") for w in WORDINGS]
     head = f"{'measure':<24}" + "".join(f"{lang + ' ' + w:>14}" for lang, w in columns) + f"{'bar':>7}"
     lines = [head, "-" * len(head)]
@@ -153,9 +184,9 @@ def run(folder: Path, limit: int, guarded_share: float = 0.3) -> dict:
     started = time.time()
     suite = Suite.load(folder)
     asked = questions(suite, limit)
-    for k, a in enumerate(asked):
+    for a in asked:
         a.answer = answer(suite, a, keep_language=False)
-        if (k // 5) % limit < max(1, round(limit * guarded_share)):
+        if a.round < max(1, round(limit * guarded_share)):
             a.guarded = answer(suite, a, keep_language=True)
     t = tally(asked)
     print(format_table(t))

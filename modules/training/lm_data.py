@@ -1,6 +1,7 @@
 """Training examples for the language model: chat turns with picture or sound prefixes, tokenised with loss masks."""
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass, field, replace
 
@@ -9,7 +10,10 @@ import torch
 from ..world.pictures import Scene
 from ..world.sounds import Sound
 from ..reasoning import THINK_END, THINK_START
+from ..contracts import GenerationSettings
+from ..search.prompt import fits_context
 from ..world.studio import StudioFacts, studio_exchange
+from ..world.studio_search import StudioSearchTurns
 from ..world.talk import (Exchange, QuestionMix, caption_exchange, conversation_exchange, draw_prompt,
                          out_of_world_exchange, picture_notes, picture_question, sound_exchange)
 from .corpus import shuffled_objects
@@ -17,8 +21,11 @@ from .model_facts import stage_facts
 
 IGNORE = -100
 # Share of each task in a batch.
-MIXTURE = {"caption": 0.3, "picture_question": 0.35, "sound": 0.12, "conversation": 0.09, "out_of_world": 0.04,
-           "draw": 0.07, "multi_turn": 0.03, "studio": 0.03}
+# studio_search (a studio question with the studio's search sources, the answer citing one) takes 0.03 of the
+# conversation and studio shares; it is drawn only when sample_example is given the search turns (they are fitted
+# with the model's tokenizer), else its share goes to the other tasks.
+MIXTURE = {"caption": 0.3, "picture_question": 0.35, "sound": 0.12, "conversation": 0.07, "out_of_world": 0.04,
+           "draw": 0.07, "multi_turn": 0.03, "studio": 0.02, "studio_search": 0.03}
 # With think_first: questions answered from given notes, without a picture, take a share of the picture examples
 # (captions are learnt well by then): the notes are the only place the answer can come from.
 THINKING_MIXTURE = {**MIXTURE, "caption": 0.2, "notes_question": 0.1}
@@ -72,11 +79,27 @@ def _language_and_history(rng: random.Random) -> tuple[str, list[tuple[str, str]
     return lang, ([_text_turn(rng, rng.choice(["en", "zh"]))] if rng.random() < 0.15 else [])
 
 
+@functools.lru_cache(maxsize=2)             # one per tokenizer: the phases share its searched and fitted turns
+def search_turns(tokenizer, context: int) -> StudioSearchTurns:
+    """Studio questions with the studio's search sources, fitted as the studio fits them for a model of `context`
+    tokens answering with the studio's default max_new_tokens: the user's turn in the chat template, thinking off
+    (what LanguageModel.count_tokens counts for the built-in model), at most context - 96 - 48 = 368 of 512."""
+    def count(turn: str) -> int:
+        prompt = tokenizer.apply_chat_template([{"role": "user", "content": turn}], tokenize=False,
+                                               add_generation_prompt=True)
+        return len(tokenizer.encode(prompt, add_special_tokens=False))
+
+    return StudioSearchTurns(fits_context(count, context, GenerationSettings().max_new_tokens))
+
+
 def sample_example(rng: random.Random, scenes: list[Scene], sounds: list[Sound], think_first: bool = False,
-                   facts: StudioFacts | None = None) -> Example:
+                   facts: StudioFacts | None = None, searched: StudioSearchTurns | None = None) -> Example:
     """One training example of a task drawn from the mixture; facts: the trained model's own (studio questions),
-    by default those of the recipe's language stage."""
+    by default those of the recipe's language stage; searched: search_turns(…), without which no studio_search
+    example is drawn."""
     mixture = THINKING_MIXTURE if think_first else MIXTURE
+    if searched is None:
+        mixture = {task: share for task, share in mixture.items() if task != "studio_search"}
     task = rng.choices(list(mixture), weights=list(mixture.values()))[0]
     lang, history = _language_and_history(rng)
     if task == "notes_question":
@@ -93,6 +116,8 @@ def sample_example(rng: random.Random, scenes: list[Scene], sounds: list[Sound],
         return Example(None, history + [draw_prompt(random_scene(rng, 1), lang, rng)])
     if task == "studio":
         e = studio_exchange(facts or stage_facts(), rng, lang)
+    elif task == "studio_search":
+        e = searched.exchange(facts or stage_facts(), rng, lang)
     else:
         e = (conversation_exchange if task == "conversation" else out_of_world_exchange)(rng, lang)
     return Example(None, history + [(e.question, e.answer)])

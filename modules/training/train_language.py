@@ -27,7 +27,8 @@ from .corpus import scenes_for, sounds_for
 from .fact_heads import scene_fact_head, sound_fact_head
 from .grounding import caption_grounding_loss, grounding_loss, name_lookup_loss, names_in, place_readout_loss
 from .index_add_experts import use_index_add_experts
-from .lm_data import IGNORE, Batch, ChatTokens, Example, picture_turn, sample_example, sample_sound_example
+from .lm_data import (IGNORE, Batch, ChatTokens, Example, picture_turn, sample_example, sample_sound_example,
+                      search_turns)
 from .packing import Packing
 from .replicas import check_replicas_agree
 from .suite_config import LanguageStage, SuiteConfig
@@ -35,6 +36,7 @@ from .train_encoders import frozen_picture_tower
 from ..world.pictures import Scene
 from ..world.sounds import Sound, synthesize
 from ..world.talk import QuestionMix
+from ..world.studio_search import StudioSearchTurns
 
 
 def language_model_config(stage: LanguageStage, tokenizer) -> DeepseekV3Config:
@@ -411,6 +413,7 @@ def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelera
         start, _ = load_checkpoint(checkpoint, trained, optimizer)
         print(f"resuming {phase.name} at step {start}")
     chat = ChatTokens(tokenizer, bridge.config.image_tokens, bridge.config.audio_prefix_tokens)
+    searched = search_turns(tokenizer, stage.context)
     if reads_attention(heads):
         model.set_attn_implementation("eager")
     if accelerator.device.type == "cpu":
@@ -423,7 +426,7 @@ def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelera
     routers = RouterScores(moe_gates(model) if stage.sequence_balance_weight else {})
 
     def make_batch(step: int) -> tuple[Batch, MediaInputs, Packing]:
-        examples = draw_examples(phase, stage, pools.scenes, pools.sounds, rng)
+        examples = draw_examples(phase, stage, pools.scenes, pools.sounds, rng, searched)
         media = encode_media(examples, pools, vision, audio, rng, accelerator.device, stage)
         batch = chat.collate(examples).to(accelerator.device)
         return batch, media, packed_rows(batch, stage)
@@ -478,11 +481,12 @@ def balanced_tokens(batch, packing: Packing, markers: dict[str, int], stage: Lan
     return packing.pack(counted, fill=False)
 
 
-def draw_examples(phase: Phase, stage: LanguageStage, scenes: list[Scene], sounds: list[Sound], rng: random.Random
-                  ) -> list[Example]:
-    """The examples of one batch, their pictures' requests drawn."""
+def draw_examples(phase: Phase, stage: LanguageStage, scenes: list[Scene], sounds: list[Sound], rng: random.Random,
+                  searched: StudioSearchTurns | None = None) -> list[Example]:
+    """The examples of one batch, their pictures' requests drawn; searched: lm_data.search_turns (else no studio
+    questions with search sources)."""
     examples = [sample_sound_example(rng, sounds) if phase.sounds_only
-                else sample_example(rng, scenes, sounds, stage.questions_think_first)
+                else sample_example(rng, scenes, sounds, stage.questions_think_first, searched=searched)
                 for _ in range(stage.batch)]
     add_picture_requests(examples, rng, stage, phase)
     return examples
