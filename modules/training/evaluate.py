@@ -183,11 +183,22 @@ def color_present(image: Image.Image, color: str, share: float = 0.004) -> bool:
     return float(((nearest == k) & (distances[:, k] < 70)).mean()) >= share
 
 
+class SingleObjectJudge:
+    """Reads a picture as the single-object scene whose caption its embedding is nearest (every colour, shape, size
+    and place, on white): how the eval judges drawings by the image encoder."""
+
+    def __init__(self, encoder):
+        self.encoder = encoder
+        self.candidates = [SceneObject(c, sh, si, p) for c in COLORS for sh in SHAPES for si in SIZES for p in POSITIONS]
+        self.captions = encoder.encode_texts([caption_en(Scene("white", (o,))) for o in self.candidates])  # (120, D)
+
+    def read(self, image: Image.Image) -> SceneObject:
+        return self.candidates[int((self.captions @ self.encoder.encode(image).embedding).argmax())]
+
+
 def drawings(suite: Suite, scenes: list[Scene], seed: int) -> dict[str, float]:
     """Requested colour and shape present: judged by the image encoder (best single-object caption) and pixels."""
-    candidates = [SceneObject(c, sh, si, p) for c in COLORS for sh in SHAPES for si in SIZES for p in POSITIONS]
-    texts = [caption_en(Scene("white", (o,))) for o in candidates]
-    text_emb = suite.image_encoder.encode_texts(texts)
+    judge = SingleObjectJudge(suite.image_encoder)
     rng = random.Random(f"draw-eval-{seed}")
     judged = pixels = both = 0
     for k, scene in enumerate(scenes):
@@ -196,7 +207,7 @@ def drawings(suite: Suite, scenes: list[Scene], seed: int) -> dict[str, float]:
         prompt = rng.choice(DRAW_TEMPLATES[lang]).format(
             x=draw_object_phrase(obj, lang, rng, rng.random() < 0.5, rng.random() < 0.4))
         image = suite.image_decoder.draw(prompt, DRAW.steps, DRAW.guidance, seed + k)
-        best = candidates[int((text_emb @ suite.image_encoder.encode(image).embedding).argmax())]
+        best = judge.read(image)
         by_encoder = (best.color, best.shape) == (obj.color, obj.shape)
         by_pixels = color_present(image, obj.color)
         judged, pixels, both = judged + by_encoder, pixels + by_pixels, both + (by_encoder and by_pixels)

@@ -22,12 +22,12 @@ from scipy import ndimage
 
 from ..media import load_audio, load_image
 from ..world.language import language_of
-from ..world.pictures import (COLORS, POSITIONS, SHAPES, SIZES, Scene, SceneObject, caption_en, place_of,
-                              render_scene, size_word)
+from ..world.pictures import COLORS, Scene, place_of, render_scene, size_word
 from ..world.sounds import SAMPLE_RATE, Sound, synthesize
 from ..world.talk import DRAW_TEMPLATES, Exchange, draw_object_phrase, picture_question
 from .corpus import scenes_for, single_object_scenes_for, sounds_for
-from .evaluate import DESCRIBE, DRAW, Suite, expected_description, normalise, parse_caption, scene_labels
+from .evaluate import (DESCRIBE, DRAW, SingleObjectJudge, Suite, expected_description, normalise, parse_caption,
+                       scene_labels)
 from .outside_pictures import COLOUR_FORMATS, draw_outside, save_outside_picture, visible_in_grey
 from .outside_sounds import make_outside, save_outside_sound
 
@@ -266,8 +266,7 @@ def drawings(suite: Suite, count: int, seed: int) -> dict[str, dict[str, list[in
     """Prompts naming colour and shape, and half the time size and place; each drawing judged twice: by the best
     single-object caption of the image encoder and by pixel_check (which cannot judge shape). Place and size are
     measured only for prompts that name them."""
-    candidates = [SceneObject(c, sh, si, p) for c in COLORS for sh in SHAPES for si in SIZES for p in POSITIONS]
-    text_emb = suite.image_encoder.encode_texts([caption_en(Scene("white", (o,))) for o in candidates])
+    reader = SingleObjectJudge(suite.image_encoder)
     rng = random.Random(f"outside-draw-{seed}")
     judges: dict[str, dict[str, list[int]]] = {"encoder": {}, "pixels": {}}
     for k, scene in enumerate(single_object_scenes_for("test", count, seed)):
@@ -276,7 +275,7 @@ def drawings(suite: Suite, count: int, seed: int) -> dict[str, dict[str, list[in
         prompt = rng.choice(DRAW_TEMPLATES[lang]).format(
             x=draw_object_phrase(obj, lang, rng, named_size, named_place))
         image = suite.image_decoder.draw(prompt, DRAW.steps, DRAW.guidance, seed + k)
-        best = candidates[int((text_emb @ suite.image_encoder.encode(image).embedding).argmax())]
+        best = reader.read(image)
         blob = pixel_check(image)
         asked = {"color": True, "shape": True, "size": named_size, "place": named_place}
         for judge, seen in (("encoder", best), ("pixels", blob)):

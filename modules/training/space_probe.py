@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from ..encoders.image import ImageEncoder
+from .evaluate import SingleObjectJudge
 from ..world.pictures import COLORS, POSITIONS, SHAPES, SIZES, Scene, SceneObject, caption_en, render_scene
 
 ATTRIBUTES = {"color": COLORS, "shape": SHAPES, "size": SIZES, "position": POSITIONS}
@@ -37,26 +38,21 @@ def attribute_cosines(encoder: ImageEncoder, attribute: str, rng: random.Random)
     return sum(pictures) / PAIRS, sum(captions) / PAIRS
 
 
-def read_shape(encoder: ImageEncoder, picture, candidates: list[SceneObject], captions: torch.Tensor) -> str:
-    return candidates[int((captions @ encoder.encode(picture).embedding).argmax())].shape
-
-
 def probe(folder: Path, decoder: Path | None) -> str:
     encoder = ImageEncoder.load(f"local-dir:{folder / 'image_encoder'}", torch.device("cpu"), torch.float32)
     rng = random.Random(0)
     cosines = {name: attribute_cosines(encoder, name, rng) for name in ATTRIBUTES}
-    candidates = [SceneObject(*values) for values in itertools.product(COLORS, SHAPES, SIZES, POSITIONS)]
-    captions = encoder.encode_texts([caption_en(Scene("white", (o,))) for o in candidates])   # (120, D)
-    singles = rng.sample(candidates, SINGLES)
-    right = sum(read_shape(encoder, render_scene(Scene("white", (o,), rng.randrange(1 << 30))), candidates,
-                           captions) == o.shape for o in singles)
+    judge = SingleObjectJudge(encoder)
+    singles = rng.sample(judge.candidates, SINGLES)
+    right = sum(judge.read(render_scene(Scene("white", (o,), rng.randrange(1 << 30)))).shape == o.shape
+                for o in singles)
     line = (f"{str(folder):28s} " + "  ".join(f"{name} {p:.2f} / {t:.2f}" for name, (p, t) in cosines.items())
             + f"  single shapes {right}/{SINGLES}")
     if decoder is not None:
         from ..image_decoder import ImageDecoder
         drawer = ImageDecoder.load(str(decoder / "image_decoder"), torch.device("cpu"), torch.float32)
         asked = list(itertools.product(sorted(COLORS), sorted(SHAPES)))
-        judged = sum(read_shape(encoder, drawer.draw(f"draw a {c} {s}", 12, 3.0, 100 + k), candidates, captions) == s
+        judged = sum(judge.read(drawer.draw(f"draw a {c} {s}", 12, 3.0, 100 + k)).shape == s
                      for k, (c, s) in enumerate(asked))
         line += f"  {decoder.name}'s drawings {judged}/{len(asked)}"
     return line
