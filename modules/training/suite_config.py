@@ -63,11 +63,6 @@ class EncoderStage:
                                   # embedding, in the joint phase: without them captions that differ only in one
                                   # object's place came out of the text tower at a cosine of 0.9995-0.9998 (a colour,
                                   # size or shape changed: 0.79-0.85), and picture R@1 missed on exactly those
-    picture_place_weight: float = 0.0    # the same place heads on the picture's pooled embedding, in the joint
-                                  # phase (both sides name every place's attributes through one set of heads). After
-                                  # a joint phase without them, pictures or captions differing only in shape came
-                                  # out at a cosine of 0.96 / 0.98 (colour 0.73 / 0.78, place 0.57 / 0.58), and the
-                                  # world's own single objects were retrieved with the right shape 40 times in 60
     place_steps: int = 400        # then the places phase (stage "places", modules/training/pool_places.py): the
                                   # picture tower alone, text tower frozen. Linear probes on the pooled embedding had
                                   # told which places hold an object only 0.67-0.73 of the time; R@1 on 400 validation

@@ -168,7 +168,7 @@ class EncoderObjective(nn.Module):
                 captions: TextBatch | None = None, sounds: SoundBatch | None = None) -> dict[str, torch.Tensor]:
         """pictures (B, 3, H, W), owner (B, grid²) the object each patch shows -> losses: the region and patch
         attribute heads always; when captions and sounds are given (the joint phase) the contrastive losses and the
-        place heads over the captions' (and, by picture_place_weight, the pictures') pooled embeddings."""
+        place heads over the captions' embeddings."""
         pooled, patch_tokens = self.clip.visual(pictures)                                 # (B, D), (B, grid², width)
         losses = {"attributes": self.heads.loss(patch_tokens, scenes),
                   "patches": self.patch_heads.loss(patch_tokens, scenes, owner)}
@@ -177,7 +177,6 @@ class EncoderObjective(nn.Module):
             losses["picture"] = contrastive_loss(F.normalize(pooled, dim=-1), text_emb, captions.keys,
                                                  self.clip.logit_scale)
             losses["caption places"] = self.caption_places.loss(text_emb, scenes)
-            losses["picture places"] = self.caption_places.loss(F.normalize(pooled, dim=-1), scenes)
         if sounds is not None:
             audio_emb, time_tokens = self.audio(sounds.waves, sounds.lengths)            # (B, D), (B, tokens, width)
             audio_emb = F.normalize(audio_emb, dim=-1)
@@ -284,8 +283,7 @@ def encoder_loss(losses: dict[str, torch.Tensor], stage: EncoderStage, joint: bo
         return attributes
     return (losses["picture"] + losses["sound"] + stage.beep_loss_weight * losses["beeps"]
             + stage.attribute_loss_weight * attributes
-            + stage.caption_place_weight * losses["caption places"]
-            + stage.picture_place_weight * losses["picture places"])
+            + stage.caption_place_weight * losses["caption places"])
 
 
 def gradient_norm_clipped(objective: nn.Module, limit: float | None, accelerator: Accelerator) -> float:
