@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+import torch
+
 from .contracts import InputError
 
 
@@ -31,3 +33,15 @@ class Interrupt:
             raise RequestTimedOut(f"The {what} took longer than {self.seconds:g} s and was stopped; ask for a "
                                   "shorter one, or try again when the studio is less busy (the limit is "
                                   "--request-timeout).")
+
+
+class StopWhenSet:
+    """A transformers stopping criterion: ends generation at the next token once any of the events is set (None
+    events are never set)."""
+
+    def __init__(self, *events):
+        self.events = [event for event in events if event is not None]
+
+    def __call__(self, input_ids: torch.Tensor, scores, **kwargs) -> torch.Tensor:
+        stopped = any(event.is_set() for event in self.events)
+        return torch.full((input_ids.shape[0],), stopped, dtype=torch.bool, device=input_ids.device)

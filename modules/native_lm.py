@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from .contracts import GenerationSettings, InputError, SpeechPiece
+from .interrupt import StopWhenSet
 from .language_guard import GuardedLogits, LanguageKeeper
 from .moe_trace import ExpertRecorder, experts_per_token, parameter_counts, routed_experts, text_config
 from .reasoning import THINK_START
@@ -62,17 +63,6 @@ class TokenQueue:
 
     def end(self) -> None:
         self.items.put(_END)
-
-
-class StopWhenSet:
-    """A stopping criterion: ends generation at the next token once the event is set."""
-
-    def __init__(self, stop: threading.Event | None):
-        self.stop = stop
-
-    def __call__(self, input_ids: torch.Tensor, scores, **kwargs) -> torch.Tensor:
-        stopped = self.stop is not None and self.stop.is_set()
-        return torch.full((input_ids.shape[0],), stopped, dtype=torch.bool, device=input_ids.device)
 
 
 def local_folder(source: str, revision: str | None) -> str:
@@ -349,7 +339,8 @@ class NativeLanguageModel:
             return self.text_model.generate, thinker_kwargs(dict(inputs), text)
         spoken = {f"thinker_{key}": value for key, value in text.items()}
         return self.model.generate, {**inputs, **spoken, "return_audio": True, "speaker": voice.lower(),
-                                     "talker_max_new_tokens": self.speech_max_tokens}
+                                     "talker_max_new_tokens": self.speech_max_tokens,
+                                     "talker_stopping_criteria": StoppingCriteriaList([StopWhenSet(stop)])}
 
     def _decode(self, inputs, settings: GenerationSettings, stats, stop, voice: str | None,
                 guard: GuardedLogits | None = None) -> Iterator[str | SpeechPiece]:
@@ -383,31 +374,38 @@ class NativeLanguageModel:
                 yield text
                 shown = text
         worker.join()
-        if "error" in result:
+        if "error" in result and not self._stopped_while_speaking_whole(stop, voice):
             raise result["error"]
         if text != shown:
             yield text
-        stats.stopped = stop is not None and stop.is_set()
         stats.experts = self._experts_per_token(len(answer))
         ended = time.perf_counter()
         stats.answer_tokens = len(answer)
         stats.ttft_s = (first_at or ended) - started
         stats.ms_per_token = 1000 * (ended - (first_at or ended)) / max(1, len(answer) - 1)
         if voice is not None and self.streaming.chunk_frames:
-            yield from self._speak_in_pieces(result["output"], inputs, voice, stats)
+            yield from self._speak_in_pieces(result["output"], inputs, voice, stats, stop)
         elif voice is not None:
-            stats.speech = self._speech(result["output"], voice)
+            stats.speech = self._speech(result.get("output"), voice)
             if stats.speech is not None:
                 yield SpeechPiece(stats.speech.samples, SPEECH_RATE, voice, 0)
+        stats.stopped = stop is not None and stop.is_set()       # a Stop while speaking stops the answer too
 
-    def _speak_in_pieces(self, thinker_result, inputs, voice: str, stats) -> Iterator[SpeechPiece]:
+    def _stopped_while_speaking_whole(self, stop: threading.Event | None, voice: str | None) -> bool:
+        """Whether generate(return_audio=True) was stopped: a talker stopped before its second step made no codec
+        frames, and the model's generate then fails stacking none; the stopped answer is simply not spoken."""
+        return voice is not None and not self.streaming.chunk_frames and stop is not None and stop.is_set()
+
+    def _speak_in_pieces(self, thinker_result, inputs, voice: str, stats,
+                         stop: threading.Event | None) -> Iterator[SpeechPiece]:
         """The talker after the thinker (modules.talker_stream): a piece each speech_chunk_frames codec frames;
-        stats.speech is them joined. A consumer that leaves early ends the talker at its next step."""
+        stats.speech is them joined. A consumer that leaves early, or `stop` (Stop, the deadline), ends the talker
+        at its next step."""
         speaker = self.model.config.talker_config.speaker_id[voice.lower()]
         prompt = talker_prompt(self.model, dict(inputs), thinker_result, speaker, self._eos_ids())
         pieces: list[np.ndarray] = []
         for samples in spoken_pieces(self.model, prompt, talker_sampling(self.model, self.speech_max_tokens),
-                                     self.streaming):
+                                     self.streaming, stop):
             pieces.append(samples)
             yield SpeechPiece(samples, SPEECH_RATE, voice, len(pieces) - 1)
         joined = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .interrupt import StopWhenSet
+
 TRANSFORMERS_TESTED = "5.24"                   # the transformers whose private talker helpers this follows
 _PRIVATE_HELPERS = ("_get_talker_user_parts", "_get_talker_assistant_parts")
 _END = object()                                # the frame queue's last item
@@ -197,15 +199,16 @@ class PieceDecoder:
 
 # ---- the stream ----------------------------------------------------------------------------------------------
 
-def spoken_pieces(model, prompt: dict, sampling: dict, streaming: SpeechStreaming) -> Iterator[np.ndarray]:
+def spoken_pieces(model, prompt: dict, sampling: dict, streaming: SpeechStreaming,
+                  stop: threading.Event | None = None) -> Iterator[np.ndarray]:
     """Runs the talker (a background thread) on `prompt` and yields the waveform as it is made, float32 (samples,):
-    a piece each `streaming.chunk_frames` codec frames and the rest at the end. Leaving the loop early (a Stop, a
-    client gone) ends the talker at its next step."""
+    a piece each `streaming.chunk_frames` codec frames and the rest at the end. Leaving the loop early (a client
+    gone) or `stop` (anything with is_set: Stop, the request's deadline) ends the talker at its next step."""
     from transformers import StoppingCriteriaList
 
     left = threading.Event()
     tap, decoder, failure = FrameTap(model.talker), PieceDecoder(model.code2wav, streaming.left_context), {}
-    criteria = StoppingCriteriaList([_StopWhen(left)])
+    criteria = StoppingCriteriaList([StopWhenSet(left, stop)])
 
     def run() -> None:
         try:
@@ -230,13 +233,3 @@ def spoken_pieces(model, prompt: dict, sampling: dict, streaming: SpeechStreamin
     finally:
         left.set()
         worker.join()
-
-
-class _StopWhen:
-    """A stopping criterion: ends the talker at its next step once `event` is set."""
-
-    def __init__(self, event: threading.Event):
-        self.event = event
-
-    def __call__(self, input_ids: torch.Tensor, scores, **kwargs) -> torch.Tensor:
-        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)

@@ -3,7 +3,6 @@ studio does."""
 import random
 
 import numpy as np
-import pytest
 import torch
 from PIL import Image
 

@@ -116,3 +116,34 @@ def test_profile_speech_chunk_frames_is_checked(tmp_path):
         "language_model": {"kind": "native", "source": str(tmp_path), "speech_chunk_frames": -1}, "device": "cpu"}})
     with pytest.raises(ConfigError, match="speech_chunk_frames: -1 is not valid; expected a whole number, at least 0"):
         load_config(["--config", str(profiles)], {})
+
+
+def talker_steps(lm: NativeLanguageModel, stop: threading.Event | None) -> tuple[int, GenerationStats]:
+    """(the talker's forward steps for one spoken answer, the stats); with `stop`, it is set at the talker's first
+    step, as the Stop button or the request's deadline would while the answer is being spoken."""
+    steps = []
+
+    def count(module, args, kwargs):
+        steps.append(1)
+        if stop is not None:
+            stop.set()
+
+    lm.load_talker()
+    handle = lm.model.talker.register_forward_pre_hook(count, with_kwargs=True)
+    try:
+        stats = GenerationStats()
+        wanted = GenerationSettings(max_new_tokens=6, speak=True, voice="Ethan", seed=3)
+        list(lm.stream([{"role": "user", "content": "hello"}], wanted, stats, stop=stop))
+    finally:
+        handle.remove()
+    return len(steps), stats
+
+
+@pytest.mark.parametrize("chunk_frames", [0, FRAMES], ids=["whole", "streamed"])
+def test_stop_ends_the_talker_at_its_next_step(omni, chunk_frames):
+    lm = speaker(omni, chunk_frames)
+    spoken_steps, _ = talker_steps(lm, None)
+    stopped_steps, stats = talker_steps(lm, threading.Event())
+    assert spoken_steps > 4                                              # the unstopped talker speaks on
+    assert stopped_steps <= 2                                            # the step it was stopped in, one more at most
+    assert stats.stopped                                                 # so the studio says "Stopped." or timed out

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from .adamw import adamw
 from .attribute_heads import PooledPlaceHeads
-from .augment import mirror, picture_to_tensor, resample_blur
+from .augment import mirror, resample_blur
 from .batches_ahead import batches_ahead
 from .checkpoint import cosine_lr, load_checkpoint, save_checkpoint
 from .corpus import perturbed, scenes_for
@@ -29,7 +29,7 @@ from .replicas import check_replicas_agree
 from .suite_config import EncoderStage, SuiteConfig
 from .train_encoders import (PicturePool, TextBatch, caption_batch, caption_in, contrastive_loss, render_for_training,
                              save_image_encoder, text_tokens, world_pictures)
-from ..world.pictures import Scene, render_scene
+from ..world.pictures import Scene
 
 
 def relative_change(tokens: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
