@@ -26,7 +26,7 @@ from .text_bridge import media_turn, uses_text_bridge
 from .thinking import ThinkingClock, ThinkingControl, switch_state, thinking_settings
 from .trace import build_trace
 from .unencodable import check_encodable
-from .workers import DRAWINGS_AT_ONCE, Worker
+from .workers import DRAWINGS_AT_ONCE, DRAWINGS_WAITING, Worker
 
 log = logging.getLogger(__name__)
 PICTURE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
@@ -48,7 +48,7 @@ class Pipeline:
         self._trace_lock = threading.Lock()
         self.searcher = Searcher(config.search or SearchConfig(), limits.max_file_bytes())
         # every drawing (the Draw tab's, /generate_image's, a chat's "draw ...") runs here, not in the request's slot
-        self.drawing = Worker("draw", DRAWINGS_AT_ONCE)
+        self.drawing = Worker("draw", DRAWINGS_AT_ONCE, DRAWINGS_WAITING, noun="drawing")
 
     # ---- status -------------------------------------------------------------------------------------------
 

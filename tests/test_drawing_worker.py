@@ -1,6 +1,6 @@
-"""Drawings run in the pipeline's drawing worker: a chat is answered while another person's drawing computes, a
-stopped drawing computes no further diffusion step, and a drawing or an answer stopped while it waited for its
-model never computes at all."""
+"""Drawings run in the pipeline's drawing worker: a chat is answered while other people's chat drawings compute and
+wait, a drawing past the worker's waiting room is refused with a message, a stopped drawing computes no further
+diffusion step, and a drawing or an answer stopped while it waited for its model never computes at all."""
 from __future__ import annotations
 
 import threading
@@ -9,6 +9,7 @@ import pytest
 
 from modules.config import load_config
 from modules.contracts import DrawSettings, GenerationSettings
+from modules.workers import Worker, WorkerFull
 from tests.e2e_server import skip_unless_models, studio_argv, studio_in_process
 
 HOLD_S = 120.0           # failsafe only: how long a held drawing waits to be released before it goes on
@@ -80,6 +81,57 @@ def test_a_chat_is_answered_while_another_clients_chat_drawing_computes(pipeline
     assert hello["text"].strip() and not hello["files"], hello
     assert not drawing_was_done and not holds[0].outwaited, "the hello was answered only after the drawing went on"
     assert len(drawn["files"]) == 1, drawn
+
+
+def test_a_chat_is_answered_while_two_chat_drawings_compute_and_wait(pipeline, held):
+    """With the default --concurrency of 1, one chat drawing computing and a second waiting for the worker: a third
+    person's chat is still answered (their requests wait in the worker, not in the chat's slots)."""
+    holds, release = held
+    with studio_in_process(pipeline) as drawer:
+        from gradio_client import Client
+
+        second, asker = Client(drawer.src, verbose=False), Client(drawer.src, verbose=False)
+        drawing = drawer.submit({"text": "draw a red circle", "files": []}, api_name="/chat")
+        while not holds:
+            assert not drawing.done(), f"the chat drew nothing: {drawing.result()}"
+            threading.Event().wait(0.05)
+        assert holds[0].in_flight.wait(HOLD_S), "the drawing did not start"
+        waiting = second.submit({"text": "draw a blue square", "files": []}, api_name="/chat")
+        while pipeline.drawing.in_hand < 2:                          # its words, then the wait for the worker
+            assert not waiting.done(), f"the second chat drew nothing: {waiting.result()}"
+            threading.Event().wait(0.05)
+
+        hello = asker.predict({"text": "hello", "files": []}, max_new_tokens=8, api_name="/chat")
+        held_on = not drawing.done() and not waiting.done()
+        release.set()
+        drawn, drawn_too = drawing.result(), waiting.result()
+
+    assert hello["text"].strip() and not hello["files"], hello
+    assert held_on and not holds[0].outwaited, "the hello was answered only after the drawings went on"
+    assert len(drawn["files"]) == 1 and len(drawn_too["files"]) == 1, (drawn, drawn_too)
+
+
+def test_a_job_past_the_waiting_room_is_refused_with_a_message_and_the_next_is_taken():
+    worker, release, started = Worker("test-draw", limit=1, waiting=1, noun="drawing"), threading.Event(), []
+
+    def job(name: str):
+        def run():
+            started.append(name)
+            release.wait(HOLD_S)
+            return name
+        return run
+
+    first = threading.Thread(target=worker.run, args=(job("first"),))
+    second = threading.Thread(target=worker.run, args=(job("second"),))
+    first.start(), second.start()
+    while worker.in_hand < 2:
+        threading.Event().wait(0.01)
+    with pytest.raises(WorkerFull, match=r"already making 1 drawing with 1 more waiting, its most \(2 at once\)"):
+        worker.run(job("third"))
+    release.set()
+    first.join(HOLD_S), second.join(HOLD_S)
+    assert started == ["first", "second"] and worker.refused == 1 and worker.in_hand == 0
+    assert worker.run(job("fourth")) == "fourth"                     # room again once they are done
 
 
 def test_a_stopped_drawing_computes_no_further_step(pipeline):

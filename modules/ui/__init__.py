@@ -15,7 +15,7 @@ from modules.ui.session import StopSwitches
 from modules.ui.settings import make_settings, render_settings
 from modules.ui.texts import LANGUAGES, Relabeler, t
 from modules.ui.theme import CSS, studio_theme
-from modules.workers import DRAWINGS_AT_ONCE
+from modules.workers import DRAWINGS_AT_ONCE, DRAWINGS_WAITING
 
 __all__ = ["build_studio", "CSS", "studio_theme", "API_ENDPOINTS"]
 
@@ -79,9 +79,9 @@ def _header(profile: str, texts: Relabeler):
 
 def chat_slots(config: Any) -> int:
     """Chat answers served at once per chat event: --concurrency, plus room for the chats whose drawing is
-    computing in the pipeline's drawing worker (they wait for their picture there, not for the language model),
-    so that a chat that draws does not hold up the next chat."""
-    return config.server.concurrency + DRAWINGS_AT_ONCE
+    computing or waiting in the pipeline's drawing worker (they wait for their picture there, not for the language
+    model), so that chats that draw do not hold up the next chat; one more drawing is refused with a message."""
+    return config.server.concurrency + DRAWINGS_AT_ONCE + DRAWINGS_WAITING
 
 
 def build_studio(pipeline: Any, config: Any) -> gr.Blocks:
