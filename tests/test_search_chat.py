@@ -160,3 +160,24 @@ def test_chat_endpoint_takes_search_and_returns_the_sources(built_in):
     sources = answer.split("\n\n**Sources**  \n[1] **", 1)
     assert len(sources) == 2 and "Sources" not in plain, (answer, plain)
     assert sources[1].startswith(("README.md", "docs/")) and "Inspector" in sources[1], sources[1]
+
+
+# In English the docs search finds no passage that gives the number of experts (its first: the code layout table,
+# whose excerpt names none), and the model cites [1] all the same. Strict: red once it holds, to be unmarked.
+CITES_UNRELATED = pytest.mark.xfail(strict=True, reason="the English search finds no passage on the expert count")
+
+
+@pytest.mark.parametrize("question, fact, topic", [
+    pytest.param("How many experts does the built-in model have?", "8 routed experts and 1 shared expert", "expert",
+                 id="en", marks=CITES_UNRELATED),
+    pytest.param("内置模型有多少个专家？", "8个路由专家和1个共享专家", "专家", id="zh")])
+def test_the_built_in_model_answers_a_studio_question_from_its_configuration_citing_a_source(built_in, question,
+                                                                                             fact, topic):
+    """With Search on, the answer states the model's real configuration and cites, by number, a listed source that
+    speaks of the topic."""
+    final = list(built_in.chat(question, [], [], GenerationSettings(temperature=0.0), search=True))[-1]
+    assert fact in final.text, final.text
+    cited = [int(n) for n in re.findall(r"\[(\d+)\]", final.text)]
+    numbers = {source.number: source for source in final.sources}
+    assert cited and all(n in numbers for n in cited), (final.text, list(numbers))
+    assert any(topic in numbers[n].text.lower() for n in cited), [numbers[n].text[:200] for n in cited]
