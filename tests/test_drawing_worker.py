@@ -61,17 +61,24 @@ def held(pipeline, monkeypatch):
     release.set()
 
 
+def chat_drawing_in_flight(client, holds: list):
+    """Ask `client`'s /chat to draw; returns its job once the drawing is held after its first diffusion step (the
+    `held` fixture): its words come first, then the diffusion."""
+    drawing = client.submit({"text": "draw a red circle", "files": []}, api_name="/chat")
+    while not holds:
+        assert not drawing.done(), f"the chat drew nothing: {drawing.result()}"
+        threading.Event().wait(0.05)
+    assert holds[0].in_flight.wait(HOLD_S), "the drawing did not start"
+    return drawing
+
+
 def test_a_chat_is_answered_while_another_clients_chat_drawing_computes(pipeline, held):
     holds, release = held
     with studio_in_process(pipeline) as drawer:
         from gradio_client import Client
 
         asker = Client(drawer.src, verbose=False)
-        drawing = drawer.submit({"text": "draw a red circle", "files": []}, api_name="/chat")
-        while not holds:                                            # its words first, then the diffusion
-            assert not drawing.done(), f"the chat drew nothing: {drawing.result()}"
-            threading.Event().wait(0.05)
-        assert holds[0].in_flight.wait(HOLD_S), "the drawing did not start"
+        drawing = chat_drawing_in_flight(drawer, holds)
 
         hello = asker.predict({"text": "hello", "files": []}, max_new_tokens=8, api_name="/chat")
         drawing_was_done = drawing.done()
@@ -91,11 +98,7 @@ def test_a_chat_is_answered_while_two_chat_drawings_compute_and_wait(pipeline, h
         from gradio_client import Client
 
         second, asker = Client(drawer.src, verbose=False), Client(drawer.src, verbose=False)
-        drawing = drawer.submit({"text": "draw a red circle", "files": []}, api_name="/chat")
-        while not holds:
-            assert not drawing.done(), f"the chat drew nothing: {drawing.result()}"
-            threading.Event().wait(0.05)
-        assert holds[0].in_flight.wait(HOLD_S), "the drawing did not start"
+        drawing = chat_drawing_in_flight(drawer, holds)
         waiting = second.submit({"text": "draw a blue square", "files": []}, api_name="/chat")
         while pipeline.drawing.in_hand < 2:                          # its words, then the wait for the worker
             assert not waiting.done(), f"the second chat drew nothing: {waiting.result()}"

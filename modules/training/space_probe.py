@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import random
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -38,7 +38,26 @@ def attribute_cosines(encoder: ImageEncoder, attribute: str, rng: random.Random)
     return sum(pictures) / PAIRS, sum(captions) / PAIRS
 
 
-def probe(folder: Path, decoder: Path | None) -> str:
+@dataclass(frozen=True)
+class SpaceProbe:
+    """What one folder's picture-text space keeps of each attribute."""
+
+    folder: Path
+    cosines: dict[str, tuple[float, float]]   # attribute -> mean cosine (pictures, captions) when only it differs
+    single_shapes: int                        # of SINGLES single objects, read with the right shape
+    drawings: tuple[str, int, int] | None     # (decoder folder's name, drawings read with the asked shape, asked)
+
+    def line(self) -> str:
+        text = (f"{str(self.folder):28s} "
+                + "  ".join(f"{name} {p:.2f} / {t:.2f}" for name, (p, t) in self.cosines.items())
+                + f"  single shapes {self.single_shapes}/{SINGLES}")
+        if self.drawings is not None:
+            name, judged, asked = self.drawings
+            text += f"  {name}'s drawings {judged}/{asked}"
+        return text
+
+
+def probe(folder: Path, decoder: Path | None) -> SpaceProbe:
     encoder = ImageEncoder.load(f"local-dir:{folder / 'image_encoder'}", torch.device("cpu"), torch.float32)
     rng = random.Random(0)
     cosines = {name: attribute_cosines(encoder, name, rng) for name in ATTRIBUTES}
@@ -46,16 +65,17 @@ def probe(folder: Path, decoder: Path | None) -> str:
     singles = rng.sample(judge.candidates, SINGLES)
     right = sum(judge.read(render_scene(Scene("white", (o,), rng.randrange(1 << 30)))).shape == o.shape
                 for o in singles)
-    line = (f"{str(folder):28s} " + "  ".join(f"{name} {p:.2f} / {t:.2f}" for name, (p, t) in cosines.items())
-            + f"  single shapes {right}/{SINGLES}")
-    if decoder is not None:
-        from ..image_decoder import ImageDecoder
-        drawer = ImageDecoder.load(str(decoder / "image_decoder"), torch.device("cpu"), torch.float32)
-        asked = list(itertools.product(sorted(COLORS), sorted(SHAPES)))
-        judged = sum(judge.read(drawer.draw(f"draw a {c} {s}", 12, 3.0, 100 + k)).shape == s
-                     for k, (c, s) in enumerate(asked))
-        line += f"  {decoder.name}'s drawings {judged}/{len(asked)}"
-    return line
+    return SpaceProbe(folder, cosines, right, None if decoder is None else judged_drawings(judge, decoder))
+
+
+def judged_drawings(judge: SingleObjectJudge, decoder: Path) -> tuple[str, int, int]:
+    """(the decoder folder's name, its drawings of every colour and shape read with the asked shape, drawings)."""
+    from ..image_decoder import ImageDecoder
+    drawer = ImageDecoder.load(str(decoder / "image_decoder"), torch.device("cpu"), torch.float32)
+    asked = list(itertools.product(sorted(COLORS), sorted(SHAPES)))
+    judged = sum(judge.read(drawer.draw(f"draw a {c} {s}", 12, 3.0, 100 + k)).shape == s
+                 for k, (c, s) in enumerate(asked))
+    return decoder.name, judged, len(asked)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -65,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     print("cosine between pictures / captions differing only in one attribute (lower: the space tells them apart)")
     for folder in args.folders:
-        print(probe(folder, args.decoder), flush=True)
+        print(probe(folder, args.decoder).line(), flush=True)
 
 
 if __name__ == "__main__":
