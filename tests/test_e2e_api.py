@@ -23,9 +23,9 @@ EXAMPLES = ROOT / "assets" / "examples"
 PARAMETERS = {
     "/chat": ["message", "history", "temperature", "top_p", "max_new_tokens", "seed", "search", "thinking", "speak",
               "voice"],
-    "/describe_image": ["image", "question", "temperature", "top_p", "max_new_tokens", "seed"],
+    "/describe_image": ["image", "question", "temperature", "top_p", "max_new_tokens", "seed", "language"],
     "/generate_image": ["prompt", "steps", "guidance", "seed", "count"],
-    "/describe_audio": ["audio", "question", "temperature", "top_p", "max_new_tokens", "seed"],
+    "/describe_audio": ["audio", "question", "temperature", "top_p", "max_new_tokens", "seed", "language"],
     "/inspect": [],
 }
 
@@ -95,6 +95,16 @@ def test_a_picture_attached_in_the_chat_is_read(client, media):
 def test_a_world_sound_is_described_by_count_and_kind(client, media):
     answer = client.predict(audio=handle_file(str(media["sound"])), question="", api_name="/describe_audio")
     assert "three" in words(answer) and "beeps" in words(answer), answer
+
+
+def test_on_a_chinese_page_an_empty_question_is_answered_in_chinese(client, media):
+    """A visitor who switched the page to 中文 and asks nothing gets the description in Chinese, not English."""
+    picture = client.predict(image=handle_file(str(media["picture"])), question="", language="中文",
+                             api_name="/describe_image")
+    assert has_chinese(picture) and "红色" in picture and "圆形" in picture, picture
+    sound = client.predict(audio=handle_file(str(media["sound"])), question="", language="中文",
+                           api_name="/describe_audio")
+    assert has_chinese(sound) and "蜂鸣" in sound, sound
 
 
 def test_a_world_sound_is_counted_in_chinese(client, media):

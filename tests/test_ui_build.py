@@ -1,7 +1,10 @@
 """The studio builds around the real Pipeline and serves exactly the five named API endpoints, checking input first."""
+from pathlib import Path
+
 import pytest
 
 pipeline_module = pytest.importorskip("modules.pipeline", reason="modules/pipeline.py is not written yet")
+from gradio_client import handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
 from modules.config import load_config  # noqa: E402
@@ -17,6 +20,7 @@ LEADING = {
     "/inspect": [],
 }
 SETTINGS = ["temperature", "top_p", "max_new_tokens", "seed"]
+EXAMPLE_SOUND = Path(__file__).resolve().parents[1] / "assets" / "examples" / "three-high-beeps.wav"
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +57,7 @@ def test_question_is_optional_and_settings_are_accepted(api):
     for endpoint in ("/describe_image", "/describe_audio"):
         question = api["named_endpoints"][endpoint]["parameters"][1]
         assert question["parameter_has_default"] and question["parameter_default"] == ""
-        assert params(api, endpoint)[2:] == SETTINGS
+        assert params(api, endpoint)[2:] == SETTINGS + ["language"]
     assert params(api, "/chat")[2:] == SETTINGS + ["search", "thinking", "speak", "voice"]
     assert params(api, "/generate_image") == ["prompt", "steps", "guidance", "seed", "count"]
 
@@ -84,6 +88,12 @@ def test_draw_refuses_too_many_pictures(studio):
     count = config.limits.max_draw_count + 1
     with pytest.raises(AppError, match=f"Number of pictures must be a whole number in 1..{config.limits.max_draw_count}"):
         client.predict("draw a red circle", count=count, api_name="/generate_image")
+
+
+def test_an_unknown_page_language_is_refused_with_the_choices(studio):
+    client, _ = studio
+    with pytest.raises(AppError, match="English"):
+        client.predict(handle_file(str(EXAMPLE_SOUND)), "", language="French", api_name="/describe_audio")
 
 
 def test_inspect_returns_the_trace_as_a_dict(studio):

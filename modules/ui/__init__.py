@@ -96,9 +96,11 @@ def build_studio(pipeline: Any, config: Any) -> gr.Blocks:
                                                     getattr(pipeline, "voices", list),
                                                     getattr(pipeline, "thinking", None), language,
                                                     chat_slots(config))),
-                    ("describe", lambda: build_describe_tab(pipeline.describe_image, limits, settings, texts, stops)),
+                    ("describe", lambda: build_describe_tab(pipeline.describe_image, limits, settings, texts,
+                                                                stops, language)),
                     ("draw", lambda: build_draw_tab(pipeline.draw, limits, texts, stops)),
-                    ("listen", lambda: build_listen_tab(pipeline.describe_audio, limits, settings, texts, stops))]
+                    ("listen", lambda: build_listen_tab(pipeline.describe_audio, limits, settings, texts, stops,
+                                                            language))]
             for name, build in tabs:
                 with gr.Tab(t(f"tab_{name}"), id=name, elem_id=f"tab-{name}") as tab:
                     answers += build()

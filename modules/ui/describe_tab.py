@@ -12,17 +12,20 @@ from modules.ui.errors import friendly_errors
 from modules.ui.fields import PictureFile
 from modules.ui.session import StopSwitches, stops_when_cancelled
 from modules.ui.settings import SettingsPanel
-from modules.ui.texts import Relabeler, t
+from modules.ui.texts import LANGUAGES, Relabeler, t
 
 Ask = Callable[..., Iterator[str]]   # pipeline.describe_image / describe_audio: (path, question, settings, stop)
 
 
 def stream_answer(ask: Ask, path: Any, question: Any, values: tuple, limits: Any, kind: str,
-                  stops: StopSwitches, request: gr.Request | None, channel: str) -> Iterator[str]:
-    """Check the file, question and settings, then stream the pipeline's whole-text-so-far answers."""
+                  stops: StopSwitches, request: gr.Request | None, channel: str, language: Any = LANGUAGES[0]
+                  ) -> Iterator[str]:
+    """Check the file, question, settings and page language, then stream the pipeline's whole-text-so-far
+    answers; an empty question asks for a description in the page's language."""
     with friendly_errors():
         path = check_file(path, kind)
         question = check_text(question, limits, what="question")
+        question = question or t(f"empty_question_{kind}", page_language(language))
         settings = generation_settings(*values, limits)
         answer = ""
         with stops.running(request, channel) as stop:
@@ -30,6 +33,13 @@ def stream_answer(ask: Ask, path: Any, question: Any, values: tuple, limits: Any
                 yield answer
         if not answer:
             yield answer
+
+
+def page_language(value: Any) -> str:
+    """The page language a request names (one of LANGUAGES); anything else is refused with the valid choices."""
+    if value not in LANGUAGES:
+        raise gr.Error(f"language must be one of {', '.join(LANGUAGES)}; got {value!r}")
+    return value
 
 
 def _layout(media: gr.components.Component, texts: Relabeler, hint_key: str, button_key: str):
@@ -56,8 +66,9 @@ def _examples(rows: list[list[str]], media, question, fallback: list[str], texts
 
 
 def build_describe_tab(describe_image: Ask, limits: Any, settings: SettingsPanel, texts: Relabeler,
-                       stops: StopSwitches) -> list:
-    """Build the Describe tab; /describe_image(image, question="", ...) → text, streamed."""
+                       stops: StopSwitches, language: gr.Radio) -> list:
+    """Build the Describe tab; /describe_image(image, question="", ..., language) → text, streamed. language: the
+    page's language switch (an empty question asks for a description in it)."""
     image = PictureFile(label=t("picture"), sources=["upload", "clipboard", "webcam"], height=340,
                         buttons=["fullscreen"], render=False)
     texts.add(image, label="picture")
@@ -65,20 +76,22 @@ def build_describe_tab(describe_image: Ask, limits: Any, settings: SettingsPanel
 
     @stops_when_cancelled
     def describe(image: str, question: str = "", temperature: float = 0.0, top_p: float = 0.9,
-                 max_new_tokens: int = 96, seed: float = -1, request: gr.Request = None) -> Iterator[str]:
+                 max_new_tokens: int = 96, seed: float = -1, language: str = LANGUAGES[0],
+                 request: gr.Request = None) -> Iterator[str]:
         """Describe a picture, or answer a question about it; streams the whole answer so far."""
         yield from stream_answer(describe_image, image, question, (temperature, top_p, max_new_tokens, seed),
-                                 limits, "picture", stops, request, "describe")
+                                 limits, "picture", stops, request, "describe", language)
 
-    event = gr.on([button.click, question.submit], describe, [image, question, *settings.inputs], [answer],
-                  api_name="describe_image", api_description=describe.__doc__)
+    event = gr.on([button.click, question.submit], describe, [image, question, *settings.inputs, language],
+                  [answer], api_name="describe_image", api_description=describe.__doc__)
     _examples(examples.describe_examples(), image, question, examples.PICTURE_QUESTIONS, texts)
     return [event]
 
 
 def build_listen_tab(describe_audio: Ask, limits: Any, settings: SettingsPanel, texts: Relabeler,
-                     stops: StopSwitches) -> list:
-    """Build the Listen tab; /describe_audio(audio, question="", ...) → text, streamed."""
+                     stops: StopSwitches, language: gr.Radio) -> list:
+    """Build the Listen tab; /describe_audio(audio, question="", ..., language) → text, streamed. language: the
+    page's language switch (an empty question asks for a description in it)."""
     audio = gr.Audio(type="filepath", label=t("sound"), sources=["upload", "microphone"], buttons=["download"],
                      render=False)
     texts.add(audio, label="sound")
@@ -86,12 +99,13 @@ def build_listen_tab(describe_audio: Ask, limits: Any, settings: SettingsPanel, 
 
     @stops_when_cancelled
     def listen(audio: str, question: str = "", temperature: float = 0.0, top_p: float = 0.9,
-               max_new_tokens: int = 96, seed: float = -1, request: gr.Request = None) -> Iterator[str]:
+               max_new_tokens: int = 96, seed: float = -1, language: str = LANGUAGES[0],
+               request: gr.Request = None) -> Iterator[str]:
         """Describe a sound, or answer a question about it; streams the whole answer so far."""
         yield from stream_answer(describe_audio, audio, question, (temperature, top_p, max_new_tokens, seed),
-                                 limits, "sound", stops, request, "listen")
+                                 limits, "sound", stops, request, "listen", language)
 
-    event = gr.on([button.click, question.submit], listen, [audio, question, *settings.inputs], [answer],
+    event = gr.on([button.click, question.submit], listen, [audio, question, *settings.inputs, language], [answer],
                   api_name="describe_audio", api_description=listen.__doc__)
     _examples(examples.listen_examples(), audio, question, examples.SOUND_QUESTIONS, texts)
     return [event]
