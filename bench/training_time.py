@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 BUDGET_S = 90 * 60
-STEP_FIELDS = {"encoders": ("shape_steps", "steps", "place_steps"),
+STEP_FIELDS = {"encoders": ("shape_steps", "steps", "place_steps", "audio_steps"),
                "language": ("steps", "question_steps", "grounding_steps", "sound_steps"),
                "decoder": ("vae_steps", "vae_decoder_steps", "unet_steps")}
 

@@ -101,6 +101,30 @@ def test_freely_timed_beeps_stay_countable_and_every_sound_lasts_0_3_to_6_second
     assert min(lengths) < 0.8 and max(lengths) > 4.0
 
 
+def share_of_power(samples: np.ndarray, low_hz: float, high_hz: float) -> float:
+    """The share of a sound's power between two frequencies."""
+    power = np.abs(np.fft.rfft(samples)) ** 2
+    frequencies = np.fft.rfftfreq(len(samples), 1 / RATE)
+    return float(power[(frequencies >= low_hz) & (frequencies < high_hz)].sum() / power.sum())
+
+
+def test_freely_made_buzzy_sounds_come_as_naive_and_as_band_limited_squares():
+    """A naive square's harmonics fold back from above the rate (power above 0.45 of it); a band-limited one, as
+    other programs make it, has none there. People bring both, so training hears both."""
+    above = [share_of_power(synthesize(Sound(kind, "high" if kind == "tone" else None, "buzzy", None, k),
+                                       style=SoundStyle(free_timing=True)), 0.45 * RATE, RATE / 2)
+             for kind in ("tone", "rising") for k in range(20)]
+    assert sum(a < 1e-4 for a in above) >= 8 and sum(a > 1e-3 for a in above) >= 8, sorted(above)
+
+
+def test_freely_made_noise_comes_white_and_coloured():
+    """White noise spreads its power evenly (an eighth below 1 kHz at 16 kHz); coloured noise, as other programs
+    and rooms make it, puts most of it low. Both are still "a hiss of noise"."""
+    low = [share_of_power(synthesize(Sound("noise", variation_seed=k), style=SoundStyle(free_timing=True)), 0, 1000)
+           for k in range(40)]
+    assert sum(share < 0.2 for share in low) >= 10 and sum(share > 0.5 for share in low) >= 5, sorted(low)
+
+
 def test_a_freely_timed_tone_lasts_longer_than_any_beep():
     for k in range(60):
         samples = synthesize(Sound("tone", "low", "pure", None, k), style=SoundStyle(free_timing=True))

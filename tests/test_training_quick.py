@@ -1,6 +1,7 @@
 """`mini train --quick` runs every stage, alone or data-parallel, and its output loads through the studio's own loaders,
 like a hub checkpoint."""
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -42,7 +43,7 @@ def parallel_suite(tmp_path_factory) -> Path:
     """Two data-parallel processes: each stage ends by checking that both hold the same weights (else it fails)."""
     out = tmp_path_factory.mktemp("mini-parallel")
     run = train_quick(out, processes=2)
-    for stage in ("encoders", "places", "language", "questions", "grounding", "sounds", "decoder"):
+    for stage in ("encoders", "places", "audio", "language", "questions", "grounding", "sounds", "decoder"):
         assert run.stdout.count(f"stage {stage}:") == 2, run.stdout[-2000:]     # both processes ran every stage
     return out
 
@@ -50,6 +51,26 @@ def parallel_suite(tmp_path_factory) -> Path:
 @pytest.fixture(params=["one process", "two processes"])
 def trained_suite(request) -> Path:
     return request.getfixturevalue("quick_suite" if request.param == "one process" else "parallel_suite")
+
+
+def weights_of(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.safetensors"))}
+
+
+def test_the_audio_stage_trains_the_sound_tower_alone(quick_suite, tmp_path):
+    """`--stage audio` on saved weights changes the sound tower and leaves every other role as it was."""
+    out = tmp_path / "suite"
+    shutil.copytree(quick_suite, out)
+    (out / ".work" / "audio.safetensors").unlink()          # else the stage finds itself done and only saves
+    before = {role: weights_of(out / role) for role in ("audio_encoder", "image_encoder", "bridge", "language_model")}
+    run = subprocess.run([sys.executable, "-m", "modules.training.mini", "train", "--quick", "--stage", "audio",
+                          "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    assert "stage audio:" in run.stdout
+    after = {role: weights_of(out / role) for role in before}
+    assert after["audio_encoder"] != before["audio_encoder"]
+    assert {role: after[role] for role in ("image_encoder", "bridge", "language_model")} == \
+        {role: before[role] for role in ("image_encoder", "bridge", "language_model")}
 
 
 def test_every_role_is_saved_in_its_library_format(quick_suite):

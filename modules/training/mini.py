@@ -10,7 +10,7 @@ import time
 import traceback
 from pathlib import Path
 
-STAGES = ("tokenizer", "encoders", "places", "language", "questions", "grounding", "sounds", "decoder")
+STAGES = ("tokenizer", "encoders", "places", "audio", "language", "questions", "grounding", "sounds", "decoder")
 # trained only when named with --stage (stages run in the order named; both read the language model the stages
 # above saved): the cold start (supervised, on generated reasoning traces) and then the think stage (R1-Zero-style
 # GRPO on multi-step questions) stay out of the recipe until a measured run ships
@@ -18,6 +18,7 @@ OPT_IN_STAGES = ("coldstart", "think")
 LANGUAGE_STAGES = ("language", "questions", "grounding", "sounds")
 # each stage after the tokenizer -> (module of this package, its training function), imported when the stage runs
 TRAINERS = {"encoders": ("train_encoders", "train_encoders"), "places": ("pool_places", "train_places"),
+            "audio": ("tune_audio", "train_audio"),
             "language": ("train_language", "train_language"), "questions": ("train_language", "tune_on_questions"),
             "grounding": ("train_language", "tune_with_grounding"), "sounds": ("train_language", "tune_sound_bridge"),
             "decoder": ("train_decoder", "train_decoder"), "coldstart": ("train_coldstart", "train_coldstart"),
@@ -44,8 +45,8 @@ def quick_config(suite, out: Path):
     from .suite_config import ColdStartStage, DecoderStage, EncoderStage, LanguageStage, ThinkStage
     return dataclasses.replace(
         suite, out_dir=out, work_dir=out / ".work",
-        encoders=EncoderStage(scenes=200, sounds=100, shape_steps=2, steps=3, place_steps=2, picture_batch=8,
-                              sound_batch=8),
+        encoders=EncoderStage(scenes=200, sounds=100, shape_steps=2, steps=3, place_steps=2, audio_steps=2,
+                              picture_batch=8, sound_batch=8),
         language=LanguageStage(scenes=200, sounds=100, steps=3, batch=4, question_steps=2, grounding_steps=2,
                               sound_steps=2, sound_phase_sounds=100),
         decoder=DecoderStage(scenes=100, vae_steps=2, vae_decoder_steps=2, unet_steps=2, vae_batch=4,

@@ -69,6 +69,38 @@ def _oscillator(phase: np.ndarray, timbre: str) -> np.ndarray:
     return sine if timbre == "pure" else np.sign(sine) * 0.6
 
 
+def _band_limited_square(phase: np.ndarray, frequency: np.ndarray | float, rate: int) -> np.ndarray:
+    """A square wave as a synthesiser that avoids aliasing makes one: its odd harmonics, each only while it stays
+    below 0.45 of the rate, at the naive square's loudness. phase, frequency: (samples,) or frequency a float."""
+    frequency = np.broadcast_to(np.asarray(frequency, dtype=np.float64), phase.shape)
+    wave = np.zeros_like(phase)
+    for harmonic in range(1, 64, 2):
+        audible = harmonic * frequency < 0.45 * rate                          # (samples,)
+        if not audible.any():
+            break
+        wave += np.where(audible, np.sin(harmonic * phase) / harmonic, 0.0)
+    return wave * (4 / np.pi) * 0.6
+
+
+def _freely_made_wave(phase: np.ndarray, timbre: str, frequency: np.ndarray | float, rate: int,
+                      band_limited: bool) -> np.ndarray:
+    """A freely made sound's wave: a buzzy one either naive (its harmonics above the rate fold back) or band-limited,
+    as different programs make it."""
+    if timbre == "buzzy" and band_limited:
+        return _band_limited_square(phase, frequency, rate)
+    return _oscillator(phase, timbre)
+
+
+def _coloured_noise(samples: int, rng: np.random.Generator) -> np.ndarray:
+    """Noise whose power falls with frequency as f^-tilt, tilt drawn from 0 (white) to 2 (brown); standard
+    deviation 0.5, as the world's white noise. (samples,)."""
+    spectrum = np.fft.rfft(rng.standard_normal(samples))
+    frequencies = np.fft.rfftfreq(samples, 1 / SAMPLE_RATE)
+    tilt = float(rng.uniform(0.0, 2.0))
+    shaped = np.fft.irfft(spectrum * np.maximum(frequencies, 20.0) ** (-tilt / 2), n=samples)
+    return (shaped / max(float(shaped.std()), 1e-9) * 0.5).astype(np.float32)
+
+
 def _envelope(samples: int, fade: int) -> np.ndarray:
     env = np.ones(samples, dtype=np.float32)
     fade = min(fade, samples // 2)
@@ -81,7 +113,8 @@ def _envelope(samples: int, fade: int) -> np.ndarray:
 class SoundStyle:
     """How a sound is made. The default is the world's own way (1 to 3 s, beeps spread evenly over it); free
     timing is the ways people make the same sound: BEEP_SECONDS long beeps with GAP_SECONDS gaps, even or not,
-    silence before and after, tones and sweeps of TONE_SECONDS, everything within 0.3 to 6 s."""
+    silence before and after, tones and sweeps of TONE_SECONDS, everything within 0.3 to 6 s; half of the buzzy
+    sounds band-limited rather than naive squares, half of the noise coloured rather than white."""
 
     free_timing: bool = False
 
@@ -148,14 +181,15 @@ def _freely_timed(sound: Sound, rate: int) -> np.ndarray:
 
 def _beep_pattern(sound: Sound, rate: int, rng: np.random.Generator) -> np.ndarray:
     """count beeps of BEEP_SECONDS with GAP_SECONDS between them, all alike or each its own: (samples,)."""
-    even = rng.random() < 0.5
+    even, band_limited = rng.random() < 0.5, rng.random() < 0.5
     beep, gap = rng.uniform(*BEEP_SECONDS), rng.uniform(*GAP_SECONDS)
     base = PITCHES[sound.pitch][0] * rng.uniform(0.97, 1.03)
     parts = []
     for k in range(sound.count):
         length = int((beep if even else rng.uniform(*BEEP_SECONDS)) * rate)
         phase = 2 * np.pi * base * np.arange(length) / rate
-        parts.append(_oscillator(phase, sound.timbre) * _envelope(length, int(rng.uniform(0.003, 0.012) * rate)))
+        wave = _freely_made_wave(phase, sound.timbre, base, rate, band_limited)
+        parts.append(wave * _envelope(length, int(rng.uniform(0.003, 0.012) * rate)))
         if k < sound.count - 1:
             parts.append(np.zeros(int((gap if even else rng.uniform(*GAP_SECONDS)) * rate), np.float32))
     return np.concatenate(parts).astype(np.float32)
@@ -165,13 +199,17 @@ def _steady_or_sweep(sound: Sound, total: int, rate: int, rng: np.random.Generat
     """A tone, a sweep or noise of `total` samples: (total,)."""
     t = np.arange(total) / rate
     fade = int(rng.uniform(0.005, 0.03) * rate)
+    band_limited = rng.random() < 0.5
     if sound.kind == "tone":
         base = PITCHES[sound.pitch][0] * rng.uniform(0.97, 1.03)
-        return (_oscillator(2 * np.pi * base * t, sound.timbre) * _envelope(total, fade)).astype(np.float32)
+        wave = _freely_made_wave(2 * np.pi * base * t, sound.timbre, base, rate, band_limited)
+        return (wave * _envelope(total, fade)).astype(np.float32)
     if sound.kind in ("rising", "falling"):
         low, high = rng.uniform(150, 300), rng.uniform(750, 1500)
         f0, f1 = (low, high) if sound.kind == "rising" else (high, low)
         freq = f0 * (f1 / f0) ** (t / max(t[-1], 1e-6)) if rng.random() < 0.5 else np.linspace(f0, f1, total)
         phase = 2 * np.pi * np.cumsum(freq) / rate
-        return (_oscillator(phase, sound.timbre) * _envelope(total, fade)).astype(np.float32)
-    return (rng.standard_normal(total) * 0.5 * _envelope(total, fade)).astype(np.float32)
+        wave = _freely_made_wave(phase, sound.timbre, freq, rate, band_limited)
+        return (wave * _envelope(total, fade)).astype(np.float32)
+    noise = _coloured_noise(total, rng) if rng.random() < 0.5 else rng.standard_normal(total) * 0.5
+    return (noise * _envelope(total, fade)).astype(np.float32)
