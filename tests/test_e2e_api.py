@@ -113,19 +113,9 @@ def test_a_world_sound_is_counted_in_chinese(client, media):
     assert has_chinese(answer) and "三声" in answer and "蜂鸣" in answer, answer
 
 
-# The shipped weights count the three-beep example as four in English (beep counts, training distribution: 0.89
-# en, 0.92 zh; docs/training.md, Known gaps). Strict: the test turns red once they count it right, to be unmarked.
-HEARD_WRONG = {("three-high-beeps", "en"): "the shipped weights hear the three-beep example as four in English"}
-
-
 def example_sound_cases() -> list:
-    cases = []
-    for name in sorted(EXAMPLE_SOUNDS):
-        for lang, question, describe in [("en", "", describe_en), ("zh", "描述这段声音。", describe_zh)]:
-            wrong = HEARD_WRONG.get((name, lang))
-            marks = [pytest.mark.xfail(strict=True, reason=wrong)] if wrong else []
-            cases.append(pytest.param(name, question, describe, id=f"{lang}-{name}", marks=marks))
-    return cases
+    return [pytest.param(name, question, describe, id=f"{lang}-{name}") for name in sorted(EXAMPLE_SOUNDS)
+            for lang, question, describe in [("en", "", describe_en), ("zh", "描述这段声音。", describe_zh)]]
 
 
 @pytest.mark.parametrize("name, question, describe", example_sound_cases())
