@@ -73,6 +73,7 @@ def train_audio(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> None
 
 def run_audio_steps(suite: SuiteConfig, tokenizer, accelerator: Accelerator, objective: SoundObjective,
                     optimizer: torch.optim.Optimizer, start: int, rng: random.Random) -> None:
+    """The stage's steps from `start`, batches made ahead in a worker, a checkpoint every 250 steps and at the end."""
     stage, work = suite.encoders, Path(suite.work_dir)
     freely_timed = replace(stage, free_share=stage.audio_free_share)
     sounds = sounds_for("train", stage.sounds, suite.seed)
