@@ -15,6 +15,8 @@ from modules.ui.settings import SettingsPanel
 from modules.ui.texts import LANGUAGES, Relabeler, t
 
 Ask = Callable[..., Iterator[str]]   # pipeline.describe_image / describe_audio: (path, question, settings, stop)
+# What an empty question asks on a 中文 page (on an English one it stays empty: the pipeline's own default).
+EMPTY_QUESTION_ZH = {"picture": "描述这张图片。", "sound": "描述这段声音。"}
 
 
 def stream_answer(ask: Ask, path: Any, question: Any, values: tuple, limits: Any, kind: str,
@@ -25,7 +27,8 @@ def stream_answer(ask: Ask, path: Any, question: Any, values: tuple, limits: Any
     with friendly_errors():
         path = check_file(path, kind)
         question = check_text(question, limits, what="question")
-        question = question or t(f"empty_question_{kind}", page_language(language))
+        if page_language(language) == LANGUAGES[1] and not question.strip():
+            question = EMPTY_QUESTION_ZH[kind]
         settings = generation_settings(*values, limits)
         answer = ""
         with stops.running(request, channel) as stop:

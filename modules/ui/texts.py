@@ -62,9 +62,6 @@ TEXTS: dict[str, tuple[str, str]] = {
                          "例如：圆形是什么颜色？—— 留空则描述整张图片"),
     "question_sound": ("e.g. how many beeps? — leave empty for a description",
                        "例如：有几声蜂鸣？—— 留空则描述这段声音"),
-    # what an empty question asks, in the page's language (English: the pipeline's own default)
-    "empty_question_picture": ("", "描述这张图片。"),
-    "empty_question_sound": ("", "描述这段声音。"),
     "describe_btn": ("Describe", "描述"),
     "listen_btn": ("Listen", "聆听"),
     "answer": ("Answer", "回答"),
