@@ -129,10 +129,11 @@ class LanguageKeeper:
         if asked is None:
             return None
         names = self.allowed | latin_names([asked]) | extra
-        if names not in self._guards:
-            special = set(self.tokenizer.all_special_ids)
-            self._guards = {names: LanguageGuard(self.pieces, special, set(names))}   # the latest question's only
-        return language_of(asked), self._guards[names]
+        guard = self._guards.get(names)          # read once: a request in another thread may replace the cache
+        if guard is None:
+            guard = LanguageGuard(self.pieces, set(self.tokenizer.all_special_ids), set(names))
+            self._guards = {names: guard}        # the latest question's only
+        return language_of(asked), guard
 
 
 def fitted(mask: torch.Tensor, size: int) -> torch.Tensor:

@@ -10,7 +10,8 @@ import torch
 from transformers import AutoTokenizer, DeepseekV3ForCausalLM
 
 from modules.contracts import GenerationSettings
-from modules.language_guard import LanguageGuard, token_bytes
+from modules import language_guard
+from modules.language_guard import LanguageGuard, LanguageKeeper, token_bytes
 from modules.language_model import GenerationStats, LanguageModel
 from modules.training.corpus import scenes_for, sounds_for
 from modules.training.model_facts import stage_facts
@@ -114,3 +115,21 @@ def test_without_the_guard_the_pushed_model_mixes_scripts(mixing_lm):
     chinese = answers(mixing_lm, "你好，星形是什么颜色？", keep=False)
     assert any(CJK.search(t) for t in english)
     assert any(foreign_words(t, latin_names_in_chinese_answers()) for t in chinese)
+
+
+def test_a_question_from_another_request_in_between_does_not_lose_this_ones_guard(monkeypatch):
+    """Under load, chats in several threads share one keeper: another question arriving between this one's guard
+    being made and being used replaced the cache, and the chat failed with a KeyError."""
+    keeper = LanguageKeeper(tokenizer(), {"MoE"})
+    asked_first = [{"role": "user", "content": "What does the DeepSeek-V3 expert do?"}]
+    asked_between = [{"role": "user", "content": "How many experts does OmniMoE Studio have?"}]
+    found = language_guard.language_of
+
+    def another_request_meanwhile(text: str) -> str:
+        if text == asked_first[0]["content"]:
+            keeper.for_messages(asked_between)
+        return found(text)
+
+    monkeypatch.setattr(language_guard, "language_of", another_request_meanwhile)
+    lang, guard = keeper.for_messages(asked_first)
+    assert lang == "en" and isinstance(guard, LanguageGuard)
