@@ -96,7 +96,7 @@ def test_bad_request_limits_name_the_flag_and_what_is_valid(spaces, argv, expect
 def test_defaults_apply_where_the_profile_is_silent(spaces):
     config = load(spaces, ["--profile", "other"])
     assert (config.device, config.dtype, config.limits) == ("auto", "auto", Limits())
-    assert config.server.port == 7860 and config.server.queue_size == 16 and config.server.concurrency == 1
+    assert config.server.port == 7860 and config.server.queue_size == 64 and config.server.concurrency == 1
 
 
 def test_every_environment_variable_is_read(spaces, tmp_path):
