@@ -178,12 +178,19 @@ class EncoderObjective(nn.Module):
                                                  self.clip.logit_scale)
             losses["caption places"] = self.caption_places.loss(text_emb, scenes)
         if sounds is not None:
-            audio_emb, time_tokens = self.audio(sounds.waves, sounds.lengths)            # (B, D), (B, tokens, width)
-            audio_emb = F.normalize(audio_emb, dim=-1)
-            losses["beeps"] = self.beep_head.loss(time_tokens, sounds.begun)
-            desc_emb = F.normalize(self.clip.encode_text(sounds.descriptions.ids), dim=-1)
-            losses["sound"] = contrastive_loss(audio_emb, desc_emb, sounds.descriptions.keys, self.audio.logit_scale)
+            losses |= sound_losses(self.audio, self.beep_head, self.clip, sounds)
         return losses
+
+
+def sound_losses(audio: MiniAudioEncoder, beep_head: BeepCountHead, text_tower: CLIP, sounds: "SoundBatch"
+                 ) -> dict[str, torch.Tensor]:
+    """The sound tower's two losses: its beep heads over the time tokens, and contrastive against the text tower's
+    embeddings of the descriptions."""
+    audio_emb, time_tokens = audio(sounds.waves, sounds.lengths)                    # (B, D), (B, tokens, width)
+    desc_emb = F.normalize(text_tower.encode_text(sounds.descriptions.ids), dim=-1)  # (B, D)
+    return {"beeps": beep_head.loss(time_tokens, sounds.begun),
+            "sound": contrastive_loss(F.normalize(audio_emb, dim=-1), desc_emb, sounds.descriptions.keys,
+                                      audio.logit_scale)}
 
 
 @dataclass

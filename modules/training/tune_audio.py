@@ -16,7 +16,6 @@ from pathlib import Path
 
 import open_clip
 import torch
-import torch.nn.functional as F
 from accelerate import Accelerator
 from torch import nn
 from tqdm import tqdm
@@ -30,7 +29,7 @@ from .checkpoint import cosine_lr, load_checkpoint, save_checkpoint
 from .corpus import sounds_for
 from .replicas import check_replicas_agree
 from .suite_config import SuiteConfig
-from .train_encoders import SoundBatch, contrastive_loss, sound_batch, text_tokens
+from .train_encoders import SoundBatch, sound_batch, sound_losses, text_tokens
 
 
 class SoundObjective(nn.Module):
@@ -41,13 +40,9 @@ class SoundObjective(nn.Module):
         self.audio, self.beep_head, self.text_tower = audio, beep_head, text_tower
 
     def forward(self, sounds: SoundBatch) -> dict[str, torch.Tensor]:
-        """The contrastive loss against the descriptions' embeddings and the beep heads' loss."""
-        embedding, time_tokens = self.audio(sounds.waves, sounds.lengths)            # (B, D), (B, tokens, width)
-        with torch.no_grad():
-            described = F.normalize(self.text_tower.encode_text(sounds.descriptions.ids), dim=-1)   # (B, D)
-        return {"sound": contrastive_loss(F.normalize(embedding, dim=-1), described, sounds.descriptions.keys,
-                                          self.audio.logit_scale),
-                "beeps": self.beep_head.loss(time_tokens, sounds.begun)}
+        """The encoders' joint-phase sound losses (sound_losses); the text tower is frozen, so only the sound
+        tower and the beep head learn."""
+        return sound_losses(self.audio, self.beep_head, self.text_tower, sounds)
 
 
 def train_audio(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> None:

@@ -91,11 +91,11 @@ def _freely_made_wave(phase: np.ndarray, timbre: str, frequency: np.ndarray | fl
     return _oscillator(phase, timbre)
 
 
-def _coloured_noise(samples: int, rng: np.random.Generator) -> np.ndarray:
+def _coloured_noise(samples: int, rate: int, rng: np.random.Generator) -> np.ndarray:
     """Noise whose power falls with frequency as f^-tilt, tilt drawn from 0 (white) to 2 (brown); standard
     deviation 0.5, as the world's white noise. (samples,)."""
     spectrum = np.fft.rfft(rng.standard_normal(samples))
-    frequencies = np.fft.rfftfreq(samples, 1 / SAMPLE_RATE)
+    frequencies = np.fft.rfftfreq(samples, 1 / rate)
     tilt = float(rng.uniform(0.0, 2.0))
     shaped = np.fft.irfft(spectrum * np.maximum(frequencies, 20.0) ** (-tilt / 2), n=samples)
     return (shaped / max(float(shaped.std()), 1e-9) * 0.5).astype(np.float32)
@@ -211,5 +211,5 @@ def _steady_or_sweep(sound: Sound, total: int, rate: int, rng: np.random.Generat
         phase = 2 * np.pi * np.cumsum(freq) / rate
         wave = _freely_made_wave(phase, sound.timbre, freq, rate, band_limited)
         return (wave * _envelope(total, fade)).astype(np.float32)
-    noise = _coloured_noise(total, rng) if rng.random() < 0.5 else rng.standard_normal(total) * 0.5
+    noise = _coloured_noise(total, rate, rng) if rng.random() < 0.5 else rng.standard_normal(total) * 0.5
     return (noise * _envelope(total, fade)).astype(np.float32)
