@@ -15,7 +15,8 @@ from modules.language_guard import LanguageGuard, LanguageKeeper, token_bytes
 from modules.language_model import GenerationStats, LanguageModel
 from modules.training.corpus import scenes_for, sounds_for
 from modules.training.model_facts import stage_facts
-from modules.world.chat import CONVERSATION, OUT_OF_WORLD_ANSWER, draw_prompt, latin_names_in_chinese_answers
+from modules.world.chat import CONVERSATION, draw_prompt, latin_names_in_chinese_answers
+from modules.world.off_world import OUT_OF_WORLD_ANSWER
 from modules.world.pictures import random_scene
 from modules.world.studio import STUDIO_TOPICS, studio_exchange
 from modules.world.talk import caption_exchange, picture_question, sound_exchange

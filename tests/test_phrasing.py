@@ -10,8 +10,9 @@ from transformers import AutoConfig
 from modules.router import route
 from modules.training.evaluate import normalise, parse_caption, scene_labels
 from modules.training.model_facts import facts_of_config, stage_facts
-from modules.world.chat import (OUT_FORMS, OUT_OF_WORLD_ANSWER, OUT_QUESTIONS, OUT_TOPICS, TOPIC_QUESTIONS,
-                               conversation_exchange, draw_prompt, out_of_world_exchange)
+from modules.world.chat import TOPIC_QUESTIONS, conversation_exchange, draw_prompt
+from modules.world.off_world import (OUT_FORMS, OUT_OF_WORLD_ANSWER, OUT_QUESTIONS, OUT_TOPICS, SUM_FORMS,
+                                     made_up_topic, out_of_world_exchange)
 from modules.world.language import language_of
 from modules.world.phrasing import FRAMES, Part, Typing, typed
 from modules.world.pictures import COLORS, POSITIONS, SHAPES, random_scene
@@ -29,7 +30,8 @@ def every_part() -> list[Part]:
     parts = [p for table in (PICTURE_TEMPLATES, SOUND_TEMPLATES, STUDIO_QUESTIONS) for by_lang in table.values()
              for p in by_lang.values()]
     parts += [p for by_lang in PLACE_WORDS.values() for p in by_lang.values()]
-    parts += [p for table in (OUT_FORMS, OUT_QUESTIONS, OUT_TOPICS, DRAW_TEMPLATES_PART) for p in table.values()]
+    tables = (OUT_FORMS, OUT_QUESTIONS, OUT_TOPICS, SUM_FORMS, DRAW_TEMPLATES_PART)
+    parts += [p for table in tables for p in table.values()]
     parts += [p for topic in TOPIC_QUESTIONS for p in topic.values()]
     return parts + [p for frames in FRAMES.values() for p in frames.values()]
 
@@ -158,14 +160,35 @@ def test_studio_answers_hold_the_true_numbers(lang):
 
 
 def test_out_of_world_questions_name_nothing_of_the_world():
-    world = set(COLORS) | set(SHAPES) | {"draw", "picture", "sound", "expert", "experts"}
-    zh_world = {v[1] for v in COLORS.values()} | set(SHAPES.values()) | {"画", "图片", "声音", "专家"}
-    for _, e, _ in exchanges("en", False, 300):
-        if e.answer == OUT_OF_WORLD_ANSWER["en"]:
-            assert not set(re.findall(r"[a-z]+", e.question.lower())) & world, e.question
-    for _, e, _ in exchanges("zh", True, 300):
-        if e.answer == OUT_OF_WORLD_ANSWER["zh"]:
-            assert not any(w in e.question for w in zh_world), e.question
+    world = set(COLORS) | set(SHAPES) | set(POSITIONS) | {"draw", "picture", "image", "sound", "beep", "expert",
+                                                          "experts", "model", "studio"}
+    zh_world = ({v[1] for v in COLORS.values()} | set(SHAPES.values()) | set(POSITIONS.values())
+                | {"画", "图片", "声音", "专家", "模型"})
+    options = {lang: [o for table in (OUT_FORMS, OUT_QUESTIONS, OUT_TOPICS, SUM_FORMS) for o in table[lang].options]
+               for lang in ("en", "zh")}
+    rng = random.Random(3)
+    for lang in ("en", "zh"):
+        options[lang] += [made_up_topic(rng, lang) for _ in range(200)]
+    for text in options["en"]:
+        assert not set(re.findall(r"[a-z]+", text.lower())) & world, text
+    for text in options["zh"]:
+        assert not any(w in text for w in zh_world), text
+    for lang, held_out in (("en", False), ("zh", True)):
+        for _, e, _ in exchanges(lang, held_out, 300):
+            if e.answer == OUT_OF_WORLD_ANSWER[lang] and lang == "en":
+                assert not set(re.findall(r"[a-z]+", e.question.lower())) & world, e.question
+            elif e.answer == OUT_OF_WORLD_ANSWER[lang]:
+                assert not any(w in e.question for w in zh_world), e.question
+
+
+def test_out_of_world_questions_come_as_people_ask_them():
+    """Sums with any numbers, made-up things and the usual forms, each refused; the shares hold roughly."""
+    rng = random.Random(8)
+    asked = [out_of_world_exchange(rng, "en") for _ in range(600)]
+    sums = [e for e in asked if e.wording[0] in SUM_FORMS["en"].options]
+    assert 40 < len(sums) < 120 and len({e.question for e in sums}) > 0.9 * len(sums)
+    assert len({e.question for e in asked}) > 500
+    assert all(e.answer == OUT_OF_WORLD_ANSWER["en"] for e in asked)
 
 
 @pytest.mark.parametrize("held_out", [False, True])

@@ -7,7 +7,8 @@ from dataclasses import replace
 from ..world.pictures import (COLORS, POSITIONS, SHAPES, SIZES, Scene, SceneObject, caption_en, caption_zh,
                              random_scene)
 from ..world.sounds import Sound, all_sound_contents, describe_en, describe_zh, random_sound
-from ..world.chat import OUT_FORMS, OUT_QUESTIONS, OUT_TOPICS, TOPIC_QUESTIONS
+from ..world.chat import TOPIC_QUESTIONS
+from ..world.off_world import OUT_FORMS, OUT_QUESTIONS, OUT_TOPICS, SUM_FORMS
 from ..world.phrasing import FRAMES
 from ..world.studio import STUDIO_QUESTIONS, STUDIO_TOPICS, studio_exchange
 from ..world.talk import (CONVERSATION, OUT_OF_WORLD_ANSWER, caption_exchange, conversation_exchange,
@@ -108,7 +109,8 @@ def grammar_options(facts) -> list[str]:
     """Every trained option of every part of the grammar (templates, frames, topics) and every studio answer."""
     parts = [p for kinds in (PICTURE_TEMPLATES, SOUND_TEMPLATES) for by_lang in kinds.values() for p in by_lang.values()]
     parts += [p for frames in FRAMES.values() for p in frames.values()]
-    parts += [p for table in (OUT_FORMS, OUT_QUESTIONS, OUT_TOPICS, DRAW_TEMPLATES_PART) for p in table.values()]
+    tables = (OUT_FORMS, OUT_QUESTIONS, OUT_TOPICS, SUM_FORMS, DRAW_TEMPLATES_PART)
+    parts += [p for table in tables for p in table.values()]
     parts += [p for topic in TOPIC_QUESTIONS for p in topic.values()]
     parts += [p for kinds in STUDIO_QUESTIONS.values() for p in kinds.values()]
     texts = [o for p in parts for o in p.trained]

@@ -17,9 +17,10 @@ from ..contracts import GenerationSettings
 from ..search.prompt import fits_context
 from ..language_model import GenerationStats
 from ..reasoning import split_reply
-from ..world.chat import conversation_exchange, latin_names_in_chinese_answers, out_of_world_exchange
+from ..world.chat import conversation_exchange, latin_names_in_chinese_answers
 from ..world.exchange import Exchange
 from ..world.language import foreign_in, language_of
+from ..world.off_world import out_of_world_exchange
 from ..world.pictures import render_scene
 from ..world.sounds import synthesize
 from ..world.studio import studio_exchange

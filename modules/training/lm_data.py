@@ -25,7 +25,7 @@ IGNORE = -100
 # conversation and studio shares; it is drawn only when sample_example is given the search turns (they are fitted
 # with the model's tokenizer), else its share goes to the other tasks.
 # relative weights of the tasks (rng.choices normalises them: they sum to 1.03 since studio_search came in at 0.03)
-MIXTURE = {"caption": 0.3, "picture_question": 0.35, "sound": 0.12, "conversation": 0.07, "out_of_world": 0.04,
+MIXTURE = {"caption": 0.28, "picture_question": 0.35, "sound": 0.12, "conversation": 0.07, "out_of_world": 0.06,
            "draw": 0.07, "multi_turn": 0.03, "studio": 0.02, "studio_search": 0.03}
 # With think_first: questions answered from given notes, without a picture, take a share of the picture examples
 # (captions are learnt well by then): the notes are the only place the answer can come from.

@@ -1,11 +1,12 @@
-"""The built-in world's conversation: greetings, the studio and its ideas, requests to draw, and the honest short
-answer to everything outside the world; every question worded from the grammar (phrasing)."""
+"""The built-in world's conversation: greetings, the studio and its ideas, and requests to draw; every question worded
+from the grammar (phrasing). Questions outside the world are off_world's."""
 from __future__ import annotations
 
 import random
 import re
 
 from .exchange import Exchange
+from .off_world import OUT_OF_WORLD_ANSWER
 from .phrasing import Part, worded
 from .pictures import COLORS, POSITION_PHRASES_EN, POSITIONS, SHAPES, SIZES, Scene, SceneObject
 from .wordings import DRAW_TEMPLATES_PART, KEY_WORDS
@@ -141,65 +142,6 @@ def conversation_exchange(rng: random.Random, lang: str, held_out: bool = False)
     wording = worded(TOPIC_QUESTIONS[k][lang], {}, lang, rng, held_out, KEY_WORDS, frames)
     return Exchange(wording.text, answer_en if lang == "en" else answer_zh, lang, kind="conversation",
                     wording=wording.parts)
-
-
-# ---- outside the world -------------------------------------------------------------------------------------
-
-OUT_OF_WORLD_ANSWER = {
-    "en": "I am the small built-in model and I only know this studio's world of coloured shapes and simple sounds. "
-          "For other questions, start the studio with a hub profile, for example --profile hub-cpu.",
-    "zh": "我是小型内置模型，只了解这个工作室里的彩色图形和简单声音。其他问题请用 hub 配置启动工作室，例如 --profile hub-cpu。",
-}
-OUT_TOPICS = {
-    "en": Part("en/out topic", (
-        "the capital of France", "the weather tomorrow", "quantum physics", "the stock market", "the history of Rome",
-        "python decorators", "the meaning of life", "football results", "a recipe for pasta", "the population of Tokyo",
-        "black holes", "the best movie of the year", "how to fix my car", "the tallest mountain",
-        "machine translation", "poetry", "the price of bitcoin", "my homework", "the moon landing",
-        "the French revolution", "chess openings", "baking bread", "the speed of light", "the Second World War",
-        "javascript promises", "the rules of tennis", "climate change", "tax returns", "hotels in Paris",
-        "dinosaurs", "the plot of Hamlet", "vaccines", "the news today", "my horoscope", "learning Spanish",
-        "the economy of Germany", "sorting algorithms", "the Olympic games", "healthy breakfasts", "volcanoes")),
-    "zh": Part("zh/out topic", (
-        "法国的首都", "明天的天气", "量子物理", "股票市场", "罗马的历史", "Python装饰器", "人生的意义", "足球比赛",
-        "意大利面的做法", "东京的人口", "黑洞", "今年最好的电影", "怎么修车", "最高的山", "诗歌", "比特币的价格", "我的作业",
-        "登月", "法国大革命", "国际象棋开局", "怎么烤面包", "光速", "第二次世界大战", "网球规则", "气候变化", "报税",
-        "巴黎的酒店", "恐龙", "哈姆雷特的情节", "疫苗", "今天的新闻", "星座运势", "学西班牙语", "德国的经济", "排序算法",
-        "奥运会", "健康的早餐", "火山")),
-}
-OUT_FORMS = {
-    "en": Part("en/out form", (
-        "tell me about {t}", "what do you know about {t}?", "can you explain {t}?", "what is {t}?",
-        "write an essay on {t}", "I have a question about {t}", "explain {t} to me", "do you know anything about {t}?",
-        "give me some information on {t}", "I need help with {t}", "what can you tell me about {t}?",
-        "teach me about {t}", "let's talk about {t}", "summarise {t} for me", "I'm curious about {t}")),
-    "zh": Part("zh/out form", (
-        "告诉我关于{t}的事", "你了解{t}吗？", "能解释一下{t}吗？", "{t}是什么？", "写一篇关于{t}的文章",
-        "我有一个关于{t}的问题", "给我讲讲{t}", "你知道{t}吗？", "说说{t}", "我想了解{t}", "帮我查一下{t}",
-        "介绍一下{t}", "聊聊{t}吧")),
-}
-OUT_QUESTIONS = {
-    "en": Part("en/out question", (
-        "who won the world cup?", "what time is it?", "translate hello into French", "what is 17 times 23?",
-        "write me a poem", "tell me a joke", "how old is the universe?", "who is the president of the USA?",
-        "what should I cook tonight?", "recommend a good book", "how do I learn to code?",
-        "what is the best phone to buy?", "book me a flight to London", "how far away is the sun?",
-        "write a song about love")),
-    "zh": Part("zh/out question", (
-        "谁赢了世界杯？", "现在几点了？", "把你好翻译成法语", "17乘以23等于多少？", "给我写一首诗", "讲个笑话", "宇宙有多少岁了？",
-        "美国总统是谁？", "今晚吃什么好？", "推荐一本好书", "怎么学编程？", "买什么手机最好？", "帮我订一张去伦敦的机票",
-        "太阳离我们有多远？", "写一首关于爱情的歌")),
-}
-
-
-def out_of_world_exchange(rng: random.Random, lang: str, held_out: bool = False) -> Exchange:
-    """A question outside the world (a topic in a form, or a whole question), in a greeting and polite frame,
-    with the honest short answer; held_out as picture_question's."""
-    if rng.random() < 0.3:
-        wording = worded(OUT_QUESTIONS[lang], {}, lang, rng, held_out, KEY_WORDS)
-    else:
-        wording = worded(OUT_FORMS[lang], {"t": OUT_TOPICS[lang]}, lang, rng, held_out, KEY_WORDS)
-    return Exchange(wording.text, OUT_OF_WORLD_ANSWER[lang], lang, kind="out of world", wording=wording.parts)
 
 
 def latin_names_in_chinese_answers() -> set[str]:

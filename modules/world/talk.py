@@ -7,8 +7,9 @@ from dataclasses import dataclass, replace
 
 from .pictures import (BACKGROUNDS, COLORS, NUMBER_WORDS_EN, NUMBER_WORDS_ZH, POSITION_PHRASES_EN, POSITIONS,
                        SHAPES, Scene, SceneObject, caption_en, caption_zh)
-from .chat import (CONVERSATION, DRAW_TEMPLATES, OUT_OF_WORLD_ANSWER, conversation_exchange,  # noqa: F401
-                   draw_object_phrase, draw_prompt, out_of_world_exchange)
+from .chat import (CONVERSATION, DRAW_TEMPLATES, conversation_exchange, draw_object_phrase,  # noqa: F401
+                   draw_prompt)
+from .off_world import OUT_OF_WORLD_ANSWER, out_of_world_exchange  # noqa: F401
 from .exchange import Exchange
 from .phrasing import worded
 from .sounds import COUNT_WORDS_EN, COUNT_WORDS_ZH, KINDS, PITCHES, TIMBRES, Sound, describe_en, describe_zh
