@@ -12,7 +12,8 @@ from modules.media import load_audio, load_image
 from modules.training.evaluate_outside import number_in, pixel_check
 from modules.training.outside_pictures import (PICTURE_FORMATS, OutsideStyle, draw_outside, save_outside_picture,
                                                visible_in_grey)
-from modules.training.outside_sounds import (SOUND_FORMATS, OutsideSoundStyle, make_outside, save_outside_sound)
+from modules.training.outside_sounds import (RATES, SOUND_FORMATS, OutsideSoundStyle, glide, make_outside,
+                                             save_outside_sound)
 from modules.world.pictures import LARGE_FROM, Scene, SceneObject, place_of, render_scene
 from modules.world.sounds import PITCHES, Sound
 
@@ -158,6 +159,27 @@ def test_tones_stay_on_their_pitch_and_sweeps_glide_the_way_they_are_named():
             ratio = dominant_hz(made.samples, made.rate, seconds - 0.15, 0.1) / dominant_hz(
                 made.samples, made.rate, 0.05, 0.1)
             assert (ratio > 2.0) if kind == "rising" else (ratio < 0.5), (kind, seed, ratio)
+
+
+def overtone_share(samples: np.ndarray, rate: int, start: float, seconds: float = 0.05) -> float:
+    """The share of a window's energy above 1.5x its strongest frequency: about 0.1 with a square's third
+    harmonic, near 0 for a sine."""
+    window = samples[int(start * rate): int((start + seconds) * rate)]
+    power = np.abs(np.fft.rfft(window * np.hanning(len(window)))) ** 2                  # (bins,)
+    freqs = np.fft.rfftfreq(len(window), 1 / rate)
+    return float(power[freqs > 1.5 * freqs[np.argmax(power)]].sum() / power.sum())
+
+
+@pytest.mark.parametrize("rate", RATES)
+def test_a_buzzy_sweep_keeps_overtones_at_every_rate_and_a_pure_one_has_none(rate):
+    for seed in range(12):
+        for kind in ("rising", "falling"):
+            frames = int(1.0 * rate)
+            buzzy = glide(kind, "buzzy", frames, rate, random.Random(seed))
+            pure = glide(kind, "pure", frames, rate, random.Random(seed))
+            highest = 0.9 if kind == "rising" else 0.05                          # where the sweep is highest
+            assert overtone_share(buzzy, rate, highest) > 0.04, (kind, seed)
+            assert overtone_share(pure, rate, highest) < 0.01, (kind, seed)
 
 
 @pytest.mark.parametrize("kind", SOUND_FORMATS)

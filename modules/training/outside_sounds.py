@@ -59,12 +59,22 @@ def oscillator(phase: np.ndarray, timbre: str, frequency: np.ndarray | float, ra
     if timbre != "buzzy":
         raise ValueError(f"unknown timbre {timbre!r}; valid: {', '.join(TIMBRES)}")
     wave = np.zeros_like(phase)
-    highest = float(np.max(frequency))
-    for harmonic in range(1, 40, 2):
-        if harmonic * highest >= 0.45 * rate:
-            break
+    for harmonic in kept_harmonics(float(np.max(frequency)), rate):
         wave += np.sin(harmonic * phase) / harmonic
     return wave * (4 / math.pi) * 0.7                       # a square's partial sums, at about the sine's loudness
+
+
+def kept_harmonics(highest: float, rate: int) -> list[int]:
+    """The odd harmonics of a square wave whose fundamental reaches `highest` Hz that stay under the rate's
+    Nyquist limit (with room for the resampler's roll-off): 1 alone means the wave is a sine."""
+    return [h for h in range(1, 40, 2) if h * highest < 0.45 * rate]
+
+
+def glide_ceiling(timbre: str, rate: int) -> float:
+    """The highest frequency a sweep may reach at this rate: a buzzy one keeps at least its third harmonic (at
+    8 kHz a buzzy sweep up to 1,600 Hz kept none above 1,200 Hz, and a sine was labelled buzzy)."""
+    ceiling = min(1600.0, 0.4 * rate)
+    return min(ceiling, 0.44 * rate / 3) if timbre == "buzzy" else ceiling
 
 
 def ramp_envelope(frames: int, rate: int, rng: random.Random) -> np.ndarray:
@@ -89,7 +99,7 @@ def steady(frequency: float, timbre: str, frames: int, rate: int, rng: random.Ra
 
 def glide(kind: str, timbre: str, frames: int, rate: int, rng: random.Random) -> np.ndarray:
     """A sweep from a low to a high frequency (rising) or back (falling), straight or curved in time."""
-    low, high = rng.uniform(150.0, 300.0), rng.uniform(800.0, min(1600.0, 0.4 * rate))
+    low, high = rng.uniform(150.0, 300.0), rng.uniform(800.0, glide_ceiling(timbre, rate))
     start, end = (low, high) if kind == "rising" else (high, low)
     progress = np.linspace(0.0, 1.0, frames) ** rng.choice([1.0, 0.7, 1.4])         # (frames,)
     frequency = start + (end - start) * progress if rng.random() < 0.5 else start * (end / start) ** progress
