@@ -31,6 +31,7 @@ GREEDY = GenerationSettings(temperature=0.0, max_new_tokens=96, keep_language=Fa
 DRAW = DrawSettings()                     # the studio's defaults: what a person gets without touching a slider
 DESCRIBE = {"en": "Describe this picture.", "zh": "描述这张图片。"}
 DESCRIBE_SOUND = {"en": "Describe this sound.", "zh": "描述这段声音。"}
+TALK_ITEMS = 50                           # questions per measure, language and wording in the talk table (at most)
 SOUND_TRIES_PER_CONTENT = 4               # 35 contents x 4 variations: each beep count 24 times per language
 
 
@@ -325,7 +326,10 @@ def run_evaluation(out: Path | None, limit: int) -> int:
     from .evaluate_outside import (OutsideConfig, evaluate_outside, format_outside_table,  # it imports this file
                                    outside_bars_met)
     outside = evaluate_outside(suite, OutsideConfig(items=n, drawings=min(n, 60), seed=seed))
+    from .evaluate_talk import format_report, measure_talk, talk_bars_met     # it imports this file
+    talk = measure_talk(suite, min(n, TALK_ITEMS))
     report = {"test_items": n, "bars": BARS, "metrics": metrics, "robustness": robustness, "outside": outside,
+              "talk": talk,
               "worst_sound_contents": worst_sounds,
               "picture_qa_by_kind": {lang: {kind: f"{right}/{asked}" for kind, (right, asked) in sorted(kinds.items())}
                                      for lang, kinds in qa_kinds.items()},
@@ -333,12 +337,13 @@ def run_evaluation(out: Path | None, limit: int) -> int:
     (folder / "metrics.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
     print(format_table(metrics, robustness))
     print("\n" + format_outside_table(outside))
+    print("\nquestions as people type them, trained and held-out wordings\n" + format_report(talk))
     for lang, worst in worst_sounds.items():
         print(f"sounds most often described wrong ({lang}): {'; '.join(worst) or 'none'}")
     for lang, kinds in report["picture_qa_by_kind"].items():
         print(f"picture questions answered right, by kind ({lang}): "
               + "; ".join(f"{kind} {tally}" for kind, tally in kinds.items()))
-    return 0 if all_bars_met(metrics) and outside_bars_met(outside) else 1
+    return 0 if all_bars_met(metrics) and outside_bars_met(outside) and talk_bars_met(talk) else 1
 
 
 def evaluate_robustness(suite: Suite, scenes, sounds, seed: int) -> dict[str, dict]:

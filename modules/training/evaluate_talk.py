@@ -1,7 +1,8 @@
 """Evaluation of questions as people type them, on the shipped suite: trained wordings beside held-out wordings, in
 English and Chinese: pictures, sounds, the studio's own model (also asked with Search on: the answer must cite the
 source that mentions its topic), refusals, greetings, and the answer's language with
-and without the language guard. Prints a table with the bars; `python -m modules.training.evaluate_talk`."""
+and without the language guard. Prints a table with the bars; `python -m modules.training.evaluate_talk`, and
+`mini eval` keeps the same report in metrics.json under "talk"."""
 from __future__ import annotations
 
 import argparse
@@ -34,6 +35,9 @@ from .suite_config import SuiteConfig
 BARS = {"picture_qa": 0.90, "studio": 0.90, "outside_refused": 0.95, "inside_not_refused": 0.99,
         "language_without_guard": 0.995, "language_with_guard": 1.00}
 WORDINGS = ("trained", "held_out")
+MEASURES = ("picture_qa", "sound_qa", "studio", "studio_search", "conversation", "greeting_answered",
+            "outside_refused", "inside_not_refused", "language_without_guard", "language_with_guard")   # table rows
+MAX_GAP_POINTS = 5.0          # held-out wordings at most this far below trained ones, as the outside columns
 SEED = 11
 CITATION = re.compile(r"\[(\d{1,2})\]")
 
@@ -167,8 +171,7 @@ def tally(asked: list[Asked]) -> Tally:
 
 
 def format_table(t: Tally) -> str:
-    measures = ["picture_qa", "sound_qa", "studio", "studio_search", "conversation", "greeting_answered",
-                "outside_refused", "inside_not_refused", "language_without_guard", "language_with_guard"]
+    measures = MEASURES
     columns = [(lang, w) for lang in ("en", "zh") for w in WORDINGS]
     head = f"{'measure':<24}" + "".join(f"{lang + ' ' + w:>14}" for lang, w in columns) + f"{'bar':>7}"
     lines = [head, "-" * len(head)]
@@ -180,23 +183,45 @@ def format_table(t: Tally) -> str:
     return "\n".join(lines)
 
 
-def run(folder: Path, limit: int, guarded_share: float = 0.3) -> dict:
-    """Asks every question without the guard, and the first `guarded_share` of each cell again with it."""
+def measure_talk(suite: Suite, limit: int, guarded_share: float = 0.3) -> dict:
+    """Asks every question without the guard, and the first `guarded_share` of each cell again with it: the
+    report that metrics.json keeps under "talk" (shares by measure, language and wording; bars; wrong answers)."""
     started = time.time()
-    suite = Suite.load(folder)
     asked = questions(suite, limit)
     for a in asked:
         a.answer = answer(suite, a, keep_language=False)
         if a.round < max(1, round(limit * guarded_share)):
             a.guarded = answer(suite, a, keep_language=True)
     t = tally(asked)
-    print(format_table(t))
     result = {f"{m}_{lang}_{w}": t.share(m, lang, w) for (m, lang, w) in t.right}
     examples = [{"question": a.exchange.question, "expected": a.exchange.answer, "answer": a.answer,
                  "guarded": a.guarded, "wording": a.wording} for a in asked if not right(a, a.answer)][:40]
-    report = {"limit": limit, "bars": BARS, "metrics": result, "wrong_examples": examples,
-              "seconds": round(time.time() - started, 1)}
-    print(f"{len(asked)} questions, {report['seconds']} s")
+    return {"limit": limit, "bars": BARS, "max_gap_points": MAX_GAP_POINTS, "metrics": result,
+            "tallies": [[m, lang, w, k, n] for (m, lang, w), (k, n) in t.right.items()],
+            "wrong_examples": examples, "questions": len(asked), "seconds": round(time.time() - started, 1)}
+
+
+def talk_bars_met(report: dict) -> bool:
+    """Every barred measure at its bar in the held-out wordings of both languages, and no more than
+    MAX_GAP_POINTS below the trained wordings."""
+    metrics = report["metrics"]
+    for measure, bar in report["bars"].items():
+        for lang in ("en", "zh"):
+            held, trained = metrics.get(f"{measure}_{lang}_held_out"), metrics.get(f"{measure}_{lang}_trained")
+            if held is None or held < bar or (trained is not None and 100 * (trained - held) > MAX_GAP_POINTS):
+                return False
+    return True
+
+
+def format_report(report: dict) -> str:
+    """The talk report as the table format_table prints."""
+    return format_table(Tally({(m, lang, w): [k, n] for m, lang, w, k, n in report["tallies"]}))
+
+
+def run(folder: Path, limit: int, guarded_share: float = 0.3) -> dict:
+    report = measure_talk(Suite.load(folder), limit, guarded_share)
+    print(format_report(report))
+    print(f"{report['questions']} questions, {report['seconds']} s")
     return report
 
 

@@ -29,7 +29,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m modules.training.mini",
                                      description="Train or evaluate the built-in mini model suite.")
     parser.add_argument("command", choices=("train", "eval", "table"),
-                        help="train the models; eval them (writes metrics.json); table: metrics.json as Markdown")
+                        help="train the models; eval them (writes metrics.json); table: metrics.json as Markdown (the "
+                             "tables of docs/training.md, then the README's)")
     parser.add_argument("--stage", action="append", choices=STAGES + OPT_IN_STAGES,
                         help="train only these stages (repeatable); default: all but the opt-in "
                              f"{', '.join(OPT_IN_STAGES)}, in order")
@@ -216,9 +217,10 @@ def main(argv: list[str] | None = None) -> int:
         train_stages(suite_for(args), args.stage or list(STAGES))
         return 0
     if args.command == "table":
-        from .report import markdown
+        from .report import markdown, readme_table
         from .suite_config import SuiteConfig
-        print(markdown(Path(args.out or SuiteConfig().out_dir) / "metrics.json"))
+        metrics = Path(args.out or SuiteConfig().out_dir) / "metrics.json"
+        print(markdown(metrics) + "\n\nThe README's table (How well the built-in models do):\n\n" + readme_table(metrics))
         return 0
     from .evaluate import run_evaluation
     return run_evaluation(args.out, args.limit)

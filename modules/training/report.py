@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .evaluate_talk import MEASURES
+
 ROWS = [  # (label, metric base name, has a Chinese figure)
     ("picture → text retrieval R@1", "picture_retrieval_r1", True),
     ("sound → text retrieval R@1", "sound_retrieval_r1", True),
@@ -21,7 +23,7 @@ ROWS = [  # (label, metric base name, has a Chinese figure)
 
 
 def _row(cells: list[str]) -> str:
-    return "| " + " | ".join(cells).replace("|  |", "| |") + " |"
+    return ("| " + " | ".join(cells) + " |").replace("|  |", "| |")
 
 
 def _bar(base: str, bars: dict) -> str:
@@ -56,6 +58,101 @@ def robustness_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def outside_table(report: dict) -> str:
+    """The training renderer and synthesiser beside the second ones (outside pictures, sounds and held-out
+    picture-question wordings), with each bar and the gap in points; drawings by both judges."""
+    outside = report["outside"]
+    training, held = outside["columns"]["training"], outside["columns"]["outside"]
+    bars, limit = outside["bars"], outside["max_gap_points"]
+    lines = [f"| measure ({outside['items']} items a column) | training | outside | bar | gap (≤ {limit:g} points) |",
+             "| --- | --- | --- | --- | --- |"]
+    for key, value in held.items():
+        bar = bars.get(key, bars.get(key.removesuffix("_en").removesuffix("_zh")))
+        digits = 3 if bar is not None and value < bar <= round(value, 2) else 2     # 0.997 is not "1.00"
+        lines.append(_row([key, f"{training[key]:.{digits}f}", f"{value:.{digits}f}",
+                           "—" if bar is None else f"≥ {bar:.2f}", f"{100 * (training[key] - value):.0f}"]))
+    for judge, figures in outside["drawings"].items():
+        for key, value in figures.items():
+            lines.append(_row([f"{key} (by {judge})", "", f"{value:.2f}", f"≥ {bars[key]:.2f}", ""]))
+    return "\n".join(lines)
+
+
+def talk_table(report: dict) -> str:
+    """Questions as people type them, in trained and held-out wordings, each language; the bars hold on the
+    held-out columns."""
+    talk = report["talk"]
+    metrics, bars = talk["metrics"], talk["bars"]
+    columns = [(lang, wording) for lang in ("en", "zh") for wording in ("trained", "held_out")]
+    measured = {m for m, _, _, _, _ in talk["tallies"]}
+    measures = [m for m in MEASURES if m in measured] + sorted(measured - set(MEASURES))
+    lines = [f"| question ({talk['limit']} a cell) | " + " | ".join(f"{lang} {w.replace('_', '-')}"
+                                                                      for lang, w in columns) + " | bar |",
+             "| --- " * (len(columns) + 2) + "|"]
+    for m in measures:
+        cells = [metrics.get(f"{m}_{lang}_{w}") for lang, w in columns]
+        lines.append(_row([m] + ["—" if c is None else f"{c:.2f}" for c in cells]
+                          + ["—" if m not in bars else f"≥ {_bar_value(bars[m])}"]))
+    return "\n".join(lines)
+
+
+SUMMARY_ROWS = [  # (label, outside measure base name): both languages, training beside outside
+    ("captions exactly right", "caption_exact"),
+    ("picture Q&A (outside: held-out wordings)", "picture_qa"),
+    ("objects counted", "object_count"),
+    ("beeps counted", "beep_count"),
+    ("sound descriptions", "sound_description"),
+]
+TALK_SUMMARY_ROWS = [  # (label, talk measure): trained wordings beside held-out ones
+    ("questions about the studio's model", "studio"),
+    ("out-of-world questions refused", "outside_refused"),
+    ("in-world questions never refused", "inside_not_refused"),
+    ("answer in the question's language, no guard", "language_without_guard"),
+]
+
+
+def _bar_value(bar: float) -> str:
+    """0.9 -> "0.90", 0.995 -> "0.995"."""
+    return f"{bar:.2f}" if round(bar, 2) == bar else f"{bar:.3f}"
+
+
+def _pair(values: dict, base: str, suffixes: tuple[str, str] = ("_en", "_zh"), digits: int = 2) -> str:
+    return " / ".join(f"{values[base + s]:.{digits}f}" for s in suffixes)
+
+
+def summary_table(report: dict) -> str:
+    """The README's table: training beside outside (English / Chinese) for the outside measures, trained beside
+    held-out wordings for the talk measures where measured, and the drawings, each with its bar."""
+    outside = report["outside"]
+    training, held, bars = outside["columns"]["training"], outside["columns"]["outside"], outside["bars"]
+    lines = ["| measure (English / 中文) | training | outside or held-out | bar |", "| --- | --- | --- | --- |"]
+    for label, base in SUMMARY_ROWS:
+        bar = " / ".join(f"{bars.get(base + s, bars.get(base)):.2f}" for s in ("_en", "_zh"))
+        lines.append(_row([label, _pair(training, base), _pair(held, base),
+                           bar if len(set(bar.split(" / "))) > 1 else bar.split(" / ")[0]]))
+    lines.append(_row(["answers in the question's language", f"{training['answer_language']:.3f}",
+                       f"{held['answer_language']:.3f}", f"{bars['answer_language']:.2f}"]))
+    if "talk" in report:
+        talk, talk_bars = report["talk"]["metrics"], report["talk"]["bars"]
+        for label, m in TALK_SUMMARY_ROWS:
+            digits = 3 if m.startswith("language") else 2
+            lines.append(_row([label, _pair(talk, m, ("_en_trained", "_zh_trained"), digits),
+                               _pair(talk, m, ("_en_held_out", "_zh_held_out"), digits), _bar_value(talk_bars[m])]))
+    drawn = outside["drawings"]["encoder"]
+    keys = ("drawing_color", "drawing_shape", "drawing_place", "drawing_size")
+    lines.append(_row(["drawings' colour / shape / place / size (image encoder)", "",
+                       " / ".join(f"{drawn[k]:.2f}" for k in keys), " / ".join(f"{bars[k]:.2f}" for k in keys)]))
+    return "\n".join(lines)
+
+
 def markdown(path: Path) -> str:
+    """Every table the report holds: the main measures, robustness, and (where measured) outside and talk."""
     report = json.loads(Path(path).read_text(encoding="utf-8"))
-    return metrics_table(report) + "\n\n" + robustness_table(report)
+    tables = [metrics_table(report), robustness_table(report)]
+    tables += [outside_table(report)] if "outside" in report else []
+    tables += [talk_table(report)] if "talk" in report else []
+    return "\n\n".join(tables)
+
+
+def readme_table(path: Path) -> str:
+    """The README's table (summary_table) of a metrics.json."""
+    return summary_table(json.loads(Path(path).read_text(encoding="utf-8")))
