@@ -10,14 +10,16 @@ Where the routed experts chosen per token become visible, per family (transforme
     GraniteMoE     layers[i].block_sparse_moe          .router          (logits, weights, ids)      num_local_experts
     Qwen3-VL-MoE   model.language_model.layers[i].mlp  mlp.gate       (logits, weights, ids)      text_config.num_experts
     Qwen3-Omni     thinker.model.layers[i].mlp         mlp.gate         (logits, weights, ids)      thinker text_config
+    Gemma 4 MoE    model.language_model.layers[i]      layer.router     (probs, weights, ids)       text num_experts
     DeepSeek-V2 remote code (trust_remote_code): mlp.gate = MoEGate -> (ids, weights, aux_loss)
 
 MoE blocks are found by walking the model's modules, not by a list of names per model: a block is any module
 holding an `experts` module beside a router (a child named `gate` or `router`), and its layer is the number after
 the last `layers.` in its name. The ids are the router output's integer tensor, (tokens, k) with tokens = batch ×
 sequence flattened. The counts come from the modules where they say them (`experts.num_experts`, `router.top_k`),
-else from the config (nested configs such as Qwen3-Omni's thinker_config.text_config included); every family
-takes `num_experts_per_tok` as k.
+else from the config (nested configs such as Qwen3-Omni's thinker_config.text_config included). k is
+`num_experts_per_tok` in every family but Gemma 4, whose config says `top_k_experts`; a router without a `top_k`
+says k through the config it holds (Gemma 4's decoder layer is its own MoE block: `.router` beside `.experts`).
 Only DeepSeek-V3 routers carry `e_score_correction_bias` (auxiliary-loss-free balancing); the others balance
 through an auxiliary loss in training and have no bias to nudge.
 """
@@ -31,8 +33,9 @@ import torch
 from torch import nn
 
 log = logging.getLogger(__name__)
-ROUTER_NAMES = ("gate", "router")                    # DeepSeek, Qwen2-MoE, Mixtral | GraniteMoE
+ROUTER_NAMES = ("gate", "router")                    # DeepSeek, Qwen2-MoE, Mixtral | GraniteMoE, Gemma 4
 EXPERTS_KEYS = ("n_routed_experts", "num_local_experts", "num_experts")   # DeepSeek | Mixtral, Granite | Qwen2-MoE
+TOP_K_KEYS = ("num_experts_per_tok", "top_k_experts")                   # every family above | Gemma 4
 
 
 TEXT_CONFIGS = ("thinker_config", "text_config")     # where a multimodal config keeps its language model's settings
@@ -60,8 +63,14 @@ def routed_experts(config) -> int:
 
 
 def experts_per_token(config) -> int:
-    """k: routed experts each token goes to (`num_experts_per_tok` in every family above)."""
-    return int(getattr(text_config(config), "num_experts_per_tok", 0) or 0)
+    """k: routed experts each token goes to, read from whichever key the family's config uses (0 for a dense
+    model)."""
+    config = text_config(config)
+    for key in TOP_K_KEYS:
+        value = getattr(config, key, None)
+        if value:
+            return int(value)
+    return 0
 
 
 def _router(block: nn.Module) -> nn.Module | None:
@@ -111,11 +120,18 @@ def block_experts(block: nn.Module) -> int:
 
 
 def block_top_k(block: nn.Module) -> int:
-    """k of one block as its router or the block says it (`top_k`); 0 when neither does."""
-    for owner in (_router(block), block):
+    """k of one block as its router or the block says it (`top_k`), else as the config either holds says it
+    (Gemma 4's router keeps only its `config`); 0 when none does."""
+    owners = (_router(block), block)
+    for owner in owners:
         value = getattr(owner, "top_k", None)
         if isinstance(value, int) and value > 0:
             return value
+    for owner in owners:
+        config = getattr(owner, "config", None)
+        k = experts_per_token(config) if config is not None and not isinstance(config, dict) else 0
+        if k > 0:
+            return k
     return 0
 
 

@@ -1,6 +1,7 @@
 """A native multimodal language model: one checkpoint that reads text, pictures and sounds through its own processor
-and chat template (Qwen3-Omni-MoE, Qwen3-VL-MoE, any `AutoModelForMultimodalLM`), streams its answer with its routed
-experts traced, and speaks the answer where the checkpoint has a talker (Qwen3-Omni), loading the talker only then.
+and chat template (Qwen3-Omni-MoE, Qwen3-VL-MoE, Gemma 4 MoE, any `AutoModelForMultimodalLM`), streams its answer
+with its routed experts traced, and speaks the answer where the checkpoint has a talker (Qwen3-Omni), loading the
+talker only then.
 
 Profile: `language_model: {kind: native, source: Qwen/Qwen3-Omni-30B-A3B-Instruct}` (options: `revision`,
 `speech_max_tokens`: the talker's codec tokens per answer at most; `speech_chunk_frames`: codec frames per streamed

@@ -1,10 +1,11 @@
 """Expert traces, expert load and total/active parameters on tiny random models of every MoE family a profile may
-run: DeepSeek-V3 (mini), DeepSeek-V2 (hub-gpu: DeepSeek-V2-Lite), GraniteMoE (hub-cpu), Qwen2-MoE and Mixtral."""
+run: DeepSeek-V3 (mini), DeepSeek-V2 (hub-gpu: DeepSeek-V2-Lite), GraniteMoE (hub-cpu), Qwen2-MoE, Mixtral and
+Gemma 4's text model (its decoder layer is the MoE block; k is its config's top_k_experts, its router has no top_k)."""
 import pytest
 import torch
 from transformers import (DeepseekV2Config, DeepseekV2ForCausalLM, DeepseekV3Config, DeepseekV3ForCausalLM,
-                          GraniteMoeConfig, GraniteMoeForCausalLM, MixtralConfig, MixtralForCausalLM, Qwen2MoeConfig,
-                          Qwen2MoeForCausalLM)
+                          Gemma4ForCausalLM, Gemma4TextConfig, GraniteMoeConfig, GraniteMoeForCausalLM, MixtralConfig,
+                          MixtralForCausalLM, Qwen2MoeConfig, Qwen2MoeForCausalLM)
 
 from modules.contracts import GenerationSettings
 from modules.language_model import GenerationStats, LanguageModel
@@ -37,6 +38,10 @@ FAMILIES = {
         num_experts_per_tok=2, mlp_only_layers=[1])), 7, 2, [0, 2]),
     "mixtral": (lambda v: MixtralForCausalLM(MixtralConfig(
         vocab_size=v, **SMALL, num_local_experts=5, num_experts_per_tok=1)), 5, 1, [0, 1, 2]),
+    "gemma4_text": (lambda v: Gemma4ForCausalLM(Gemma4TextConfig(
+        vocab_size=v, **SMALL, head_dim=16, global_head_dim=16, hidden_size_per_layer_input=0,
+        vocab_size_per_layer_input=v, layer_types=["sliding_attention"] * 2 + ["full_attention"],
+        enable_moe_block=True, moe_intermediate_size=16, num_experts=6, top_k_experts=3)), 6, 3, [0, 1, 2]),
 }
 
 

@@ -1,8 +1,8 @@
 """Native multimodal checkpoints (profile `language_model: {kind: native}`), tiny and random, built here from their
-config classes: a picture and a sound reach Qwen3-Omni-MoE through its own processor and chat template (no caption,
-no encoder or bridge loaded), Qwen3-VL-MoE sees pictures, the Inspector traces both models' experts, the talker
-speaks an answer into the chat only when asked and is not loaded before, and hub-omni stops offline with the
-command that fetches it."""
+config classes: a picture and a sound reach Qwen3-Omni-MoE and Gemma 4 MoE through their own processor and chat
+template (no caption, no encoder or bridge loaded), Qwen3-VL-MoE sees pictures and says it cannot hear, the
+Inspector traces every model's experts, the talker speaks an answer into the chat only when asked and is not loaded
+before, and hub-omni stops offline with the command that fetches it."""
 from __future__ import annotations
 
 import os
@@ -77,14 +77,14 @@ def last_event(pipeline, text, files=None, settings=SHORT, history=None):
     return events[-1]
 
 
-def user_turn(prompt: str) -> str:
-    """The last user turn of a Qwen-style prompt, as the model reads it."""
-    return prompt.rsplit("<|im_start|>user\n", 1)[1].split("<|im_end|>", 1)[0]
+def user_turn(prompt: str, marks: dict) -> str:
+    """The last user turn of a prompt, as the model reads it (marks: the template's turn openings and end)."""
+    return prompt.rsplit(marks["user"], 1)[1].split(marks["end"], 1)[0]
 
 
 def check_expert_trace(trace: dict, built: dict) -> None:
     """What the Inspector draws: k distinct routed experts per MoE layer per token, load summing to k per token,
-    fewer active than total parameters."""
+    active parameters leaving out the n - k routed experts of each MoE layer that a token skips."""
     n, k = built["experts"], built["top_k"]
     assert trace["moe_layers"] == built["moe_layers"] and trace["num_experts"] == n
     assert trace["answer_tokens"] == len(trace["experts"]) > 0
@@ -93,6 +93,8 @@ def check_expert_trace(trace: dict, built: dict) -> None:
         assert all(0 <= e < n for ids in per_token for e in ids)
     assert [sum(row) for row in trace["expert_load"]] == [k * trace["answer_tokens"]] * len(built["moe_layers"])
     assert 0 < trace["params_active"] < trace["params_total"]
+    idle = len(built["moe_layers"]) * (n - k) * built["expert_params"]
+    assert trace["params_total"] - trace["params_active"] == idle
 
 
 def test_a_picture_goes_in_through_the_processor_with_no_caption_and_the_experts_are_traced(studio, media):
@@ -101,24 +103,25 @@ def test_a_picture_goes_in_through_the_processor_with_no_caption_and_the_experts
     assert event.route == "describe_image" and event.text
     # the user's turn is the picture's place, widened by the processor to its patches, and the question: no words
     # about the picture (no caption, no tags) were written for the model
-    assert user_turn(lm.processor.prompts[-1]) == "<|vision_start|><|image_pad|><|vision_end|>what colour is it?"
-    assert event.trace["media_tokens"]["image"] == (48 // 8) * (32 // 8) // 4      # 6 x 4 patches, merged 2 x 2
+    marks = built["marks"]
+    assert user_turn(lm.processor.prompts[-1], marks) == marks["image"] + "what colour is it?"
+    assert event.trace["media_tokens"]["image"] == built["picture_tokens"]
     check_expert_trace(event.trace, built)
     status = pipeline.status()
     assert status["image_encoder"].startswith("unavailable: not configured")      # nothing else read the picture
     assert status["bridge"].startswith("unavailable: not configured")
 
 
-def test_a_sound_reaches_omni_itself_and_a_picture_only_model_says_it_cannot_hear(studio, media):
+def test_a_sound_reaches_a_model_that_hears_and_a_picture_only_model_says_it_cannot_hear(studio, media):
     model_type, pipeline, lm, built = studio
-    if model_type == "qwen3_vl_moe":
+    if not built["hears"]:
         assert not lm.accepts_content_part("audio")
         with pytest.raises(Exception, match="bridge|audio"):
             last_event(pipeline, "what is this sound?", [media["sound"]])
         return
     event = last_event(pipeline, "what is this sound?", [media["sound"]])
     assert event.route == "describe_audio" and event.text
-    assert user_turn(lm.processor.prompts[-1]) == "<|audio_start|><|audio_pad|><|audio_end|>what is this sound?"
+    assert user_turn(lm.processor.prompts[-1], built["marks"]) == built["marks"]["audio"] + "what is this sound?"
     assert event.trace["media_tokens"]["audio"] > 0 and "image" not in event.trace["media_tokens"]
     check_expert_trace(event.trace, built)
 
@@ -129,8 +132,8 @@ def test_text_chat_keeps_the_history_and_streams(studio):
     events = list(pipeline.chat("and now?", None, history, GenerationSettings(max_new_tokens=4)))
     assert events[-1].done and events[-1].route == "chat" and events[-1].trace["answer_tokens"] == 4
     assert len(events) >= 3                                      # streamed: several updates before the last
-    prompt = lm.processor.prompts[-1]
-    assert "<|im_start|>user\nhello<|im_end|>" in prompt and "<|im_start|>assistant\nhi there<|im_end|>" in prompt
+    prompt, marks = lm.processor.prompts[-1], built["marks"]
+    assert marks["user"] + "hello" + marks["end"] in prompt and marks["assistant"] + "hi there" + marks["end"] in prompt
     check_expert_trace(events[-1].trace, built)
 
 

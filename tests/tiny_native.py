@@ -1,10 +1,11 @@
 """Tiny random native multimodal checkpoints, made inside the tests from transformers' config classes (no network):
-a Qwen3-Omni-MoE (thinker with vision and audio towers, talker and code-to-wave decoder) and a Qwen3-VL-MoE, each
-saved with its processor (a byte-level BPE tokenizer trained here, a Qwen2-VL image processor, a Whisper feature
-extractor) and a Qwen-style chat template beside it, as their hub checkpoints are laid out.
+a Qwen3-Omni-MoE (thinker with vision and audio towers, talker and code-to-wave decoder), a Qwen3-VL-MoE and a
+Gemma 4 MoE (vision and audio towers), each saved with its processor (a byte-level BPE tokenizer trained here and
+the family's image processor and feature extractor) and a chat template in the family's style beside it, as their
+hub checkpoints are laid out.
 
-Not a test module. `build_omni(folder)` and `build_vl_moe(folder)` write a checkpoint folder and return what the
-tests need to know of it.
+Not a test module. `build_omni(folder)`, `build_vl_moe(folder)` and `build_gemma4_moe(folder)` write a checkpoint
+folder and return what the tests need to know of it (BUILDERS: model type -> builder).
 """
 from __future__ import annotations
 
@@ -27,11 +28,16 @@ CHAT_TEMPLATE = (
     "{% elif part['type'] == 'audio' %}<|audio_start|><|audio_pad|><|audio_end|>"
     "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n"
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+# What a user sees of each template in the prompt: a turn's opening and end, a picture's and a sound's place.
+QWEN_MARKS = {"user": "<|im_start|>user\n", "assistant": "<|im_start|>assistant\n", "end": "<|im_end|>",
+              "image": "<|vision_start|><|image_pad|><|vision_end|>",
+              "audio": "<|audio_start|><|audio_pad|><|audio_end|>"}
 PATCH = 8                                           # vision patch side: a 48 x 32 picture is 6 x 4 patches
 ROPE = {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3], "mrope_interleaved": True}
 TEXT = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
             head_dim=16, moe_intermediate_size=16, num_experts=4, num_experts_per_tok=2, max_position_embeddings=1024,
             rope_parameters=ROPE)
+EXPERT_PARAMS = 3 * TEXT["moe_intermediate_size"] * TEXT["hidden_size"]   # one routed expert: gate, up, down
 VISION = dict(depth=1, hidden_size=32, intermediate_size=64, num_heads=2, patch_size=PATCH, spatial_merge_size=2,
               temporal_patch_size=2, out_hidden_size=32, num_position_embeddings=64, deepstack_visual_indexes=[0])
 
@@ -125,7 +131,9 @@ def build_omni(folder: Path, seed: int = 0) -> dict:
     Qwen3OmniMoeProcessor(image_processor=images, video_processor=videos, tokenizer=tok, chat_template=CHAT_TEMPLATE,
                           feature_extractor=WhisperFeatureExtractor(feature_size=16)).save_pretrained(folder)
     return {"experts": 4, "top_k": 2, "moe_layers": [0, 1], "voices": ["Ethan", "Chelsie"],
-            "samples_per_code": 2 * 2 * 2}          # code2wav's upsample_rates × upsampling_ratios
+            "samples_per_code": 2 * 2 * 2,          # code2wav's upsample_rates × upsampling_ratios
+            "expert_params": EXPERT_PARAMS, "hears": True, "marks": QWEN_MARKS,
+            "picture_tokens": (48 // PATCH) * (32 // PATCH) // 4}      # 6 x 4 patches, merged 2 x 2
 
 
 def build_vl_moe(folder: Path, seed: int = 0) -> dict:
@@ -146,7 +154,86 @@ def build_vl_moe(folder: Path, seed: int = 0) -> dict:
     images, videos = image_and_video_processors()
     Qwen3VLProcessor(image_processor=images, video_processor=videos, tokenizer=tok,
                      chat_template=CHAT_TEMPLATE).save_pretrained(folder)
-    return {"experts": 4, "top_k": 2, "moe_layers": [0, 1], "voices": []}
+    return {"experts": 4, "top_k": 2, "moe_layers": [0, 1], "voices": [], "expert_params": EXPERT_PARAMS,
+            "hears": False, "marks": QWEN_MARKS, "picture_tokens": (48 // PATCH) * (32 // PATCH) // 4}
 
 
-BUILDERS = {"qwen3_omni_moe": build_omni, "qwen3_vl_moe": build_vl_moe}
+# ---- Gemma 4 ----------------------------------------------------------------------------------------------------
+
+GEMMA_MEDIA = {"image_token": "<|image|>", "boi_token": "<|image>", "eoi_token": "<image|>",
+               "audio_token": "<|audio|>", "boa_token": "<|audio>", "eoa_token": "<audio|>"}
+# "<|video|>" is there before Gemma4Processor adds it: added then, it would lie past the model's vocabulary
+GEMMA_SPECIALS = ["<pad>", "<eos>", "<bos>", "<unk>", "<|turn>", "<turn|>", *GEMMA_MEDIA.values(), "<|video|>"]
+GEMMA_MARKS = {"user": "<|turn>user\n", "assistant": "<|turn>model\n", "end": "<turn|>", "image": "<|image|>",
+               "audio": "<|audio|>"}
+# A Gemma-style template: turns are <|turn>role ... <turn|>, the answer's role is `model`; a picture's place is
+# <|image|>, a sound's <|audio|>, which the processor widens to <|image> + a token per soft token + <image|>.
+GEMMA_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "<|turn>{{ 'model' if message['role'] == 'assistant' else message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}{% for part in message['content'] %}"
+    "{% if part['type'] == 'image' %}<|image|>{% elif part['type'] == 'audio' %}<|audio|>"
+    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}{% endif %}<turn|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|turn>model\n{% endif %}")
+GEMMA_MEL_BINS = 16                 # the audio tower's first convolution has as many channels as the mel bins
+# Gemma4ImageProcessor resizes every picture up or down to its soft-token budget, whose least is 70: with 8-pixel
+# patches pooled 2 x 2 (at most 280 patches), a 48 x 32 picture becomes 160 x 96 pixels, 20 x 12 patches, 60 tokens.
+GEMMA_VISION = dict(patch_size=PATCH, pooling_kernel_size=2, max_soft_tokens=70)
+GEMMA_PICTURE_TOKENS = 60
+
+
+def gemma_tokenizer():
+    from transformers import PreTrainedTokenizerFast
+
+    return PreTrainedTokenizerFast(tokenizer_object=_bpe(GEMMA_SPECIALS, 400)._tokenizer, bos_token="<bos>",
+                                   eos_token="<turn|>", pad_token="<pad>", unk_token="<unk>",
+                                   extra_special_tokens=GEMMA_MEDIA, model_max_length=1024)
+
+
+def gemma4_config(tok):
+    """Gemma4Config: a text model of 2 layers, each with its dense MLP and an MoE block of 4 experts, top-2 (no
+    per-layer inputs), a one-layer vision tower and a one-layer audio tower."""
+    from transformers import Gemma4Config
+
+    ids = tok.convert_tokens_to_ids
+    sizes = {key: TEXT[key] for key in ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+                                        "num_key_value_heads", "head_dim", "moe_intermediate_size", "num_experts",
+                                        "max_position_embeddings")}
+    text = dict(vocab_size=len(tok), **sizes, global_head_dim=TEXT["head_dim"], enable_moe_block=True,
+                top_k_experts=TEXT["num_experts_per_tok"], sliding_window=16,
+                layer_types=["sliding_attention", "full_attention"], hidden_size_per_layer_input=0,
+                vocab_size_per_layer_input=len(tok), pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+                bos_token_id=tok.bos_token_id)
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                  num_key_value_heads=2, head_dim=16, patch_size=PATCH,
+                  pooling_kernel_size=GEMMA_VISION["pooling_kernel_size"], position_embedding_size=64)
+    audio = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, conv_kernel_size=3,
+                 subsampling_conv_channels=[GEMMA_MEL_BINS, 4], output_proj_dims=32)
+    return Gemma4Config(text_config=text, vision_config=vision, audio_config=audio,
+                        image_token_id=tok.image_token_id, boi_token_id=ids("<|image>"), eoi_token_id=ids("<image|>"),
+                        video_token_id=ids("<|video|>"), audio_token_id=tok.audio_token_id,
+                        boa_token_id=ids("<|audio>"), eoa_token_index=ids("<audio|>"))
+
+
+def build_gemma4_moe(folder: Path, seed: int = 0) -> dict:
+    """A Gemma4ForConditionalGeneration (2 MoE layers of 4 experts, top-2, the decoder layer itself the MoE block;
+    one-layer vision and audio towers) + Gemma4Processor: pictures and sounds."""
+    import torch
+    from transformers import (Gemma4AudioFeatureExtractor, Gemma4ForConditionalGeneration, Gemma4ImageProcessor,
+                              Gemma4Processor, Gemma4VideoProcessor)
+
+    tok = gemma_tokenizer()
+    torch.manual_seed(seed)
+    model = Gemma4ForConditionalGeneration(gemma4_config(tok)).eval()
+    _silent_special_tokens(model, tok)
+    model.save_pretrained(folder)
+    Gemma4Processor(feature_extractor=Gemma4AudioFeatureExtractor(feature_size=GEMMA_MEL_BINS),
+                    image_processor=Gemma4ImageProcessor(**GEMMA_VISION),
+                    video_processor=Gemma4VideoProcessor(**GEMMA_VISION), tokenizer=tok,
+                    chat_template=GEMMA_TEMPLATE,
+                    image_seq_length=GEMMA_VISION["max_soft_tokens"]).save_pretrained(folder)
+    return {"experts": 4, "top_k": 2, "moe_layers": [0, 1], "voices": [], "expert_params": EXPERT_PARAMS,
+            "hears": True, "marks": GEMMA_MARKS, "picture_tokens": GEMMA_PICTURE_TOKENS}
+
+
+BUILDERS = {"qwen3_omni_moe": build_omni, "qwen3_vl_moe": build_vl_moe, "gemma4": build_gemma4_moe}
