@@ -35,6 +35,7 @@ def test_the_talk_table_shows_each_measure_in_each_language_and_wording_with_its
     rows = {line.split(" | ")[0].removeprefix("| "): line for line in table.splitlines()[2:]}
     assert rows["outside_refused"] == "| outside_refused | 1.00 | 0.84 | 1.00 | 1.00 | ≥ 0.95 |"
     assert rows["sound_qa"] == "| sound_qa | — | — | — | 0.74 | — |"
+    assert rows["language_without_guard"] == "| language_without_guard | 1.000 | 1.000 | 1.000 | 1.000 | ≥ 0.995 |"
     assert table.splitlines()[0] == "| question (50 a cell) | en trained | en held-out | zh trained | zh held-out | bar |"
 
 

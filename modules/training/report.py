@@ -90,7 +90,8 @@ def talk_table(report: dict) -> str:
              "| --- " * (len(columns) + 2) + "|"]
     for m in measures:
         cells = [metrics.get(f"{m}_{lang}_{w}") for lang, w in columns]
-        lines.append(_row([m] + ["—" if c is None else f"{c:.2f}" for c in cells]
+        digits = 3 if m.startswith("language") else 2          # a bar of 0.995 needs the third digit
+        lines.append(_row([m] + ["—" if c is None else f"{c:.{digits}f}" for c in cells]
                           + ["—" if m not in bars else f"≥ {_bar_value(bars[m])}"]))
     return "\n".join(lines)
 
