@@ -52,25 +52,25 @@ def text_config(config):
     return config
 
 
-def routed_experts(config) -> int:
-    """Routed experts per MoE layer, read from whichever key the family's config uses (0 for a dense model)."""
+def _first_count(config, keys: tuple[str, ...]) -> int:
+    """The first of `keys` that the language model's config sets to a non-zero count; 0 when none does."""
     config = text_config(config)
-    for key in EXPERTS_KEYS:
+    for key in keys:
         value = getattr(config, key, None)
         if value:
             return int(value)
     return 0
+
+
+def routed_experts(config) -> int:
+    """Routed experts per MoE layer, read from whichever key the family's config uses (0 for a dense model)."""
+    return _first_count(config, EXPERTS_KEYS)
 
 
 def experts_per_token(config) -> int:
     """k: routed experts each token goes to, read from whichever key the family's config uses (0 for a dense
     model)."""
-    config = text_config(config)
-    for key in TOP_K_KEYS:
-        value = getattr(config, key, None)
-        if value:
-            return int(value)
-    return 0
+    return _first_count(config, TOP_K_KEYS)
 
 
 def _router(block: nn.Module) -> nn.Module | None:

@@ -328,8 +328,9 @@ def shares(tallies: dict[str, list[int]]) -> dict[str, float]:
     return {key: right / asked for key, (right, asked) in tallies.items() if asked}
 
 
-def bar_of(key: str) -> float | None:
-    return OUTSIDE_BARS.get(key, OUTSIDE_BARS.get(re.sub(r"_(en|zh)$", "", key)))
+def bar_of(key: str, bars: dict[str, float] = OUTSIDE_BARS) -> float | None:
+    """A measure's bar: its own, or its language-free name's ("caption_exact_en" -> "caption_exact")."""
+    return bars.get(key, bars.get(re.sub(r"_(en|zh)$", "", key)))
 
 
 def outside_bars_met(figures: dict) -> bool:

@@ -171,11 +171,10 @@ def tally(asked: list[Asked]) -> Tally:
 
 
 def format_table(t: Tally) -> str:
-    measures = MEASURES
     columns = [(lang, w) for lang in ("en", "zh") for w in WORDINGS]
     head = f"{'measure':<24}" + "".join(f"{lang + ' ' + w:>14}" for lang, w in columns) + f"{'bar':>7}"
     lines = [head, "-" * len(head)]
-    for m in measures:
+    for m in MEASURES:
         cells = [t.share(m, lang, w) for lang, w in columns]
         bar = BARS.get(m)
         lines.append(f"{m:<24}" + "".join(f"{'-' if c is None else f'{c:.3f}':>14}" for c in cells)

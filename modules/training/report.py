@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .evaluate_outside import bar_of
 from .evaluate_talk import MEASURES
 
 ROWS = [  # (label, metric base name, has a Chinese figure)
@@ -67,7 +68,7 @@ def outside_table(report: dict) -> str:
     lines = [f"| measure ({outside['items']} items a column) | training | outside | bar | gap (≤ {limit:g} points) |",
              "| --- | --- | --- | --- | --- |"]
     for key, value in held.items():
-        bar = bars.get(key, bars.get(key.removesuffix("_en").removesuffix("_zh")))
+        bar = bar_of(key, bars)
         digits = 3 if bar is not None and value < bar <= round(value, 2) else 2     # 0.997 is not "1.00"
         lines.append(_row([key, f"{training[key]:.{digits}f}", f"{value:.{digits}f}",
                            "—" if bar is None else f"≥ {bar:.2f}", f"{100 * (training[key] - value):.0f}"]))
@@ -127,7 +128,7 @@ def summary_table(report: dict) -> str:
     training, held, bars = outside["columns"]["training"], outside["columns"]["outside"], outside["bars"]
     lines = ["| measure (English / 中文) | training | outside or held-out | bar |", "| --- | --- | --- | --- |"]
     for label, base in SUMMARY_ROWS:
-        bar = " / ".join(f"{bars.get(base + s, bars.get(base)):.2f}" for s in ("_en", "_zh"))
+        bar = " / ".join(f"{bar_of(base + s, bars):.2f}" for s in ("_en", "_zh"))
         lines.append(_row([label, _pair(training, base), _pair(held, base),
                            bar if len(set(bar.split(" / "))) > 1 else bar.split(" / ")[0]]))
     lines.append(_row(["answers in the question's language", f"{training['answer_language']:.3f}",
