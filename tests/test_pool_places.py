@@ -126,3 +126,35 @@ def test_the_caption_place_heads_teach_the_text_tower_to_set_apart_captions_that
     for lang in ("en", "zh"):
         after = moved_caption_cosine(clip, tokens, held_out, moved, lang)
         assert after < before[lang] - 0.1, (lang, before[lang], after)
+
+
+def _faint_background_embeddings(count: int, dim: int = 32) -> tuple[torch.Tensor, list]:
+    """Embeddings of `count` scenes, each on every background, where the background is a faint direction (the
+    same scene on two backgrounds at cosine about 0.999), and the scenes for them."""
+    from dataclasses import replace
+    from modules.world.pictures import BACKGROUNDS
+    torch.manual_seed(0)
+    scenes = scenes_for("train", count, 0)
+    faint = torch.randn(len(BACKGROUNDS), dim) * 0.1
+    rows, shown = [], []
+    for scene in scenes:
+        base = torch.randn(dim)
+        for k, name in enumerate(sorted(BACKGROUNDS)):
+            rows.append(F.normalize(base + faint[k], dim=0))
+            shown.append(replace(scene, background=name))
+    return torch.stack(rows), shown
+
+
+def test_the_background_head_cannot_grow_its_own_weights_the_embedding_has_to_carry_the_background():
+    from modules.training.attribute_heads import BackgroundHead
+    embeddings, scenes = _faint_background_embeddings(40)
+    alone = BackgroundHead(embeddings.shape[1], scale=10.0)
+    fit(alone, lambda: alone.loss(embeddings, scenes), steps=300, lr=0.05)
+    assert alone.loss(embeddings, scenes).item() > 0.5          # a faint direction at a fixed scale stays unsure
+
+    tower, head = nn.Linear(embeddings.shape[1], embeddings.shape[1]), BackgroundHead(embeddings.shape[1], scale=10.0)
+    fit(nn.ModuleList([tower, head]), lambda: head.loss(tower(embeddings), scenes), steps=300, lr=0.05)
+    assert head.loss(tower(embeddings), scenes).item() < 0.1
+    moved = F.normalize(tower(embeddings), dim=-1).detach().view(40, 3, -1)
+    same_scene = torch.einsum("nad,nbd->nab", moved, moved)[:, [0, 0, 1], [1, 2, 2]]
+    assert same_scene.mean().item() < 0.8                       # the same scene on two backgrounds now differs

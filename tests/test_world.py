@@ -98,6 +98,18 @@ def test_world_has_35_sound_descriptions_and_questions_answer_truthfully():
     answers = {e.kind: e.answer for e in (sound_exchange(tone, "en", rng) for _ in range(100))}
     assert answers["pitch"] == "The pitch is low."
     assert answers["timbre"] == "It is buzzy."
+    assert answers["count"] == "There are no beeps: it is a long tone."
+
+
+def test_asked_to_count_the_beeps_of_a_sound_without_beeps_the_answer_says_there_are_none():
+    rng = random.Random(2)
+    for sound, en, zh in [(Sound("rising", None, "pure"), "There are no beeps: it is a rising sweep.",
+                           "没有蜂鸣声，这是上升的扫频音。"),
+                          (Sound("noise", None, None), "There are no beeps: it is a hiss of noise.",
+                           "没有蜂鸣声，这是噪声。")]:
+        asked = {lang: {e.kind: e.answer for e in (sound_exchange(sound, lang, rng) for _ in range(100))}
+                 for lang in ("en", "zh")}
+        assert asked["en"]["count"] == en and asked["zh"]["count"] == zh
 
 
 def test_language_detection():

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..world.pictures import COLORS, POSITIONS, REGION_CENTERS, SHAPES, SIZES, Scene
+from ..world.pictures import BACKGROUNDS, COLORS, POSITIONS, REGION_CENTERS, SHAPES, SIZES, Scene
 
 REGIONS = sorted(POSITIONS)
 CLASSES = {"color": ["none", *sorted(COLORS)], "shape": ["none", *sorted(SHAPES)], "size": ["none", *sorted(SIZES)]}
@@ -105,3 +105,25 @@ class PooledPlaceHeads(nn.Module):
             target = region_targets(scenes, name).to(pooled.device)                         # (B, places)
             total = total + F.cross_entropy(logits.flatten(0, 1), target.flatten())
         return total
+
+
+class BackgroundHead(nn.Module):
+    """The background's colour from the picture's normalised pooled embedding, by cosine to one learnt direction per
+    colour at a fixed scale. No caption names the background, so contrastive training left it a faint direction:
+    the same scene on white and on black had pooled embeddings at cosine 0.997, and the language model, reading a
+    bridge made from them, gave one background for every picture (a linear probe still told them apart). At a
+    fixed scale the head cannot grow its own weights to separate them: the embedding itself has to move."""
+
+    def __init__(self, dim: int, scale: float):
+        super().__init__()
+        self.directions = nn.Parameter(torch.randn(len(BACKGROUNDS), dim) * dim ** -0.5)
+        self.scale = scale
+
+    def logits(self, pooled: torch.Tensor) -> torch.Tensor:
+        """pooled (B, D) -> (B, backgrounds), in sorted(BACKGROUNDS) order."""
+        return self.scale * F.normalize(pooled, dim=-1) @ F.normalize(self.directions, dim=-1).T
+
+    def loss(self, pooled: torch.Tensor, scenes: list[Scene]) -> torch.Tensor:
+        names = sorted(BACKGROUNDS)
+        target = torch.tensor([names.index(s.background) for s in scenes], device=pooled.device)
+        return F.cross_entropy(self.logits(pooled), target)

@@ -26,7 +26,7 @@ from ..world.pictures import render_scene
 from ..world.sounds import synthesize
 from ..world.studio import studio_exchange
 from ..world.studio_search import StudioSearchTurns
-from ..world.talk import picture_question, sound_exchange
+from ..world.talk import missing_media_exchange, picture_question, sound_exchange
 from .corpus import scenes_for, sounds_for
 from .evaluate import Suite, normalise
 from .model_facts import facts_of_config
@@ -36,7 +36,8 @@ BARS = {"picture_qa": 0.90, "studio": 0.90, "outside_refused": 0.95, "inside_not
         "language_without_guard": 0.995, "language_with_guard": 1.00}
 WORDINGS = ("trained", "held_out")
 MEASURES = ("picture_qa", "sound_qa", "studio", "studio_search", "conversation", "greeting_answered",
-            "outside_refused", "inside_not_refused", "language_without_guard", "language_with_guard")   # table rows
+            "no_media_asked_for", "outside_refused", "inside_not_refused", "language_without_guard",
+            "language_with_guard")   # table rows
 MAX_GAP_POINTS = 5.0          # held-out wordings at most this far below trained ones, as the outside columns
 SEED = 11
 CITATION = re.compile(r"\[(\d{1,2})\]")
@@ -105,6 +106,7 @@ def questions(suite: Suite, limit: int) -> list[Asked]:
         for lang in ("en", "zh"):
             rng = random.Random(f"talk-{wording}-{lang}-{SEED}")
             search_rng = random.Random(f"talk-search-{wording}-{lang}-{SEED}")    # the other rows stay as they were
+            no_media_rng = random.Random(f"talk-no-media-{wording}-{lang}-{SEED}")
             for k in range(limit):
                 rows = [
                     Asked(picture_question(scenes[k], lang, rng, held_out=held), "image", seen[k], "picture_qa",
@@ -113,7 +115,9 @@ def questions(suite: Suite, limit: int) -> list[Asked]:
                     Asked(studio_exchange(facts, rng, lang, held), None, None, "studio", wording),
                     Asked(conversation_exchange(rng, lang, held), None, None, "conversation", wording),
                     Asked(out_of_world_exchange(rng, lang, held), None, None, "outside_refused", wording),
-                    Asked(searched.exchange(facts, search_rng, lang, held), None, None, "studio_search", wording)]
+                    Asked(searched.exchange(facts, search_rng, lang, held), None, None, "studio_search", wording),
+                    Asked(missing_media_exchange(no_media_rng, lang, held), None, None, "no_media_asked_for",
+                          wording)]
                 asked += [dataclasses.replace(row, round=k) for row in rows]
     return asked
 

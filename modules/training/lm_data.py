@@ -15,7 +15,7 @@ from ..search.prompt import fits_context
 from ..world.studio import StudioFacts, studio_exchange
 from ..world.studio_search import StudioSearchTurns
 from ..world.talk import (Exchange, QuestionMix, caption_exchange, conversation_exchange, draw_prompt,
-                         out_of_world_exchange, picture_notes, picture_question, sound_exchange)
+                         missing_media_exchange, out_of_world_exchange, picture_notes, picture_question, sound_exchange)
 from .corpus import shuffled_objects
 from .model_facts import stage_facts
 
@@ -25,8 +25,9 @@ IGNORE = -100
 # conversation and studio shares; it is drawn only when sample_example is given the search turns (they are fitted
 # with the model's tokenizer), else its share goes to the other tasks.
 # relative weights of the tasks (rng.choices normalises them: they sum to 1.03 since studio_search came in at 0.03)
-MIXTURE = {"caption": 0.28, "picture_question": 0.35, "sound": 0.12, "conversation": 0.07, "out_of_world": 0.06,
-           "draw": 0.07, "multi_turn": 0.03, "studio": 0.02, "studio_search": 0.03}
+# no_media: a question about a picture or a sound with none attached (talk.missing_media_exchange).
+MIXTURE = {"caption": 0.26, "no_media": 0.02, "picture_question": 0.35, "sound": 0.12, "conversation": 0.07,
+           "out_of_world": 0.06, "draw": 0.07, "multi_turn": 0.03, "studio": 0.02, "studio_search": 0.03}
 # With think_first: questions answered from given notes, without a picture, take a share of the picture examples
 # (captions are learnt well by then): the notes are the only place the answer can come from.
 THINKING_MIXTURE = {**MIXTURE, "caption": 0.2, "notes_question": 0.1}
@@ -120,7 +121,8 @@ def sample_example(rng: random.Random, scenes: list[Scene], sounds: list[Sound],
     elif task == "studio_search":
         e = searched.exchange(facts or stage_facts(), rng, lang)
     else:
-        e = (conversation_exchange if task == "conversation" else out_of_world_exchange)(rng, lang)
+        e = {"conversation": conversation_exchange, "out_of_world": out_of_world_exchange,
+             "no_media": missing_media_exchange}[task](rng, lang)
     return Example(None, history + [(e.question, e.answer)])
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import open_clip
@@ -20,7 +21,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .adamw import adamw
-from .attribute_heads import PooledPlaceHeads
+from .attribute_heads import BackgroundHead, PooledPlaceHeads
 from .augment import mirror, resample_blur
 from .batches_ahead import batches_ahead
 from .checkpoint import cosine_lr, load_checkpoint, save_checkpoint
@@ -29,7 +30,7 @@ from .replicas import check_replicas_agree
 from .suite_config import EncoderStage, SuiteConfig
 from .train_encoders import (PicturePool, TextBatch, caption_batch, caption_in, contrastive_loss, render_for_training,
                              save_image_encoder, text_tokens, world_pictures)
-from ..world.pictures import Scene
+from ..world.pictures import BACKGROUNDS, Scene
 
 
 def relative_change(tokens: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
@@ -40,18 +41,20 @@ def relative_change(tokens: torch.Tensor, reference: torch.Tensor) -> torch.Tens
 class PlacesObjective(nn.Module):
     """The trained picture tower and place heads, with the tower as it was (frozen) to keep its patch tokens."""
 
-    def __init__(self, visual: nn.Module, before: nn.Module, heads: PooledPlaceHeads):
+    def __init__(self, visual: nn.Module, before: nn.Module, heads: PooledPlaceHeads, background: BackgroundHead):
         super().__init__()
         self.visual, self.before, self.heads = visual, before.eval().requires_grad_(False), heads
+        self.background = background
 
     def forward(self, pictures: torch.Tensor, scenes: list[Scene], captions: torch.Tensor, keys: list[str],
                 scale: torch.Tensor) -> dict[str, torch.Tensor]:
-        """pictures (B, 3, H, W), captions (B, D) normalised text embeddings -> the three losses."""
+        """pictures (B, 3, H, W), captions (B, D) normalised text embeddings -> the four losses."""
         pooled, patch_tokens = self.visual(pictures)                                      # (B, D), (B, 64, width)
         with torch.no_grad():
             _, kept = self.before(pictures)
         return {"picture": contrastive_loss(F.normalize(pooled, dim=-1), captions, keys, scale),
                 "places": self.heads.loss(pooled, scenes),
+                "background": self.background.loss(pooled, scenes),
                 "keep": relative_change(patch_tokens, kept)}
 
 
@@ -80,12 +83,28 @@ def retrieval_r1(clip, tokens, scenes: list[Scene], pictures: torch.Tensor, lang
     return sum(keys[b] == key for b, key in zip(best, keys)) / len(scenes)
 
 
+@torch.no_grad()
+def background_cosine(visual: nn.Module, scenes: list[Scene], side: int) -> float:
+    """Mean cosine between the pooled embeddings of one scene drawn on each of the three backgrounds: near 1 when
+    the embedding hardly says which background it is."""
+    device = next(visual.parameters()).device
+    cosines = []
+    for scene in scenes:
+        pictures = world_pictures([replace(scene, background=b) for b in sorted(BACKGROUNDS)], side).to(device)
+        pooled = F.normalize(visual(pictures)[0], dim=-1)                                  # (3, D)
+        similar = pooled @ pooled.T
+        cosines.append(similar[torch.triu_indices(3, 3, 1).unbind()].mean().item())
+    return sum(cosines) / len(cosines)
+
+
 def held_out_report(clip, before: nn.Module, tokens, scenes: list[Scene], pictures: torch.Tensor) -> str:
     clip.visual.eval()
     with torch.no_grad():
         moved = relative_change(clip.visual(pictures)[1], before(pictures)[1]).item()
     line = (f"validation picture->text R@1 en {retrieval_r1(clip, tokens, scenes, pictures, 'en'):.3f} "
-            f"zh {retrieval_r1(clip, tokens, scenes, pictures, 'zh'):.3f}; patch tokens moved {moved:.4f}")
+            f"zh {retrieval_r1(clip, tokens, scenes, pictures, 'zh'):.3f}; patch tokens moved {moved:.4f}; "
+            f"one scene on each background, pooled cosine "
+            f"{background_cosine(clip.visual, scenes[:40], pictures.shape[-1]):.3f}")
     clip.visual.train()
     return line
 
@@ -99,9 +118,12 @@ def train_places(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> Non
     clip.visual.output_tokens = True
     clip.requires_grad_(False).visual.requires_grad_(True)            # the text tower stays as the encoders left it
     before, heads = copy.deepcopy(clip.visual), PooledPlaceHeads(stage.embed_dim)
+    background = BackgroundHead(stage.embed_dim, stage.background_scale)
     optimizer = adamw([{"params": clip.visual.parameters(), "peak": stage.place_lr},
-                                   {"params": heads.parameters(), "peak": stage.lr}], weight_decay=0.05)
-    modules = {"visual": clip.visual, "before": before, "heads": heads}    # `before` too: a resumed run keeps it
+                       {"params": [*heads.parameters(), *background.parameters()], "peak": stage.lr}],
+                      weight_decay=0.05)
+    modules = {"visual": clip.visual, "before": before, "heads": heads,     # `before` too: a resumed run keeps it
+               "background": background}
     start, checkpoint = 0, work / "places.safetensors"
     if checkpoint.exists():
         start, _ = load_checkpoint(checkpoint, modules, optimizer)
@@ -120,7 +142,8 @@ def tune_places(clip, modules: dict[str, nn.Module], optimizer: torch.optim.Opti
     validation = scenes_for("validation", 400, suite.seed)
     validation_pictures = world_pictures(validation, stage.image_size).to(accelerator.device)
     clip.to(accelerator.device)
-    objective, optimizer = accelerator.prepare(PlacesObjective(clip.visual, before, modules["heads"]), optimizer)
+    objective, optimizer = accelerator.prepare(
+        PlacesObjective(clip.visual, before, modules["heads"], modules["background"]), optimizer)
     tokens = text_tokens(tokenizer, stage, accelerator.device)
     print("places, before: " + held_out_report(clip, before, tokens, validation, validation_pictures))
     cpu_tokens = text_tokens(tokenizer, stage, torch.device("cpu"))
@@ -133,7 +156,8 @@ def tune_places(clip, modules: dict[str, nn.Module], optimizer: torch.optim.Opti
         with torch.no_grad():
             texts = F.normalize(clip.encode_text(captions.ids), dim=-1)                              # (2B, D)
         losses = objective(pictures.to(accelerator.device), scenes, texts, captions.keys, clip.logit_scale)
-        loss = losses["picture"] + stage.place_head_weight * losses["places"] + stage.place_keep_weight * losses["keep"]
+        loss = (losses["picture"] + stage.place_head_weight * losses["places"]
+                + stage.place_keep_weight * losses["keep"] + stage.background_weight * losses["background"])
         optimizer.zero_grad()
         accelerator.backward(loss)
         optimizer.step()

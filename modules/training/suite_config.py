@@ -71,6 +71,8 @@ class EncoderStage:
     place_move_share: float = 0.5         # share of hard-negative partners in which one object moves to a free place
     place_head_weight: float = 1.0        # heads naming every place's colour, shape and size from the pooled embedding
     place_keep_weight: float = 10.0       # squared change of the patch tokens (relative), which later stages read
+    background_weight: float = 1.0        # the background's colour from the pooled embedding by cosine at a fixed
+    background_scale: float = 10.0        # scale (attribute_heads.BackgroundHead), so that it is no faint direction
     audio_tokens: int = 48        # time tokens over the (at least 3 s) sound: 16 merged the beeps of short clips,
     audio_time_stride: int = 2    # and 8 frames per conv step blurred their gaps: three beeps in 1.4 s read as four
     audio_mel_top_hz: float = 3600.0  # the mel filters stop below 4 kHz, so that a sound recorded at 8 kHz looks the

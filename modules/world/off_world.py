@@ -62,7 +62,7 @@ OUT_FORMS = {
         "how does {t} work?", "who invented {t}?", "where can I find {t}?", "is {t} good for me?",
         "I want to learn about {t}", "what do you think of {t}?", "do you like {t}?", "write a poem about {t}",
         "give me three facts about {t}", "how much does {t} cost?", "what's the deal with {t}?",
-        "compare {t} and the internet", "give me a summary of {t}", "what should I know about {t}?",
+        "compare {t} with what came before it", "give me a summary of {t}", "what should I know about {t}?",
         "tell me something about {t}", "google {t}", "research {t} for me", "is {t} worth it?",
         "what happened to {t}?", "any tips on {t}?", "how do I deal with {t}?")),
     "zh": Part("zh/out form", (

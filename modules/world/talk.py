@@ -6,13 +6,14 @@ import random
 from dataclasses import dataclass, replace
 
 from .pictures import (BACKGROUNDS, COLORS, NUMBER_WORDS_EN, NUMBER_WORDS_ZH, POSITION_PHRASES_EN, POSITIONS,
-                       SHAPES, Scene, SceneObject, caption_en, caption_zh)
+                       SHAPES, Scene, SceneObject, caption_en, caption_zh, random_scene)
 from .chat import (CONVERSATION, DRAW_TEMPLATES, conversation_exchange, draw_object_phrase,  # noqa: F401
                    draw_prompt)
 from .off_world import OUT_OF_WORLD_ANSWER, out_of_world_exchange  # noqa: F401
 from .exchange import Exchange
 from .phrasing import worded
-from .sounds import COUNT_WORDS_EN, COUNT_WORDS_ZH, KINDS, PITCHES, TIMBRES, Sound, describe_en, describe_zh
+from .sounds import (COUNT_WORDS_EN, COUNT_WORDS_ZH, KINDS, PITCHES, TIMBRES, Sound, describe_en, describe_zh,
+                     random_sound)
 from .wordings import KEY_WORDS, PICTURE_TEMPLATES, PLACE_WORDS, SOUND_TEMPLATES
 
 
@@ -210,9 +211,7 @@ SOUND_KIND_EN = {"beeps": "beeps", "tone": "a long tone", "rising": "a rising sw
 
 def sound_exchange(sound: Sound, lang: str, rng: random.Random, held_out: bool = False) -> Exchange:
     """A description request or a question about a sound, with its true answer; held_out as picture_question's."""
-    choices = ["describe", "describe", "kind"]
-    if sound.kind == "beeps":
-        choices.append("count")
+    choices = ["describe", "describe", "kind", "count"]    # "How many beeps?" of a tone: "There are no beeps"
     if sound.pitch:
         choices.append("pitch")
     if sound.timbre:
@@ -231,6 +230,9 @@ def sound_answer(sound: Sound, pick: str, lang: str) -> str:
         return (capitalised(text) + ".") if en else ("这是" + text + "。")
     if pick == "kind":
         return f"It is {SOUND_KIND_EN[sound.kind]}." if en else f"这是{KINDS[sound.kind]}。"
+    if pick == "count" and sound.kind != "beeps":
+        return (f"There are no beeps: it is {SOUND_KIND_EN[sound.kind]}." if en
+                else f"没有蜂鸣声，这是{KINDS[sound.kind]}。")
     if pick == "count":
         if en:
             noun, verb = ("beep", "is") if sound.count == 1 else ("beeps", "are")
@@ -241,3 +243,20 @@ def sound_answer(sound: Sound, pick: str, lang: str) -> str:
     return f"It is {sound.timbre}." if en else f"声音是{TIMBRES[sound.timbre]}。"
 
 
+
+
+# A question about a picture or a sound asked with none attached: the answer asks for one, in the question's language
+NO_PICTURE = {"en": "I don't see a picture here. Attach one and ask again.", "zh": "这里没有图片。请附上一张图片再问。"}
+NO_SOUND = {"en": "I don't hear a sound here. Attach one and ask again.", "zh": "这里没有声音。请附上一段声音再问。"}
+
+
+def missing_media_exchange(rng: random.Random, lang: str, held_out: bool = False) -> Exchange:
+    """A question about a picture (a caption request or any question kind) or about a sound, worded as
+    picture_question and sound_exchange word them, asked with nothing attached; the answer asks for it."""
+    if rng.random() < 0.6:
+        scene = random_scene(rng)
+        asked = (caption_exchange(scene, lang, rng, held_out) if rng.random() < 0.25
+                 else picture_question(scene, lang, rng, held_out=held_out))
+        return Exchange(asked.question, NO_PICTURE[lang], lang, kind="no picture", wording=asked.wording)
+    asked = sound_exchange(random_sound(rng), lang, rng, held_out)
+    return Exchange(asked.question, NO_SOUND[lang], lang, kind="no sound", wording=asked.wording)
