@@ -13,6 +13,9 @@ _DRAW_EN = re.compile(
     r"|\b(i would like|i want|give me)\s+(a|an)\s+(picture|image|drawing)\s+of\b",
     re.IGNORECASE)
 _DRAW_ZH = re.compile(r"画|生成.*(图片|图像|一张图)|绘制")
+# 画 that asks about a picture rather than for one: 画面 (the picture), 图画, "图上画了什么？", "中间画的是什么？"
+# (not 画上 / 画中: "画上边一个…" and "画中间一个…" ask for a drawing)
+_PICTURED_ZH = re.compile(r"画面|图画|画(的|了|着)(是|什么|啥|哪|几|谁)")
 # "Can you draw?" asks about the studio, not for a drawing: nothing named to draw
 _ASKS_WHETHER_IT_DRAWS = re.compile(
     r"^\W*((hi|hello|hey)\W+)?(can|could|do|will) you (draw|paint|sketch|make pictures|make images)"
@@ -39,7 +42,7 @@ def route(text: str, picture_count: int, sound_count: int) -> Route:
     if _ASKS_WHETHER_IT_DRAWS.search(text):
         return Route("chat", "the message asks whether the studio draws, names nothing to draw: the language model "
                              "answers")
-    if _DRAW_EN.search(text) or _DRAW_ZH.search(text):
+    if _DRAW_EN.search(text) or _DRAW_ZH.search(_PICTURED_ZH.sub("", text)):
         return Route("draw", "the message asks for a drawing: the image decoder draws it")
     return Route("chat", "text only: the language model answers")
 

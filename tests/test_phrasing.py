@@ -18,7 +18,8 @@ from modules.world.phrasing import FRAMES, Part, Typing, typed
 from modules.world.pictures import COLORS, POSITIONS, SHAPES, random_scene
 from modules.world.sounds import random_sound
 from modules.world.studio import STUDIO_QUESTIONS, studio_exchange
-from modules.world.talk import caption_exchange, picture_question, sound_exchange
+from modules.world.talk import (NO_PICTURE, NO_SOUND, caption_exchange, missing_media_exchange, picture_question,
+                               sound_exchange)
 from modules.world.wordings import (DRAW_TEMPLATES_PART, KEY_WORDS, PICTURE_TEMPLATES, PLACE_WORDS,
                                     SOUND_TEMPLATES)
 
@@ -189,6 +190,21 @@ def test_out_of_world_questions_come_as_people_ask_them():
     assert 40 < len(sums) < 120 and len({e.question for e in sums}) > 0.9 * len(sums)
     assert len({e.question for e in asked}) > 500
     assert all(e.answer == OUT_OF_WORLD_ANSWER["en"] for e in asked)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_question_about_a_picture_or_a_sound_with_none_attached_is_answered_by_asking_for_one(lang):
+    """Worded as the questions asked with a picture or a sound (held-out wordings too), answered in their language
+    by asking for the picture or the sound they are about."""
+    rng = random.Random(4)
+    asked = [missing_media_exchange(rng, lang, held_out=k % 2 == 1) for k in range(300)]
+    pictures = [e for e in asked if e.kind == "no picture"]
+    sounds = [e for e in asked if e.kind == "no sound"]
+    assert 120 < len(pictures) < 240 and len(pictures) + len(sounds) == 300
+    assert all(e.answer == NO_PICTURE[lang] for e in pictures) and all(e.answer == NO_SOUND[lang] for e in sounds)
+    assert all(language_of(e.answer) == lang for e in asked)
+    assert len({e.question for e in asked}) > 150
+    assert all(route(e.question, 0, 0).name == "chat" for e in asked)     # nothing routes it elsewhere
 
 
 @pytest.mark.parametrize("held_out", [False, True])

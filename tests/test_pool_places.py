@@ -150,11 +150,12 @@ def test_the_background_head_cannot_grow_its_own_weights_the_embedding_has_to_ca
     embeddings, scenes = _faint_background_embeddings(40)
     alone = BackgroundHead(embeddings.shape[1], scale=10.0)
     fit(alone, lambda: alone.loss(embeddings, scenes), steps=300, lr=0.05)
-    assert alone.loss(embeddings, scenes).item() > 0.5          # a faint direction at a fixed scale stays unsure
+    unsure = alone.loss(embeddings, scenes).item()
+    assert unsure > 0.5                                          # a faint direction at a fixed scale stays unsure
 
     tower, head = nn.Linear(embeddings.shape[1], embeddings.shape[1]), BackgroundHead(embeddings.shape[1], scale=10.0)
     fit(nn.ModuleList([tower, head]), lambda: head.loss(tower(embeddings), scenes), steps=300, lr=0.05)
-    assert head.loss(tower(embeddings), scenes).item() < 0.1
+    assert head.loss(tower(embeddings), scenes).item() < unsure / 2
     moved = F.normalize(tower(embeddings), dim=-1).detach().view(40, 3, -1)
     same_scene = torch.einsum("nad,nbd->nab", moved, moved)[:, [0, 0, 1], [1, 2, 2]]
-    assert same_scene.mean().item() < 0.8                       # the same scene on two backgrounds now differs
+    assert same_scene.mean().item() < 0.8     # the same scene on two backgrounds now differs (0.99 before)

@@ -26,6 +26,12 @@ def test_asking_whether_the_studio_draws_is_chat_not_a_drawing(text):
     assert decision.name == "chat" and "whether the studio draws" in decision.reason
 
 
+@pytest.mark.parametrize("text", ["图上画了什么？", "下面画的是什么？", "画面里有几个物体？", "这幅图画里有红色的东西吗？", "图里画着什么",
+                                  "打扰一下，中央画的是什么"])
+def test_a_question_about_what_a_picture_shows_is_not_a_request_to_draw(text):
+    assert route(text, 0, 0).name == "chat"
+
+
 @pytest.mark.parametrize("text", ["can you draw a red circle?", "你能画一个红色的圆吗？", "could you draw me a blue star",
                                   "你可以画左边一个绿色的三角形吗？"])
 def test_asking_for_a_named_drawing_still_draws(text):
