@@ -3,6 +3,7 @@ pooled embedding."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import pytest
 import torch
@@ -11,12 +12,12 @@ from torch import nn
 
 from pathlib import Path
 
-from modules.training.attribute_heads import CLASSES, REGIONS, PooledPlaceHeads, region_targets
+from modules.training.attribute_heads import CLASSES, REGIONS, BackgroundHead, PooledPlaceHeads, region_targets
 from modules.training.corpus import perturbed, scenes_for
 from modules.training.pool_places import relative_change
 from modules.training.suite_config import EncoderStage
 from modules.training.train_encoders import caption_in, encoder_models, text_tokens
-from modules.world.pictures import POSITIONS, caption_en, caption_zh, render_scene
+from modules.world.pictures import BACKGROUNDS, POSITIONS, caption_en, caption_zh, render_scene
 
 from tests.fitting import fit
 
@@ -130,9 +131,7 @@ def test_the_caption_place_heads_teach_the_text_tower_to_set_apart_captions_that
 
 def _faint_background_embeddings(count: int, dim: int = 32) -> tuple[torch.Tensor, list]:
     """Embeddings of `count` scenes, each on every background, where the background is a faint direction (the
-    same scene on two backgrounds at cosine about 0.999), and the scenes for them."""
-    from dataclasses import replace
-    from modules.world.pictures import BACKGROUNDS
+    same scene on two backgrounds at cosine about 0.99), and the scenes for them."""
     torch.manual_seed(0)
     scenes = scenes_for("train", count, 0)
     faint = torch.randn(len(BACKGROUNDS), dim) * 0.1
@@ -146,7 +145,6 @@ def _faint_background_embeddings(count: int, dim: int = 32) -> tuple[torch.Tenso
 
 
 def test_the_background_head_cannot_grow_its_own_weights_the_embedding_has_to_carry_the_background():
-    from modules.training.attribute_heads import BackgroundHead
     embeddings, scenes = _faint_background_embeddings(40)
     alone = BackgroundHead(embeddings.shape[1], scale=10.0)
     fit(alone, lambda: alone.loss(embeddings, scenes), steps=300, lr=0.05)
