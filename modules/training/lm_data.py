@@ -26,7 +26,7 @@ IGNORE = -100
 # with the model's tokenizer), else its share goes to the other tasks.
 # relative weights of the tasks (rng.choices normalises them: they sum to 1.03 since studio_search came in at 0.03)
 # no_media: a question about a picture or a sound with none attached (talk.missing_media_exchange).
-MIXTURE = {"caption": 0.26, "no_media": 0.02, "picture_question": 0.35, "sound": 0.12, "conversation": 0.07,
+MIXTURE = {"caption": 0.24, "no_media": 0.03, "picture_question": 0.35, "sound": 0.12, "conversation": 0.08,
            "out_of_world": 0.06, "draw": 0.07, "multi_turn": 0.03, "studio": 0.02, "studio_search": 0.03}
 # With think_first: questions answered from given notes, without a picture, take a share of the picture examples
 # (captions are learnt well by then): the notes are the only place the answer can come from.

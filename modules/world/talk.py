@@ -253,7 +253,7 @@ NO_SOUND = {"en": "I don't hear a sound here. Attach one and ask again.", "zh": 
 def missing_media_exchange(rng: random.Random, lang: str, held_out: bool = False) -> Exchange:
     """A question about a picture (a caption request or any question kind) or about a sound, worded as
     picture_question and sound_exchange word them, asked with nothing attached; the answer asks for it."""
-    if rng.random() < 0.6:
+    if rng.random() < 0.5:
         scene = random_scene(rng)
         asked = (caption_exchange(scene, lang, rng, held_out) if rng.random() < 0.25
                  else picture_question(scene, lang, rng, held_out=held_out))
