@@ -12,10 +12,21 @@ from accelerate import Accelerator
 from modules.training.augment import picture_to_tensor
 from modules.training.suite_config import DecoderStage, SuiteConfig
 from modules.training.train_encoders import frozen_picture_tower
-from modules.training.train_decoder import (FOREGROUND_WEIGHT, DrawingPool, VAEObjective, build_vae,
+from modules.training.train_decoder import (FOREGROUND_WEIGHT, DrawingPool, VAEObjective, build_unet, build_vae,
                                             foreground_weighted_mse, perceptual_distance, train_decoder,
                                             train_vae_phase)
 from modules.world.pictures import RenderStyle, Scene, SceneObject, render_scene
+
+
+def test_the_recipe_draws_at_128_pixels_while_the_unet_still_works_on_8x8_latents():
+    """Drawings of at least 128 px (the issue's bar), at no cost to the UNet: one more VAE level, not a larger
+    latent."""
+    stage = DecoderStage()
+    unet = build_unet(stage, text_width=64)
+    drawing = build_vae(stage).decode(torch.zeros(1, stage.latent_channels, unet.config.sample_size,
+                                                  unet.config.sample_size)).sample       # (1, 3, 128, 128)
+    assert unet.config.sample_size == 8 and drawing.shape[-2:] == (128, 128)
+    assert DrawingPool(dataclasses.replace(stage, scenes=2), seed=0).pictures.shape[-1] == 128
 
 
 def test_a_wrong_object_costs_the_vae_more_than_the_same_error_in_the_background():

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from modules.training.evaluate_talk import BARS, MAX_GAP_POINTS, talk_bars_met
-from modules.training.report import outside_table, talk_table
+from modules.training.report import metrics_table, outside_table, talk_table
 
 
 def talk_report(shares: dict[tuple[str, str, str], float], asked: int = 50) -> dict:
@@ -49,3 +49,13 @@ def test_the_outside_table_keeps_three_digits_where_two_would_round_up_to_the_ba
     assert "| answer_language | 0.999 | 0.997 | ≥ 1.00 | 0 |" in lines
     assert "| caption_exact_en | 0.98 | 0.37 | ≥ 0.95 | 61 |" in lines
     assert "| drawing_color (by pixels) | | 1.00 | ≥ 0.95 | |" in lines
+
+
+def test_the_drawings_row_says_the_size_the_decoder_draws_at_where_it_was_measured():
+    metrics = {"drawing_color_shape": 0.98, "drawing_by_encoder": 0.98, "drawing_by_pixels": 1.0}
+    report = {"test_items": 100, "bars": {"drawing_color_shape": 0.8}, "metrics": metrics}
+    row = next(line for line in metrics_table(report).splitlines() if line.startswith("| drawings"))
+    assert row.endswith("| 0.98 (encoder 0.98, pixels 1.00) | | ≥ 0.80 |")
+    report["metrics"] = {**metrics, "drawing_side": 128}
+    row = next(line for line in metrics_table(report).splitlines() if line.startswith("| drawings"))
+    assert row.endswith("| 0.98 (encoder 0.98, pixels 1.00), drawn at 128 px | | ≥ 0.80 |")

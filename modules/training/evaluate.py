@@ -198,7 +198,8 @@ class SingleObjectJudge:
 
 
 def drawings(suite: Suite, scenes: list[Scene], seed: int) -> dict[str, float]:
-    """Requested colour and shape present: judged by the image encoder (best single-object caption) and pixels."""
+    """Requested colour and shape present: judged by the image encoder (best single-object caption) and pixels;
+    and the side, in pixels, that the decoder draws at (before the studio enlarges a small drawing for display)."""
     judge = SingleObjectJudge(suite.image_encoder)
     rng = random.Random(f"draw-eval-{seed}")
     judged = pixels = both = 0
@@ -213,7 +214,8 @@ def drawings(suite: Suite, scenes: list[Scene], seed: int) -> dict[str, float]:
         by_pixels = color_present(image, obj.color)
         judged, pixels, both = judged + by_encoder, pixels + by_pixels, both + (by_encoder and by_pixels)
     n = len(scenes)
-    return {"drawing_color_shape": both / n, "drawing_by_encoder": judged / n, "drawing_by_pixels": pixels / n}
+    return {"drawing_color_shape": both / n, "drawing_by_encoder": judged / n, "drawing_by_pixels": pixels / n,
+            "drawing_side": suite.image_decoder.native_side}
 
 
 def moe_balance(suite: Suite, scenes: list[Scene], sounds: list[Sound], pictures: list[Image.Image],

@@ -85,7 +85,7 @@ class DrawingPool:
     def __init__(self, stage: DecoderStage, seed: int):
         self.scenes = single_object_scenes_for("train", stage.scenes, seed)
         style = RenderStyle(size=stage.picture_size, shade_jitter=8, position_jitter=0.02)
-        self.pictures = torch.stack([picture_to_tensor(render_scene(s, style)) for s in self.scenes])  # (N,3,64,64)
+        self.pictures = torch.stack([picture_to_tensor(render_scene(s, style)) for s in self.scenes])  # (N,3,s,s)
 
 
 def foreground_mask(pictures: torch.Tensor) -> torch.Tensor:
@@ -166,7 +166,7 @@ def train_vae_phase(objective: nn.Module, vae: AutoencoderKL, pool: DrawingPool,
     for step in tqdm(range(start, steps), desc="vae decoder" if decoder_only else "vae", initial=start, total=steps):
         for group in optimizer.param_groups:
             group["lr"] = cosine_lr(step, steps, stage.lr, 50)
-        pictures = pool.pictures[rng.sample(range(len(pool.scenes)), stage.vae_batch)].to(vae.device)  # (B,3,64,64)
+        pictures = pool.pictures[rng.sample(range(len(pool.scenes)), stage.vae_batch)].to(vae.device)  # (B,3,s,s)
         loss = objective(pictures, decoder_only)
         optimizer.zero_grad()
         accelerator.backward(loss)
@@ -177,7 +177,7 @@ def train_vae_phase(objective: nn.Module, vae: AutoencoderKL, pool: DrawingPool,
 
 @torch.no_grad()
 def pool_latents(vae: AutoencoderKL, pictures: torch.Tensor) -> torch.Tensor:
-    """(N, 3, side, side) -> latent means (N, 4, side/8, side/8), in chunks."""
+    """(N, 3, side, side) -> latent means (N, 4, 8, 8) (side / 2 ** (levels - 1)), in chunks."""
     return torch.cat([vae.encode(chunk.to(vae.device)).latent_dist.mean for chunk in pictures.split(256)])
 
 
