@@ -11,7 +11,7 @@ from modules.training.augment import as_the_studio_sees, people_style, picture_t
 from modules.training.corpus import scenes_for, sounds_for
 from modules.training.evaluate_outside import pixel_check
 from modules.world.pictures import RenderStyle, Scene, SceneObject, free_placements, render_scene
-from modules.world.sounds import LONGEST_SECONDS, Sound, SoundStyle, synthesize
+from modules.world.sounds import LONGEST_SECONDS, PITCHES, Sound, SoundStyle, pitch_of, synthesize
 
 RATE = 16_000
 
@@ -123,6 +123,21 @@ def test_freely_made_noise_comes_white_and_coloured():
     low = [share_of_power(synthesize(Sound("noise", variation_seed=k), style=SoundStyle(free_timing=True)), 0, 1000)
            for k in range(40)]
     assert sum(share < 0.2 for share in low) >= 10 and sum(share > 0.5 for share in low) >= 5, sorted(low)
+
+
+def test_freely_made_beeps_and_tones_come_at_any_frequency_their_pitch_word_covers():
+    """Not only at the world's 220, 440 and 880 Hz: made only there, beeps at 300, 660 or 1,200 Hz were all
+    counted "one beep". Every frequency is still the one its word names (pitch_of)."""
+    for pitch in PITCHES:
+        heard = []
+        for k in range(30):
+            kind = ("beeps", "tone")[k % 2]
+            sound = Sound(kind, pitch, "pure", 1 if kind == "beeps" else None, k)
+            samples = synthesize(sound, style=SoundStyle(free_timing=True))
+            spectrum = np.abs(np.fft.rfft(samples))                                      # (bins,)
+            heard.append(float(np.fft.rfftfreq(len(samples), 1 / RATE)[np.argmax(spectrum)]))
+        assert all(pitch_of(hz) == pitch for hz in heard), (pitch, sorted(heard))
+        assert max(heard) / min(heard) > 1.5, (pitch, sorted(heard))
 
 
 def test_a_freely_timed_tone_lasts_longer_than_any_beep():

@@ -36,7 +36,10 @@ class OutsideSoundStyle:
     gap_seconds: tuple[float, float] = (0.05, 0.6)
     tone_seconds: tuple[float, float] = (0.8, 6.0)     # a tone shorter than this could pass for one beep
     sweep_seconds: tuple[float, float] = (0.5, 6.0)
-    pitch_spread: float = 0.04                         # frequency within ±4 % of the pitch word's
+    pitch_reach: float = 0.3                           # frequency up to this far (natural log) from the pitch
+                                                       # word's either way: low 163-297 Hz, high 652-1,188 Hz (the
+                                                       # words meet at ±0.347). Within ±4 % before: beeps at other
+                                                       # frequencies, all counted "one", went unseen
     peak: tuple[float, float] = (0.03, 1.6)            # quiet to clipped (above 1 the wave is cut at ±1)
     hiss_below_db: tuple[float, float] = (25.0, 60.0)  # background hiss this far below the sound's peak
     stereo_share: float = 0.4
@@ -88,7 +91,7 @@ def ramp_envelope(frames: int, rate: int, rng: random.Random) -> np.ndarray:
 
 
 def frequency_of(pitch: str, rng: random.Random, style: OutsideSoundStyle) -> float:
-    return PITCHES[pitch][0] * (1 + rng.uniform(-style.pitch_spread, style.pitch_spread))
+    return PITCHES[pitch][0] * math.exp(rng.uniform(-style.pitch_reach, style.pitch_reach))
 
 
 def steady(frequency: float, timbre: str, frames: int, rate: int, rng: random.Random) -> np.ndarray:

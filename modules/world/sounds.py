@@ -113,17 +113,35 @@ def _envelope(samples: int, fade: int) -> np.ndarray:
 class SoundStyle:
     """How a sound is made. The default is the world's own way (1 to 3 s, beeps spread evenly over it); free
     timing is the ways people make the same sound: BEEP_SECONDS long beeps with GAP_SECONDS gaps, even or not,
-    silence before and after, tones and sweeps of TONE_SECONDS, everything within 0.3 to 6 s; half of the buzzy
+    silence before and after, tones and sweeps of TONE_SECONDS, everything within 0.3 to 6 s, beeps and tones at
+    any frequency their pitch word covers (PITCH_RANGES); half of the buzzy
     sounds band-limited rather than naive squares, half of the noise coloured rather than white."""
 
     free_timing: bool = False
 
 
 # What the words mean for a sound made any other way: a beep lasts at most 0.4 s, a tone at least 0.6 s.
+# A pitch word names the nearest of the three pitches on a log scale (pitch_of: below 311 Hz low, above 622 Hz
+# high); a freely made sound keeps 8 % clear of those boundaries, and stays under 1,300 Hz, where a buzzy sound
+# heard at 8 kHz keeps its third harmonic. Made only at the world's three frequencies (±3 %), beeps at 300, 660
+# or 1,200 Hz were all counted "one beep".
+PITCH_RANGES: dict[str, tuple[float, float]] = {"low": (150.0, 288.0), "medium": (336.0, 576.0),
+                                                "high": (672.0, 1300.0)}
 BEEP_SECONDS = (0.05, 0.4)
 GAP_SECONDS = (0.05, 0.6)
 TONE_SECONDS = (0.6, 6.0)
 LONGEST_SECONDS = 6.0
+
+
+def pitch_of(frequency: float) -> str:
+    """The pitch word for a frequency in Hz: the nearest of the world's three pitches on a log scale."""
+    return min(PITCHES, key=lambda word: abs(np.log(frequency / PITCHES[word][0])))
+
+
+def free_frequency(pitch: str, rng: np.random.Generator) -> float:
+    """A frequency a person might give a sound of this pitch word: log-uniform over PITCH_RANGES[pitch], in Hz."""
+    low, high = PITCH_RANGES[pitch]
+    return float(np.exp(rng.uniform(np.log(low), np.log(high))))
 
 
 def synthesize(sound: Sound, rate: int = SAMPLE_RATE, style: SoundStyle = SoundStyle()) -> np.ndarray:
@@ -183,7 +201,7 @@ def _beep_pattern(sound: Sound, rate: int, rng: np.random.Generator) -> np.ndarr
     """count beeps of BEEP_SECONDS with GAP_SECONDS between them, all alike or each its own: (samples,)."""
     even, band_limited = rng.random() < 0.5, rng.random() < 0.5
     beep, gap = rng.uniform(*BEEP_SECONDS), rng.uniform(*GAP_SECONDS)
-    base = PITCHES[sound.pitch][0] * rng.uniform(0.97, 1.03)
+    base = free_frequency(sound.pitch, rng)
     parts = []
     for k in range(sound.count):
         length = int((beep if even else rng.uniform(*BEEP_SECONDS)) * rate)
@@ -201,7 +219,7 @@ def _steady_or_sweep(sound: Sound, total: int, rate: int, rng: np.random.Generat
     fade = int(rng.uniform(0.005, 0.03) * rate)
     band_limited = rng.random() < 0.5
     if sound.kind == "tone":
-        base = PITCHES[sound.pitch][0] * rng.uniform(0.97, 1.03)
+        base = free_frequency(sound.pitch, rng)
         wave = _freely_made_wave(2 * np.pi * base * t, sound.timbre, base, rate, band_limited)
         return (wave * _envelope(total, fade)).astype(np.float32)
     if sound.kind in ("rising", "falling"):
