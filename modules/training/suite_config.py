@@ -239,7 +239,7 @@ class DecoderStage:
 
     scenes: int = 6000
     picture_size: int = 128         # drawings' size (the picture tower judges them brought to its own 64 px): a
-                                    # small star is 22 px across. At 64 px (the runs before the seventh) a drawing
+                                    # small star is 22 px across. At 64 px (every decoder shipped so far) a drawing
                                     # was shown enlarged, its edges soft
     vae_blocks: tuple[int, ...] = (16, 32, 64, 64, 64)   # channels per VAE level; 5 levels = 16x smaller latents,
                                     # so the UNet still works on 8x8x4. A VAE step on 16 pictures: 64 px with
