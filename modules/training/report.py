@@ -47,7 +47,7 @@ def metrics_table(report: dict) -> str:
             en, zh = f"{metrics[base]:.2f}", ""
         if base == "drawing_color_shape":
             en += f" (encoder {metrics['drawing_by_encoder']:.2f}, pixels {metrics['drawing_by_pixels']:.2f})"
-            if "drawing_side" in metrics:                 # absent from metrics.json files written before it was measured
+            if "drawing_side" in metrics:             # absent from metrics.json files written before it was measured
                 en += f", drawn at {metrics['drawing_side']:.0f} px"
         lines.append(_row([label, en, zh, _bar(base, bars)]))
     return "\n".join(lines)
