@@ -50,6 +50,7 @@ class DrawnPicture:
 
 
 RouteName = Literal["chat", "describe_image", "describe_audio", "draw"]
+MediaKind = Literal["image", "audio"]         # what the encoders read: a picture or a sound
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from .components import Components, component_parameters
 from .content_parts import takes_content_parts, user_parts
 from .contracts import (ChatEvent, DrawnPicture, DrawSettings, FeatureUnavailable, GenerationSettings, InputError,
                         Source, SpeechPiece)
+from .follow_up import Carried, carried_attachment, earlier_attachments
 from .interrupt import Interrupt, RequestTimedOut
 from .media import MediaLimits, display_name, load_audio, load_image
 from .reasoning import Reply, split_reply
@@ -178,10 +179,13 @@ class Pipeline:
     # ---- public calls -------------------------------------------------------------------------------------
 
     def chat(self, text: str, files: list[str] | None, history: list[dict] | None, settings: GenerationSettings,
-             stop: threading.Event | None = None, search: bool = False) -> Iterator[ChatEvent]:
+             stop: threading.Event | None = None, search: bool = False, earlier_files: list[str] = ()
+             ) -> Iterator[ChatEvent]:
         """Streams ChatEvents; `stop` (and the --request-timeout deadline) ends it at its next step. search: also
         look the question up with the configured provider (SearXNG, or the local documents); the documents among
-        `files` (txt, md, html, pdf) are searched whether or not it is set."""
+        `files` (txt, md, html, pdf) are searched whether or not it is set. earlier_files: what the conversation's
+        earlier turns attached; a message without a picture or sound that asks about one of theirs gets it again
+        (modules.follow_up)."""
         stop = Interrupt(stop, self.config.limits.request_timeout)
         text = self.check_text(text)
         settings = self.check_settings(settings)
@@ -192,6 +196,12 @@ class Pipeline:
                              + (" Ask a question about the document." if documents else ""))
         chosen = route(text, len(pictures), len(sounds))
         notices = []
+        carried = self._carried(text, chosen, earlier_files)
+        if carried is not None:
+            chosen = Route(f"describe_{carried.kind}", carried.reason)
+            pictures, sounds = ([carried.path], []) if carried.kind == "image" else ([], [carried.path])
+            notices.append(f"About the {'picture' if carried.kind == 'image' else 'sound'} attached earlier: "
+                           f"{display_name(carried.path)}.")
         sources, search_trace = [], {}
         if (search or documents) and chosen.name == "chat":
             sources, search_trace, found = self._search(text, documents, search)
@@ -219,6 +229,13 @@ class Pipeline:
             self._set_trace(trace)
         yield ChatEvent(text=reply.answer, thinking=reply.thinking, route=chosen.name, notices=notices, done=True,
                         trace=trace, sources=sources, speech=speech)
+
+    @staticmethod
+    def _carried(text: str, chosen: Route, earlier_files: list[str]) -> Carried | None:
+        """The earlier picture or sound a chat message without one asks about (never for a drawing request)."""
+        if chosen.name != "chat" or not earlier_files:
+            return None
+        return carried_attachment(text, earlier_attachments(list(earlier_files), PICTURE_SUFFIXES, SOUND_SUFFIXES))
 
     def describe_image(self, image_path: str, question: str, settings: GenerationSettings,
                        stop: threading.Event | None = None) -> Iterator[str]:

@@ -146,7 +146,7 @@ def run_turn(chat, chatbot, switches=None):
 
 
 def test_drawn_pictures_join_the_conversation_as_png_files():
-    def chat(text, files, history, settings, stop=None):
+    def chat(text, files, history, settings, stop=None, earlier_files=()):
         yield ChatEvent("Drawing", "draw")
         picture = DrawnPicture(Image.new("RGB", (8, 8), "blue"), text, 7, 12, 3.0)
         yield ChatEvent("Drawing a red circle.", "draw", pictures=[picture], done=True, trace={"reason": "because"})
@@ -161,7 +161,7 @@ def test_drawn_pictures_join_the_conversation_as_png_files():
 def test_the_models_thinking_shows_as_a_thought_that_folds_once_it_answers_and_stays_out_of_the_next_prompt():
     histories = []
 
-    def chat(text, files, history, settings, stop=None):
+    def chat(text, files, history, settings, stop=None, earlier_files=()):
         histories.append(history)
         yield ChatEvent("", "describe_image", thinking="A large red star")
         yield ChatEvent("The star", "describe_image", thinking="A large red star on the left.")
@@ -178,7 +178,7 @@ def test_the_models_thinking_shows_as_a_thought_that_folds_once_it_answers_and_s
 
 
 def test_a_failure_keeps_the_conversation_and_is_reported():
-    def chat(text, files, history, settings, stop=None):
+    def chat(text, files, history, settings, stop=None, earlier_files=()):
         yield ChatEvent("par", "chat")
         raise RuntimeError("boom")
 
@@ -193,7 +193,7 @@ def test_a_failure_keeps_the_conversation_and_is_reported():
 def test_stop_halts_the_answer_and_says_so():
     switches, started = StopSwitches(), threading.Event()
 
-    def chat(text, files, history, settings, stop=None):
+    def chat(text, files, history, settings, stop=None, earlier_files=()):
         for i in range(1000):
             if stop.is_set():
                 return

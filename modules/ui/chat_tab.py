@@ -51,10 +51,14 @@ def search_switch(on: Any) -> dict:
     return {"search": True} if on else {}
 
 
+def conversation_files(messages: list[dict]) -> list[str]:
+    """Every file the person attached earlier in the conversation, oldest first."""
+    return turn_as_input([m for m in messages or [] if m.get("role") == "user"])["files"]
+
+
 def conversation_documents(messages: list[dict]) -> list[str]:
     """The documents attached earlier in the conversation: each answer can search them again."""
-    files = turn_as_input([m for m in messages or [] if m.get("role") == "user"])["files"]
-    return [f for f in files if f.lower().endswith(DOCUMENT_SUFFIXES)]
+    return [f for f in conversation_files(messages) if f.lower().endswith(DOCUMENT_SUFFIXES)]
 
 
 def _unlocked() -> dict:
@@ -117,7 +121,8 @@ class ChatHandlers:
         shown, pictures, notices, event = earlier + turn, [], [], None
         with self.stops.running(request, "chat") as stop:
             for event in self.chat(text, files + conversation_documents(earlier), pipeline_history(earlier),
-                                   settings, stop=stop, **search_switch(search)):
+                                   settings, stop=stop, earlier_files=conversation_files(earlier),
+                                   **search_switch(search)):
                 pictures = pictures or [(save_picture(p), caption(p)) for p in event.pictures]
                 self._announce(event.notices, notices)
                 played = piece_for_player(event.speech_piece) if event.speech_piece is not None else gr.skip()
