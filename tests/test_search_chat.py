@@ -162,21 +162,15 @@ def test_chat_endpoint_takes_search_and_returns_the_sources(built_in):
     assert sources[1].startswith(("README.md", "docs/")) and "Inspector" in sources[1], sources[1]
 
 
-# In English the answer cites no source that names the experts (the docs search now ranks README — Profiles, which
-# names them, first; the model still cites another). Strict: red once it holds, to be unmarked.
-CITES_UNRELATED = pytest.mark.xfail(strict=True, reason="the English answer cites no source that names the experts")
-
-
-@pytest.mark.parametrize("question, fact, topic", [
-    pytest.param("How many experts does the built-in model have?", "8 routed experts and 1 shared expert", "expert",
-                 id="en", marks=CITES_UNRELATED),
-    pytest.param("内置模型有多少个专家？", "8个路由专家和1个共享专家", "专家", id="zh")])
+@pytest.mark.parametrize("question, facts, topic", [
+    ("How many experts does the built-in model have?", ("8 routed experts", "1 shared expert"), "expert"),
+    ("内置模型有多少个专家？", ("8个路由专家", "1个共享专家"), "专家")], ids=["en", "zh"])
 def test_the_built_in_model_answers_a_studio_question_from_its_configuration_citing_a_source(built_in, question,
-                                                                                             fact, topic):
+                                                                                             facts, topic):
     """With Search on, the answer states the model's real configuration and cites, by number, a listed source that
     speaks of the topic."""
     final = list(built_in.chat(question, [], [], GenerationSettings(temperature=0.0), search=True))[-1]
-    assert fact in final.text, final.text
+    assert all(fact in final.text for fact in facts), final.text
     cited = [int(n) for n in re.findall(r"\[(\d+)\]", final.text)]
     numbers = {source.number: source for source in final.sources}
     assert cited and all(n in numbers for n in cited), (final.text, list(numbers))

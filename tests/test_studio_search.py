@@ -92,3 +92,30 @@ def test_the_recipe_turn_is_the_one_the_studio_gives_its_model(built_in, monkeyp
         ids, _ = chat.encode(Example(None, [(e.question, e.answer)]))
         assert len(ids) <= LanguageStage().context                   # the training sequence fits the model
     assert sum(turn.startswith("[search results;") for turn in given) >= 3     # most come with sources
+
+
+def test_the_docs_summaries_of_the_built_in_model_state_its_real_configuration():
+    """docs/training.md sums the built-in language model up in English and in Chinese (what Search finds for
+    "How many experts does the built-in model have?"); both must say what the shipped model's configuration says."""
+    from pathlib import Path
+
+    from transformers import AutoConfig
+
+    from modules.training.model_facts import facts_of_config
+
+    folder = Path("assets/mini/language_model")
+    if not (folder / "config.json").exists():
+        pytest.skip("the built-in models are not in assets/mini")
+    f = facts_of_config(AutoConfig.from_pretrained(folder))
+    text = " ".join(Path("docs/training.md").read_text(encoding="utf-8").split())
+    for fact in (f"Layers: {f.layers}, of them {f.dense_layers} dense and {f.moe_layers} MoE layers",
+                 f"{f.routed_experts} routed experts and {f.shared_experts} shared expert",
+                 f"activates {f.experts_per_token} of the routed experts",
+                 f"about {f.total_parameters / 1e6:.2f} million in total",
+                 f"about {f.active_parameters / 1e6:.2f} million of them active",
+                 f"层数：{f.layers}层，其中{f.dense_layers}层稠密层、{f.moe_layers}层 MoE 层",
+                 f"{f.routed_experts}个路由专家和{f.shared_experts}个共享专家",
+                 f"选中其中{f.experts_per_token}个路由专家",
+                 f"总共约{round(f.total_parameters / 1e4)}万个参数",
+                 f"激活其中约{round(f.active_parameters / 1e4)}万个"):
+        assert fact in text, fact
