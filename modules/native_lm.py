@@ -30,6 +30,7 @@ from .moe_trace import ExpertRecorder, experts_per_token, parameter_counts, rout
 from .reasoning import THINK_START
 from .talker_stream import SpeechStreaming, spoken_pieces, talker_prompt, talker_sampling, thinker_kwargs
 from .thinking import THOUGHT_NAMES, ThinkingControl, opens_thinking
+from .thought_channels import markers_for, shown_reply
 from .world.chat import latin_names_in_chinese_answers
 
 TALKER_PREFIXES = ("talker.", "code2wav.")    # Qwen3-Omni's speaking parts, as its weights name them
@@ -129,6 +130,7 @@ class NativeLanguageModel:
         self.model, self.processor, self.device, self.dtype = model, processor, device, dtype
         self.tokenizer = processor.tokenizer
         self.keeper = LanguageKeeper(self.tokenizer, latin_names_in_chinese_answers())
+        self.thought_markers = markers_for(getattr(model.config, "model_type", None), self.tokenizer)   # Gemma 4's
         self.folder = Path(folder) if folder else None
         self.speech_max_tokens, self.streaming = speech_max_tokens, streaming
         self.text_model = getattr(model, "thinker", model)       # Qwen3-Omni writes with its thinker
@@ -370,7 +372,7 @@ class NativeLanguageModel:
             answer.append(token)
             stats.tokens.append(self.tokenizer.decode([token]))
             first_at = first_at or time.perf_counter()
-            text = self.tokenizer.decode(answer, skip_special_tokens=True)
+            text = shown_reply(self.tokenizer, answer, self.thought_markers)
             if not text.endswith("\ufffd"):
                 yield text
                 shown = text

@@ -163,13 +163,17 @@ def build_vl_moe(folder: Path, seed: int = 0) -> dict:
 GEMMA_MEDIA = {"image_token": "<|image|>", "boi_token": "<|image>", "eoi_token": "<image|>",
                "audio_token": "<|audio|>", "boa_token": "<|audio>", "eoa_token": "<audio|>"}
 # "<|video|>" is there before Gemma4Processor adds it: added then, it would lie past the model's vocabulary
-GEMMA_SPECIALS = ["<pad>", "<eos>", "<bos>", "<unk>", "<|turn>", "<turn|>", *GEMMA_MEDIA.values(), "<|video|>"]
+GEMMA_SPECIALS = ["<pad>", "<eos>", "<bos>", "<unk>", "<|turn>", "<turn|>", *GEMMA_MEDIA.values(), "<|video|>",
+                  "<|think|>", "<|channel>", "<channel|>"]          # the last three: thinking asked for, thoughts
 GEMMA_MARKS = {"user": "<|turn>user\n", "assistant": "<|turn>model\n", "end": "<turn|>", "image": "<|image|>",
                "audio": "<|audio|>"}
 # A Gemma-style template: turns are <|turn>role ... <turn|>, the answer's role is `model`; a picture's place is
 # <|image|>, a sound's <|audio|>, which the processor widens to <|image> + a token per soft token + <image|>.
+# Asked to think (enable_thinking), it opens with a system turn holding <|think|>; the model then writes its
+# thoughts as <|channel>thought\n … <channel|> before the answer.
 GEMMA_TEMPLATE = (
-    "{{ bos_token }}{% for message in messages %}"
+    "{{ bos_token }}{% if enable_thinking is defined and enable_thinking %}<|turn>system\n<|think|><turn|>\n"
+    "{% endif %}{% for message in messages %}"
     "<|turn>{{ 'model' if message['role'] == 'assistant' else message['role'] }}\n"
     "{% if message['content'] is string %}{{ message['content'] }}{% else %}{% for part in message['content'] %}"
     "{% if part['type'] == 'image' %}<|image|>{% elif part['type'] == 'audio' %}<|audio|>"
