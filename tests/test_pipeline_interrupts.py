@@ -103,6 +103,7 @@ def test_past_its_deadline_an_answer_stops_with_a_message_that_says_so(config, m
 
     limited = Pipeline(dataclasses.replace(config, limits=dataclasses.replace(config.limits, request_timeout=40)))
     lm = limited.components.get("language_model")
+    monkeypatch.setattr(lm, "_eos_ids", lambda: [])     # the answer never ends by itself: only the deadline stops it
     monkeypatch.setattr(interrupt, "time", SteppingClock())
     answers = []
     with pytest.raises(RequestTimedOut, match=r"The answer took longer than 40 s and was stopped") as raised:
