@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from .contracts import MediaKind
 from .media import display_name
@@ -35,11 +34,13 @@ _ABOUT_THE_STUDIO = re.compile(r"\b(upload|attach|send|paste)\b|上传|附上|�
 
 @dataclass(frozen=True)
 class Carried:
-    """An earlier attachment that this turn asks about again: its kind, its file, and why it was chosen."""
+    """An earlier attachment that this turn asks about again: its kind, its file, why it was chosen (the route's
+    reason) and what the person is told."""
 
     kind: MediaKind
     path: str
     reason: str
+    notice: str
 
 
 def kinds_asked_about(text: str) -> tuple[MediaKind, ...]:
@@ -61,20 +62,7 @@ def carried_attachment(text: str, earlier: list[tuple[MediaKind, str]]) -> Carri
     kinds = kinds_asked_about(text)
     for kind, path in reversed(earlier):
         if kind in kinds:
-            word = "picture" if kind == "image" else "sound"
-            return Carried(kind, path, f"a follow-up about the {word} attached earlier ('{display_name(path)}'): "
-                                       f"it is read again")
+            word, name = "picture" if kind == "image" else "sound", display_name(path)
+            return Carried(kind, path, f"a follow-up about the {word} attached earlier ('{name}'): it is read again",
+                           f"About the {word} attached earlier: {name}.")
     return None
-
-
-def earlier_attachments(files: list[str], picture_suffixes: set[str],
-                        sound_suffixes: set[str]) -> list[tuple[MediaKind, str]]:
-    """The pictures and sounds among files attached earlier (oldest first), as (kind, path); other files are not."""
-    found: list[tuple[MediaKind, str]] = []
-    for path in files:
-        suffix = Path(str(path)).suffix.lower()
-        if suffix in picture_suffixes:
-            found.append(("image", str(path)))
-        elif suffix in sound_suffixes:
-            found.append(("audio", str(path)))
-    return found

@@ -13,8 +13,8 @@ from typing import Any, Callable, Iterator
 from .components import Components, component_parameters
 from .content_parts import takes_content_parts, user_parts
 from .contracts import (ChatEvent, DrawnPicture, DrawSettings, FeatureUnavailable, GenerationSettings, InputError,
-                        Source, SpeechPiece)
-from .follow_up import Carried, carried_attachment, earlier_attachments
+                        MediaKind, Source, SpeechPiece)
+from .follow_up import Carried, carried_attachment
 from .interrupt import Interrupt, RequestTimedOut
 from .media import MediaLimits, display_name, load_audio, load_image
 from .reasoning import Reply, split_reply
@@ -32,6 +32,12 @@ from .workers import DRAWINGS_AT_ONCE, DRAWINGS_WAITING, Worker
 log = logging.getLogger(__name__)
 PICTURE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 SOUND_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".oga", ".opus"}
+
+
+def media_kind(path: str) -> MediaKind | None:
+    """"image" or "audio" by the file's suffix; None for any other file."""
+    suffix = Path(str(path)).suffix.lower()
+    return "image" if suffix in PICTURE_SUFFIXES else "audio" if suffix in SOUND_SUFFIXES else None
 DEFAULT_QUESTION = {"image": "", "audio": "Describe this sound."}
 MEDIA_NOUN = {"image": "picture", "audio": "sound"}
 MISSING_MEDIA = {"image": "No picture was given: upload a picture first.",
@@ -152,10 +158,10 @@ class Pipeline:
     def split_files(self, files: list[str] | None) -> tuple[list[str], list[str]]:
         pictures, sounds = [], []
         for path in files or []:
-            suffix = Path(str(path)).suffix.lower()
-            if suffix in PICTURE_SUFFIXES:
+            kind = media_kind(path)
+            if kind == "image":
                 pictures.append(str(path))
-            elif suffix in SOUND_SUFFIXES:
+            elif kind == "audio":
                 sounds.append(str(path))
             else:
                 raise InputError(f"'{display_name(path)}' is neither a picture nor a sound we accept. Pictures: "
@@ -200,8 +206,7 @@ class Pipeline:
         if carried is not None:
             chosen = Route(f"describe_{carried.kind}", carried.reason)
             pictures, sounds = ([carried.path], []) if carried.kind == "image" else ([], [carried.path])
-            notices.append(f"About the {'picture' if carried.kind == 'image' else 'sound'} attached earlier: "
-                           f"{display_name(carried.path)}.")
+            notices.append(carried.notice)
         sources, search_trace = [], {}
         if (search or documents) and chosen.name == "chat":
             sources, search_trace, found = self._search(text, documents, search)
@@ -235,7 +240,8 @@ class Pipeline:
         """The earlier picture or sound a chat message without one asks about (never for a drawing request)."""
         if chosen.name != "chat" or not earlier_files:
             return None
-        return carried_attachment(text, earlier_attachments(list(earlier_files), PICTURE_SUFFIXES, SOUND_SUFFIXES))
+        earlier = [(kind, str(path)) for path in earlier_files if (kind := media_kind(path)) is not None]
+        return carried_attachment(text, earlier)
 
     def describe_image(self, image_path: str, question: str, settings: GenerationSettings,
                        stop: threading.Event | None = None) -> Iterator[str]:

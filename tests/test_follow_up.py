@@ -14,11 +14,7 @@ from modules.ui.chat_tab import ChatHandlers
 from modules.ui.history import user_messages
 from modules.ui.session import StopSwitches
 from tests.e2e_server import skip_unless_models, studio_argv
-
-class Session:                                  # what gr.Request offers the stop switches
-    def __init__(self, name):
-        self.session_hash = name
-
+from tests.test_ui_parts import Session
 
 EARLIER = [("image", "/uploads/cat.png"), ("audio", "/uploads/beeps.wav"), ("image", "/uploads/red.png")]
 
