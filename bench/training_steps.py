@@ -91,13 +91,14 @@ def update_seconds(parameters: list, fused: bool, repeats: int = 15) -> float:
 
 
 def update_groups() -> list[list[tuple[str, float]]]:
-    import open_clip
     from diffusers import UNet2DConditionModel
     from transformers import DeepseekV3ForCausalLM
 
+    from modules.encoders.picture_stem import load_open_clip
+
     mini = ROOT / "assets" / "mini"
     models = {"language model": DeepseekV3ForCausalLM.from_pretrained(str(mini / "language_model")),
-              "picture-text model": open_clip.create_model_and_transforms(f"local-dir:{mini / 'image_encoder'}")[0],
+              "picture-text model": load_open_clip(mini / "image_encoder")[0],
               "UNet": UNet2DConditionModel.from_pretrained(str(mini / "image_decoder" / "unet"))}
     groups = []
     for name, model in models.items():

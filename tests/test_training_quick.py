@@ -11,7 +11,9 @@ import torch
 
 from modules.config import load_config
 from modules.contracts import DrawSettings, GenerationSettings
+from modules.encoders.picture_stem import stem_of
 from modules.pipeline import Pipeline
+from modules.training.suite_config import EncoderStage
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,6 +79,7 @@ def test_every_role_is_saved_in_its_library_format(quick_suite):
     assert (quick_suite / "language_model" / "config.json").exists()
     assert json.loads((quick_suite / "language_model" / "config.json").read_text())["model_type"] == "deepseek_v3"
     assert (quick_suite / "image_encoder" / "open_clip_config.json").exists()
+    assert stem_of(quick_suite / "image_encoder") == EncoderStage().picture_stem     # rebuilt by the studio's loader
     assert (quick_suite / "image_decoder" / "model_index.json").exists()
     weights = [p for p in quick_suite.rglob("*") if p.suffix in (".bin", ".pth", ".pt", ".pkl")]
     assert not weights, f"pickled weights written: {weights}"

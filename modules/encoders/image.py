@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .picture_stem import load_open_clip
+
 
 def open_clip_name(source: str) -> str:
     """open_clip's model name for a source: a folder becomes local-dir:, a hub id becomes hf-hub:."""
@@ -82,9 +84,9 @@ class ImageEncoder:
         if name.startswith("hf-hub:"):           # only the config and safetensors: open_clip would fetch a pickle
             from ..offline import hub_folder
             name = "local-dir:" + hub_folder(name[len("hf-hub:"):], "image_encoder", revision)
-        if name.startswith("local-dir:"):
-            require_safetensors(Path(name[len("local-dir:"):]))
-        model, _, preprocess = open_clip.create_model_and_transforms(name, device=device)
+        folder = Path(name[len("local-dir:"):])
+        require_safetensors(folder)
+        model, preprocess = load_open_clip(folder, device)
         tokenizer = open_clip.get_tokenizer(name)
         return cls(model.to(dtype).eval(), preprocess, tokenizer, device, dtype)
 

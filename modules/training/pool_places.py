@@ -13,13 +13,13 @@ import random
 from dataclasses import replace
 from pathlib import Path
 
-import open_clip
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
 from torch import nn
 from tqdm import tqdm
 
+from ..encoders.picture_stem import load_open_clip
 from .adamw import adamw
 from .attribute_heads import BackgroundHead, PooledPlaceHeads
 from .augment import mirror, resample_blur
@@ -29,7 +29,7 @@ from .corpus import perturbed, scenes_for
 from .replicas import check_replicas_agree
 from .suite_config import EncoderStage, SuiteConfig
 from .train_encoders import (PicturePool, TextBatch, caption_batch, caption_in, contrastive_loss, render_for_training,
-                             save_image_encoder, text_tokens, world_pictures)
+                             save_image_encoder, stage_for_saved_tower, text_tokens, world_pictures)
 from ..world.pictures import BACKGROUNDS, Scene
 
 
@@ -111,10 +111,12 @@ def held_out_report(clip, before: nn.Module, tokens, scenes: list[Scene], pictur
 
 def train_places(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> None:
     """Tune the saved picture tower (out_dir/image_encoder) and save it back in place."""
+    folder = Path(suite.out_dir) / "image_encoder"
+    suite = replace(suite, encoders=stage_for_saved_tower(suite.encoders, folder))
     stage, work = suite.encoders, Path(suite.work_dir)
     torch.manual_seed(suite.seed)
     rng = random.Random(f"places-{suite.seed}-{accelerator.process_index}")
-    clip, _, _ = open_clip.create_model_and_transforms(f"local-dir:{Path(suite.out_dir) / 'image_encoder'}")
+    clip, _ = load_open_clip(folder)
     clip.visual.output_tokens = True
     clip.requires_grad_(False).visual.requires_grad_(True)            # the text tower stays as the encoders left it
     before, heads = copy.deepcopy(clip.visual), PooledPlaceHeads(stage.embed_dim)

@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..encoders.picture_stem import StemConfig
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -17,10 +19,11 @@ class EncoderStage:
                                   # or make one object more or fewer: "count"). The one run with those two added
                                   # lost shape to a loss spike in the shape phase, so their effect is not measured
     sounds: int = 4000
-    shape_steps: int = 2500       # first, the picture tower learns only what each region holds (attribute and
-                                  # patch heads), on plain batches; 1000 steps with hard-negative pairs left shape at
-                                  # 0.33; after 1,500 steps shape was still rising on its own training pictures
-                                  # (0.75 of the world's validation regions, 0.58 of training-style ones)
+    shape_steps: int = 1500       # first, the picture tower learns only what each region holds (attribute and
+                                  # patch heads), on plain batches. Through the convolutional stem (picture_stem)
+                                  # 1,500 steps named 0.997 of the world's validation regions' shapes; the linear
+                                  # 64 / 8 tower needed 2,500 (0.81 at 1,500; 1,000 steps with hard-negative pairs
+                                  # left it at 0.33)
     steps: int = 1200             # then everything, contrastively, with the attribute loss kept on
     joint_trunk_lr_scale: float = 0.1    # the picture trunk moves 10x slower in the joint phase: at full rate the
                                          # young text tower's gradients undid shape (0.997 -> 0.37 in 250 steps)
@@ -34,11 +37,18 @@ class EncoderStage:
     joint_max_grad_norm: float | None = None  # the joint phase's norms are 2-9: clipped at 1.0 there, test R@1 after
                                   # the places phase was 0.90 / 0.91 (en / zh; 0.94 / 0.97 unclipped, another run)
     embed_dim: int = 128
-    image_size: int = 64          # the patch grid, image_size / patch_size, must stay 8x8: the bridge's cells and
-    patch_size: int = 8           # the attribute heads read it. 128 px with 16 px patches (tiny objects 10 px
-                                  # across rather than 5) ended the shape phase at 0.41 of validation regions'
-                                  # shapes (0.88 at 64 / 8 on the same pictures); 96 / 8 (a 12x12 grid, probe only)
-                                  # at 0.40 on the wider placements that also gave 64 / 8 0.43
+    image_size: int = 128         # the patch grid, image_size / patch_size, must stay 8x8: the bridge's cells and
+    patch_size: int = 16          # the attribute heads read it. With open_clip's linear patch embedding, 128 px in
+                                  # 16 px patches ended the shape phase at 0.41 of validation regions' shapes (0.88 at
+                                  # 64 / 8 on the same pictures); through the stem below it reads tiny objects 10 px
+                                  # across rather than 5
+    picture_stem: StemConfig | None = field(default_factory=StemConfig)  # three convolutions in place of the linear
+                                  # patch embedding (picture_stem.py; None: open_clip's own). The shape phase alone,
+                                  # the same pictures, shapes of the world's validation regions | of the second
+                                  # renderer's objects by the patch heads, radius at 64 px <3 / 3-4 / 4-5 / >=5:
+                                  # 64 / 8 linear, 1,500 steps (1,565 s, one thread): 0.81 | 0.21 / 0.36 / 0.57 / 0.68;
+                                  # 128 / 16 stem, 1,000 steps (1,591 s): 0.99 | 0.37 / 0.51 / 0.64 / 0.80;
+                                  # 1,500 steps (2,375 s): 0.997 | 0.49 / 0.67 / 0.80 / 0.88
     vision_width: int = 128
     vision_layers: int = 6        # 4 learnt the world's own shapes (shape phase: 1.000 of validation regions) but,
                                   # with people's drawings in the mix (free_share), ended the shape phase at 0.882,

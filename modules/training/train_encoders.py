@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import open_clip
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
@@ -19,6 +18,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..encoders.audio_model import MiniAudioConfig, MiniAudioEncoder
+from ..encoders.picture_stem import CONFIG_KEY as STEM_KEY, add_stem, load_open_clip, stem_entry, stem_of
 from .adamw import adamw
 from .attribute_heads import PooledPlaceHeads, RegionAttributeHeads, region_weights
 from .augment import (batch_sounds, drawn_for_training, heard_with_offset, mirror, picture_to_tensor, resample_blur,
@@ -36,8 +36,9 @@ from ..world.sounds import Sound, describe_en, describe_zh, synthesize
 
 
 def open_clip_config(stage: EncoderStage, vocab_size: int) -> dict:
-    """The architecture as open_clip reads it from open_clip_config.json."""
-    return {
+    """The architecture as open_clip reads it from open_clip_config.json (and, beside it, the convolutional stem
+    that picture_stem.load_open_clip adds)."""
+    config = {
         "model_cfg": {
             "embed_dim": stage.embed_dim,
             "vision_cfg": {"image_size": stage.image_size, "patch_size": stage.patch_size,
@@ -50,11 +51,15 @@ def open_clip_config(stage: EncoderStage, vocab_size: int) -> dict:
         "preprocess_cfg": {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "interpolation": "bicubic",
                            "resize_mode": "squash"},
     }
+    if stage.picture_stem is not None:
+        config[STEM_KEY] = stem_entry(stage.picture_stem)
+    return config
 
 
 def build_clip(stage: EncoderStage, vocab_size: int) -> CLIP:
     cfg = open_clip_config(stage, vocab_size)["model_cfg"]
-    return CLIP(cfg["embed_dim"], cfg["vision_cfg"], cfg["text_cfg"])
+    clip = CLIP(cfg["embed_dim"], cfg["vision_cfg"], cfg["text_cfg"])
+    return clip if stage.picture_stem is None else add_stem(clip, stage.picture_stem)
 
 
 def caption_in(scene: Scene, lang: str) -> str:
@@ -355,9 +360,20 @@ def train_encoders(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
         save_encoders(clip, audio, stage, tokenizer, suite.out_dir)
 
 
+def stage_for_saved_tower(stage: EncoderStage, image_encoder_dir: Path) -> EncoderStage:
+    """The stage with the picture tower's architecture as saved in image_encoder_dir (size, patch, stem, width,
+    layers, pooling): a later stage that trains and saves that tower keeps its architecture, whatever the recipe's
+    defaults are now (a folder trained before them, such as the shipped one, stays loadable)."""
+    config = json.loads((Path(image_encoder_dir) / "open_clip_config.json").read_text())
+    vision = config["model_cfg"]["vision_cfg"]
+    return replace(stage, image_size=vision["image_size"], patch_size=vision["patch_size"],
+                   picture_stem=stem_of(Path(image_encoder_dir)), vision_width=vision["width"],
+                   vision_layers=vision["layers"], vision_pool=vision.get("pool_type", "tok"))
+
+
 def frozen_picture_tower(image_encoder_dir: Path) -> nn.Module:
     """The saved open_clip picture tower, frozen, returning (pooled, patch tokens): what the later stages read."""
-    clip, _, _ = open_clip.create_model_and_transforms(f"local-dir:{image_encoder_dir}")
+    clip, _ = load_open_clip(Path(image_encoder_dir))
     clip.visual.output_tokens = True
     return clip.visual.eval().requires_grad_(False)
 

@@ -418,7 +418,8 @@ def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelera
         model.set_attn_implementation("eager")
     if accelerator.device.type == "cpu":
         use_index_add_experts(model)        # the same gradients as grouped_mm, sooner on a CPU
-    pools = MediaPools(stage, suite.seed, suite.encoders.image_size, phase.sounds_only) if start < phase.steps else None
+    side = vision.image_size[0]                    # the saved tower's own size, whatever the recipe's default
+    pools = MediaPools(stage, suite.seed, side, phase.sounds_only) if start < phase.steps else None
     objective, optimizer = accelerator.prepare(
         LanguageObjective(model, bridge, heads, markers, phase.loss_per_example), optimizer)
     recorder = ExpertRecorder(model)

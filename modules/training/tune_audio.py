@@ -14,13 +14,13 @@ import random
 from dataclasses import replace
 from pathlib import Path
 
-import open_clip
 import torch
 from accelerate import Accelerator
 from torch import nn
 from tqdm import tqdm
 
 from ..encoders.audio_model import MiniAudioEncoder
+from ..encoders.picture_stem import load_open_clip
 from ..world.sounds import synthesize
 from .adamw import adamw
 from .batches_ahead import batches_ahead
@@ -50,7 +50,7 @@ def train_audio(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> None
     stage, work, out = suite.encoders, Path(suite.work_dir), Path(suite.out_dir)
     torch.manual_seed(suite.seed + 5)
     rng = random.Random(f"audio-{suite.seed}-{accelerator.process_index}")
-    text_tower, _, _ = open_clip.create_model_and_transforms(f"local-dir:{out / 'image_encoder'}")
+    text_tower, _ = load_open_clip(out / "image_encoder")
     text_tower.eval().requires_grad_(False)
     audio = MiniAudioEncoder.from_pretrained(str(out / "audio_encoder")).train()
     beep_head = BeepCountHead(audio.config.width)
