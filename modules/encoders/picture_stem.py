@@ -70,7 +70,12 @@ def stem_of(folder: Path) -> StemConfig | None:
     config_path = Path(folder) / CONFIG_FILE
     if not config_path.is_file():
         return None
-    entry = json.loads(config_path.read_text()).get(CONFIG_KEY)
+    return stem_in(json.loads(config_path.read_text()), config_path)
+
+
+def stem_in(config: dict, config_path: Path) -> StemConfig | None:
+    """The stem an open_clip config (as read from config_path) records, or None."""
+    entry = config.get(CONFIG_KEY)
     if entry is None:
         return None
     unknown = set(entry) - set(asdict(StemConfig()))

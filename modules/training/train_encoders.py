@@ -18,7 +18,8 @@ from torch import nn
 from tqdm import tqdm
 
 from ..encoders.audio_model import MiniAudioConfig, MiniAudioEncoder
-from ..encoders.picture_stem import CONFIG_KEY as STEM_KEY, add_stem, load_open_clip, stem_entry, stem_of
+from ..encoders.picture_stem import (CONFIG_FILE, CONFIG_KEY as STEM_KEY, WEIGHTS_FILE, add_stem, load_open_clip,
+                                     stem_entry, stem_in)
 from .adamw import adamw
 from .attribute_heads import PooledPlaceHeads, RegionAttributeHeads, region_weights
 from .augment import (batch_sounds, drawn_for_training, heard_with_offset, mirror, picture_to_tensor, resample_blur,
@@ -364,10 +365,11 @@ def stage_for_saved_tower(stage: EncoderStage, image_encoder_dir: Path) -> Encod
     """The stage with the picture tower's architecture as saved in image_encoder_dir (size, patch, stem, width,
     layers, pooling): a later stage that trains and saves that tower keeps its architecture, whatever the recipe's
     defaults are now (a folder trained before them, such as the shipped one, stays loadable)."""
-    config = json.loads((Path(image_encoder_dir) / "open_clip_config.json").read_text())
+    config_path = Path(image_encoder_dir) / CONFIG_FILE
+    config = json.loads(config_path.read_text())
     vision = config["model_cfg"]["vision_cfg"]
     return replace(stage, image_size=vision["image_size"], patch_size=vision["patch_size"],
-                   picture_stem=stem_of(Path(image_encoder_dir)), vision_width=vision["width"],
+                   picture_stem=stem_in(config, config_path), vision_width=vision["width"],
                    vision_layers=vision["layers"], vision_pool=vision.get("pool_type", "tok"))
 
 
@@ -390,7 +392,6 @@ def save_image_encoder(clip: CLIP, stage: EncoderStage, tokenizer, out_dir: Path
     """open_clip folder: config, safetensors weights and the tokenizer, loadable with "local-dir:"."""
     image_dir = Path(out_dir) / "image_encoder"
     image_dir.mkdir(parents=True, exist_ok=True)
-    (image_dir / "open_clip_config.json").write_text(json.dumps(open_clip_config(stage, len(tokenizer)), indent=2))
-    save_file({k: v.detach().cpu().contiguous() for k, v in clip.state_dict().items()},
-              str(image_dir / "open_clip_model.safetensors"))
+    (image_dir / CONFIG_FILE).write_text(json.dumps(open_clip_config(stage, len(tokenizer)), indent=2))
+    save_file({k: v.detach().cpu().contiguous() for k, v in clip.state_dict().items()}, str(image_dir / WEIGHTS_FILE))
     tokenizer.save_pretrained(str(image_dir))
