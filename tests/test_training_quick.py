@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from modules.config import load_config
 from modules.contracts import DrawSettings, GenerationSettings
@@ -36,6 +37,8 @@ def quick_suite(tmp_path_factory) -> Path:
     assert "picture-caption cleaning" in run.stdout and "removed" in run.stdout
     if torch.get_num_threads() >= 2:      # on a CPU with two cores or more, the decoder trains in a second process
         assert "stage decoder:" in run.stdout and "beside the language model" in run.stdout, run.stdout[-2000:]
+        # it starts as soon as the picture and text towers are final: beside the audio stage, not after it
+        assert run.stdout.index("decoder: training beside") < run.stdout.index("stage audio:"), run.stdout[-2000:]
         assert "unet" in (out / ".work" / "decoder.log").read_text()
     return out
 
@@ -73,6 +76,18 @@ def test_the_audio_stage_trains_the_sound_tower_alone(quick_suite, tmp_path):
     assert after["audio_encoder"] != before["audio_encoder"]
     assert {role: after[role] for role in ("image_encoder", "bridge", "language_model")} == \
         {role: before[role] for role in ("image_encoder", "bridge", "language_model")}
+
+
+def test_the_picture_stem_rests_in_the_joint_phase(quick_suite):
+    """The stem's weights end the encoders stage as the shape phase left them; the tower's trunk moved on."""
+    work = quick_suite / ".work"
+    shape_phase, final = (load_file(str(work / name))
+                          for name in ("encoders-shape-phase.safetensors", "encoders.safetensors"))
+    stem = [key for key in shape_phase if key.startswith("model/clip/visual.conv1.")]
+    trunk = [key for key in shape_phase if key.startswith("model/clip/visual.transformer.")]
+    assert stem and trunk
+    assert all(torch.equal(shape_phase[key], final[key]) for key in stem)
+    assert not all(torch.equal(shape_phase[key], final[key]) for key in trunk)
 
 
 def test_every_role_is_saved_in_its_library_format(quick_suite):

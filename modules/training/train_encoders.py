@@ -149,6 +149,13 @@ def set_learning_rates(optimizer: torch.optim.Optimizer, step: int, stage: Encod
         group["lr"] = lr * (stage.joint_trunk_lr_scale if slow else 1.0)
 
 
+def rest_stem_in_joint_phase(clip: CLIP, stage: EncoderStage) -> None:
+    """In the joint phase the convolutional stem, if the tower has one and joint_stem_frozen asks it, takes no
+    gradient: autograd then skips its backward over the full-size pictures, and the optimizer skips its weights."""
+    if stage.picture_stem is not None and stage.joint_stem_frozen:
+        clip.visual.conv1.requires_grad_(False)
+
+
 def held_out_regions(clip: CLIP, heads: RegionAttributeHeads, scenes: list[Scene], pictures: torch.Tensor
                      ) -> dict[str, float]:
     """How well the patch tokens name each region's colour, shape and size on validation scenes.
@@ -338,6 +345,7 @@ def train_encoders(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
         set_learning_rates(optimizer, step, stage)
         joint = step >= stage.shape_steps
         if joint:
+            rest_stem_in_joint_phase(clip, stage)
             captions, heard = captions.to(accelerator.device), heard.to(accelerator.device)
         losses = objective(pictures.to(accelerator.device), scenes, owner, captions, heard)
         loss = encoder_loss(losses, stage, joint)
