@@ -10,6 +10,7 @@ import time
 import traceback
 from pathlib import Path
 
+
 STAGES = ("tokenizer", "encoders", "places", "audio", "language", "questions", "grounding", "sounds", "decoder")
 # trained only when named with --stage (stages run in the order named; both read the language model the stages
 # above saved): the cold start (supervised, on generated reasoning traces) and then the think stage (R1-Zero-style
@@ -147,7 +148,10 @@ class DecoderBeside:
     @classmethod
     def start(cls, suite) -> "DecoderBeside":
         import multiprocessing
+
         import torch
+
+        from . import threads_back
         threads = torch.get_num_threads()
         context = multiprocessing.get_context("spawn")
         log = Path(suite.work_dir) / "decoder.log"
@@ -156,6 +160,7 @@ class DecoderBeside:
         process = context.Process(target=_train_decoder_alone, args=(suite, threads // 2, log, results))
         process.start()
         torch.set_num_threads(threads - threads // 2)
+        threads_back.lend_while_running(process, threads)     # taken back the step after it ends
         print(f"decoder: training beside the language model on {threads // 2} of {threads} threads; its progress "
               f"is in {log}")
         return cls(process, results, log, threads)

@@ -32,6 +32,7 @@ from .lm_data import (IGNORE, Batch, ChatTokens, Example, picture_turn, sample_e
 from .packing import Packing
 from .replicas import check_replicas_agree
 from .suite_config import LanguageStage, SuiteConfig
+from .threads_back import take_back_if_free
 from .train_encoders import frozen_picture_tower
 from ..world.pictures import Scene
 from ..world.sounds import Sound, synthesize
@@ -439,6 +440,7 @@ def run_phase(phase: Phase, suite: SuiteConfig, tokenizer, accelerator: Accelera
         for step, (batch, media, packing) in zip(bar, batches):
             for group in optimizer.param_groups:
                 group["lr"] = cosine_lr(step, phase.steps, phase.lr, phase.warmup)
+            take_back_if_free()
             recorder.clear()
             routers.clear()
             losses = objective(batch, media, packing)

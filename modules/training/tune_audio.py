@@ -29,6 +29,7 @@ from .checkpoint import cosine_lr, load_checkpoint, save_checkpoint
 from .corpus import sounds_for
 from .replicas import check_replicas_agree
 from .suite_config import SuiteConfig
+from .threads_back import take_back_if_free
 from .train_encoders import SoundBatch, sound_batch, sound_losses, text_tokens
 
 
@@ -80,6 +81,7 @@ def run_audio_steps(suite: SuiteConfig, tokenizer, accelerator: Accelerator, obj
                             range(start, stage.audio_steps))
     bar = tqdm(range(start, stage.audio_steps), desc="audio", initial=start, total=stage.audio_steps)
     for step, heard in zip(bar, batches):
+        take_back_if_free()
         for group in optimizer.param_groups:
             group["lr"] = cosine_lr(step, stage.audio_steps, stage.audio_lr, 50)
         losses = objective(heard.to(accelerator.device))
