@@ -10,7 +10,6 @@ import time
 import traceback
 from pathlib import Path
 
-
 STAGES = ("tokenizer", "encoders", "places", "audio", "language", "questions", "grounding", "sounds", "decoder")
 # trained only when named with --stage (stages run in the order named; both read the language model the stages
 # above saved): the cold start (supervised, on generated reasoning traces) and then the think stage (R1-Zero-style

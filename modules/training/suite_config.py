@@ -26,8 +26,10 @@ class EncoderStage:
                                   # left it at 0.33)
     steps: int = 1200             # then everything, contrastively, with the attribute loss kept on
     joint_stem_frozen: bool = True       # the picture stem (picture_stem) rests in the joint phase: the trunk moves at
-                                         # a tenth of the rate there anyway, and the stem's backward over 128 px was
-                                         # most of what a stem tower added to a joint step (1.08 -> 1.42-1.56 s)
+                                         # a tenth of the rate there anyway, and its backward over 128 px is skipped.
+                                         # Joint steps with it: 1.5-1.65 s on 2 threads (eighth run); without, 1.7-2.0
+                                         # s in a run that may have shared the machine. Shape after the joint phase:
+                                         # 0.997 of the world's validation regions (0.992 before it)
     joint_trunk_lr_scale: float = 0.1    # the picture trunk moves 10x slower in the joint phase: at full rate the
                                          # young text tower's gradients undid shape (0.997 -> 0.37 in 250 steps)
     picture_batch: int = 48       # base pictures per step (+ as many partners)
