@@ -141,7 +141,6 @@ class DecoderBeside:
     process: object           # multiprocessing.Process
     results: object           # multiprocessing.Queue: the child's seconds, or its error
     log: Path
-    threads_before: int
     seconds: float | None = None    # the decoder stage's, once finished
 
     @classmethod
@@ -162,13 +161,16 @@ class DecoderBeside:
         threads_back.lend_while_running(process, threads)     # taken back the step after it ends
         print(f"decoder: training beside the language model on {threads // 2} of {threads} threads; its progress "
               f"is in {log}")
-        return cls(process, results, log, threads)
+        return cls(process, results, log)
 
     def finish(self) -> float:
         """Wait for the decoder (if it has not been waited for) and give this process its threads back; the
         decoder's seconds. Raises RuntimeError, naming the log, if it failed."""
         import queue
+
         import torch
+
+        from . import threads_back
         if self.seconds is not None:
             return self.seconds
         while True:
@@ -180,11 +182,11 @@ class DecoderBeside:
                     outcome = f"its process ended with exit code {self.process.exitcode}"
                     break
         self.process.join()
-        torch.set_num_threads(self.threads_before)
+        threads_back.take_back_if_free()      # unless a training loop took them back already
         if isinstance(outcome, str) or self.process.exitcode != 0:
             raise RuntimeError(f"the decoder stage failed beside the language model ({outcome}); see {self.log}")
-        print(f"decoder: finished beside the language model in {outcome:.0f} s; back to {self.threads_before} "
-              f"threads here")
+        print(f"decoder: finished beside the language model in {outcome:.0f} s; back to "
+              f"{torch.get_num_threads()} threads here")
         self.seconds = outcome
         return outcome
 
