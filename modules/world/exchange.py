@@ -13,8 +13,7 @@ class Exchange:
     language: str                 # "en" | "zh"
     kind: str = ""                # for a question about a picture: which kind (picture_question's names)
     about: tuple[str, ...] | None = None   # for a question about a picture: the places of the objects that decide
-                                           # the answer (empty: none is there); for a question naming a place,
-                                           # that place, empty or not; None: no such places (a count)
+                                           # the answer (empty: none is there); None: no such places (a count)
     described: tuple[str, ...] | None = None   # for a caption: the place of each object, in the order it is named
     wording: tuple[str, ...] = ()  # the grammar's options the question was made of (template, slots, frames)
 

@@ -77,10 +77,7 @@ def _shape_at(scene: Scene, position: str, lang: str, rng: random.Random | None 
     else:
         zh = POSITIONS[position]
         answer = f"{zh}是一个{COLORS[found[0].color][1]}{SHAPES[found[0].shape]}。" if found else f"{zh}什么也没有。"
-    # about the asked place whether it holds an object or not: its cell decides either way (about the objects
-    # found, an empty place sent the answer's head to the first token, and "What is in the center?" got "There is
-    # nothing in the center." for every picture with an object there)
-    return question_of("shape at a place", lang, rng, held_out, answer, about=(position,),
+    return question_of("shape at a place", lang, rng, held_out, answer, about=places_of(found),
                        where=PLACE_WORDS[lang][position])
 
 
