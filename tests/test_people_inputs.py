@@ -157,6 +157,19 @@ def test_silence_around_a_sound_is_cut_and_a_sound_that_is_all_quiet_is_kept_who
     assert len(trim_silence(hiss, RATE, 30.0)) > 0.9 * RATE
 
 
+def test_hiss_only_25_db_under_the_sound_is_cut_as_silence_and_steady_noise_is_kept_whole():
+    beeps = synthesize(Sound("beeps", "high", "pure", 3, 4))
+    level = np.abs(beeps).max() * 10 ** (-25 / 20)
+    hiss = np.random.default_rng(1).standard_normal(3 * RATE).astype(np.float32) * level
+    padded = np.concatenate([hiss, beeps, hiss]) + 0.0
+    padded[3 * RATE: 3 * RATE + len(beeps)] += np.random.default_rng(2).standard_normal(len(beeps)) * level
+    (first, _), *_, (_, last) = loud_stretches(beeps)
+    assert abs(len(trim_silence(padded, RATE, 30.0)) - (last - first) * 80) <= 0.1 * RATE
+    wobble = 1 + 0.3 * np.sin(2 * np.pi * 0.5 * np.arange(2 * RATE) / RATE)           # ±3 dB over 2 s
+    noise = (np.random.default_rng(3).standard_normal(2 * RATE) * 0.2 * wobble).astype(np.float32)
+    assert len(trim_silence(noise, RATE, 30.0)) > 0.95 * len(noise)
+
+
 def test_a_sound_in_a_padded_batch_gets_the_time_tokens_it_gets_alone():
     torch.manual_seed(0)
     encoder = MiniAudioEncoder(MiniAudioConfig(tokens=48, time_stride=2, min_seconds=1.5)).eval()

@@ -51,27 +51,48 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, top_hz: float | No
     return torch.clamp(torch.minimum(rising, falling), min=0.0)
 
 
+# Silence is also what is not clearly above the recording's own noise floor: a frame counts as sound only when it is
+# ABOVE_FLOOR_DB louder (RMS) than the quietest tenth of the frames, a rule that never asks more than
+# STEADY_WITHIN_DB below the loudest frame, so a steady tone or noise stays whole. With the loudest-frame rule alone,
+# hiss 25 to 35 dB below a sound's peak was kept as sound: seconds of it in front of a few short beeps squeezed them
+# into a few time tokens. On the second synthesiser's sounds (150 beep sounds, seed 23) the shipped models counted
+# 0.913 (en) / 0.920 (zh) of them right with that rule alone, 0.987 / 0.980 with this one (the same for 6, 10 or
+# 15 dB); sound descriptions 0.887 / 0.880 -> 0.907 / 0.907; the training synthesiser's own sounds unchanged.
+ABOVE_FLOOR_DB = 10.0
+FLOOR_PERCENTILE = 10.0
+STEADY_WITHIN_DB = 6.0
+
+
 def trim_silence(samples: np.ndarray, rate: int, below_db: float, frame_seconds: float = 0.02,
                  keep_seconds: float = 0.03) -> np.ndarray:
-    """The samples without the leading and trailing frames that are `below_db` dB quieter (RMS) than the loudest
-    frame, keeping `keep_seconds` on either side. A sound that is all quiet comes back whole. (samples,)."""
+    """The samples without their leading and trailing silence (loud_span), keeping `keep_seconds` on either
+    side. A sound that is all quiet comes back whole. (samples,)."""
     start, end = loud_span(samples, rate, below_db, frame_seconds, keep_seconds)
     return samples[start:end]
 
 
 def loud_span(samples: np.ndarray, rate: int, below_db: float, frame_seconds: float = 0.02,
               keep_seconds: float = 0.03) -> tuple[int, int]:
-    """(start, end) of what trim_silence keeps: samples[start:end]."""
+    """(start, end) of what trim_silence keeps: samples[start:end]. Silence is every frame `below_db` dB quieter
+    (RMS) than the loudest one, or not ABOVE_FLOOR_DB above the noise floor (see above)."""
     frame = max(1, int(frame_seconds * rate))
     count = len(samples) // frame
     if count < 2:
         return 0, len(samples)
     rms = np.sqrt((samples[: count * frame].reshape(count, frame).astype(np.float64) ** 2).mean(axis=1))  # (count,)
-    loud = np.flatnonzero(rms >= rms.max() * 10 ** (-below_db / 20))
-    if rms.max() <= 0 or len(loud) == 0:
+    loudest = rms.max()
+    if loudest <= 0:
         return 0, len(samples)
+    above_floor = min(np.percentile(rms, FLOOR_PERCENTILE) * db_ratio(ABOVE_FLOOR_DB),
+                      loudest / db_ratio(STEADY_WITHIN_DB))
+    loud = np.flatnonzero(rms >= max(loudest / db_ratio(below_db), above_floor))
     keep = int(keep_seconds * rate)
     return max(0, loud[0] * frame - keep), min(len(samples), (loud[-1] + 1) * frame + keep)
+
+
+def db_ratio(db: float) -> float:
+    """The amplitude ratio of `db` decibels: 20 dB -> 10."""
+    return 10 ** (db / 20)
 
 
 class MiniAudioEncoder(PreTrainedModel):
