@@ -108,13 +108,18 @@ def share_of_power(samples: np.ndarray, low_hz: float, high_hz: float) -> float:
     return float(power[(frequencies >= low_hz) & (frequencies < high_hz)].sum() / power.sum())
 
 
-def test_freely_made_buzzy_sounds_come_as_naive_and_as_band_limited_squares():
+def test_freely_made_buzzy_sounds_come_as_naive_band_limited_and_soft_squares():
     """A naive square's harmonics fold back from above the rate (power above 0.45 of it); a band-limited one, as
-    other programs make it, has none there. People bring both, so training hears both."""
+    other programs make it, has none there; a soft one keeps its first few partials alone (at most the seventh
+    harmonic: nothing above 2.5 kHz for a low tone, where the others have their higher harmonics). People bring
+    all three, so training hears all three."""
     above = [share_of_power(synthesize(Sound(kind, "high" if kind == "tone" else None, "buzzy", None, k),
                                        style=SoundStyle(free_timing=True)), 0.45 * RATE, RATE / 2)
              for kind in ("tone", "rising") for k in range(20)]
     assert sum(a < 1e-4 for a in above) >= 8 and sum(a > 1e-3 for a in above) >= 8, sorted(above)
+    high = [share_of_power(synthesize(Sound("tone", "low", "buzzy", None, k), style=SoundStyle(free_timing=True)),
+                           2500, RATE / 2) for k in range(40)]
+    assert sum(h < 1e-5 for h in high) >= 6 and sum(h > 1e-3 for h in high) >= 20, sorted(high)
 
 
 def test_freely_made_noise_comes_white_and_coloured():
