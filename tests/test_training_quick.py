@@ -148,3 +148,21 @@ def test_the_sounds_phase_moves_only_the_bridge_s_sound_half(quick_suite, tmp_pa
     assert changed, "the sounds phase trained nothing"
     assert {role for role, _ in changed} == {"bridge"}, sorted(changed)
     assert all(name.startswith("audio_") for _, name in changed), sorted(changed)
+
+
+def test_stages_run_on_saved_models_read_text_with_the_saved_tokenizer(tmp_path):
+    """`mini train --stage audio --stage sounds --out F` on a copy of the shipped models: a tokenizer retrained from
+    today's corpus numbers its tokens otherwise, and fitting the bridge to those ids garbled every answer."""
+    import dataclasses
+
+    from transformers import AutoTokenizer
+
+    from modules.training.mini import load_or_train_tokenizer
+    from modules.training.suite_config import SuiteConfig
+
+    shipped = ROOT / "assets" / "mini" / "language_model"
+    shutil.copytree(shipped, tmp_path / "language_model", ignore=shutil.ignore_patterns("*.safetensors"))
+    suite = dataclasses.replace(SuiteConfig(), out_dir=tmp_path, work_dir=tmp_path / ".work")
+    tokenizer = load_or_train_tokenizer(suite, retrain=False)
+    assert tokenizer.get_vocab() == AutoTokenizer.from_pretrained(str(shipped)).get_vocab()
+    assert (tmp_path / ".work" / "tokenizer" / "tokenizer.json").exists()      # the stages after read it there

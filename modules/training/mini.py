@@ -62,6 +62,11 @@ def quick_config(suite, out: Path):
 
 
 def load_or_train_tokenizer(suite, retrain: bool):
+    """The run's tokenizer: trained afresh when asked (the tokenizer stage), else the run's own (in the work
+    folder), else the one saved with the models in the out folder, else trained. Stages run on saved weights must
+    read text as those weights do: a tokenizer retrained from today's corpus numbers its tokens otherwise, and the
+    audio and sounds stages run so on the shipped models once fitted the sound tower and the bridge to the wrong ids
+    (every answer came out garbled)."""
     from transformers import AutoTokenizer
 
     from .corpus import tokenizer_corpus
@@ -69,9 +74,14 @@ def load_or_train_tokenizer(suite, retrain: bool):
     folder = Path(suite.work_dir) / "tokenizer"
     if not retrain and (folder / "tokenizer.json").exists():
         return AutoTokenizer.from_pretrained(str(folder))
-    tokenizer = train_tokenizer(tokenizer_corpus(suite.seed), suite.vocab_size, suite.encoders.context_length)
+    saved = Path(suite.out_dir) / "language_model"
+    if not retrain and (saved / "tokenizer.json").exists():
+        tokenizer = AutoTokenizer.from_pretrained(str(saved))
+        print(f"tokenizer: the saved models' ({saved}), {len(tokenizer)} tokens")
+    else:
+        tokenizer = train_tokenizer(tokenizer_corpus(suite.seed), suite.vocab_size, suite.encoders.context_length)
+        print(f"tokenizer: {len(tokenizer)} tokens")
     save_tokenizer(tokenizer, folder)
-    print(f"tokenizer: {len(tokenizer)} tokens")
     return AutoTokenizer.from_pretrained(str(folder))
 
 
