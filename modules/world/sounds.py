@@ -69,12 +69,14 @@ def _oscillator(phase: np.ndarray, timbre: str) -> np.ndarray:
     return sine if timbre == "pure" else np.sign(sine) * 0.6
 
 
-def _band_limited_square(phase: np.ndarray, frequency: np.ndarray | float, rate: int) -> np.ndarray:
-    """A square wave as a synthesiser that avoids aliasing makes one: its odd harmonics, each only while it stays
-    below 0.45 of the rate, at the naive square's loudness. phase, frequency: (samples,) or frequency a float."""
+def _band_limited_square(phase: np.ndarray, frequency: np.ndarray | float, rate: int, partials: int = 32
+                         ) -> np.ndarray:
+    """A square wave as a synthesiser that avoids aliasing makes one: its first `partials` odd harmonics (32: every
+    one a rate up to 48 kHz lets through), each only while it stays below 0.45 of the rate, at the naive square's
+    loudness. phase, frequency: (samples,) or frequency a float."""
     frequency = np.broadcast_to(np.asarray(frequency, dtype=np.float64), phase.shape)
     wave = np.zeros_like(phase)
-    for harmonic in range(1, 64, 2):
+    for harmonic in range(1, 2 * partials, 2):
         audible = harmonic * frequency < 0.45 * rate                          # (samples,)
         if not audible.any():
             break
@@ -86,29 +88,19 @@ def _band_limited_square(phase: np.ndarray, frequency: np.ndarray | float, rate:
 # the rate fold back), band-limited (every odd harmonic below 0.45 of the rate), or a soft square of its first 2 to
 # 4 odd partials alone, as a synthesiser's "square" at a low rate or through a small speaker sounds. Without the
 # soft squares, sweeps of the second synthesiser that kept only their third (or fifth) harmonic were all heard
-# "pure": buzzy sweeps described right 9 of 17 times outside (the shipped sound tower, 150 sounds, seed 23).
+# "pure": buzzy sweeps described right 9 of 17 times outside (the sound tower before them, 150 sounds, seed 23).
 SQUARE_MAKINGS = ("naive", "band-limited", "soft")
 
 
 def square_making(rng: np.random.Generator) -> tuple[str, int]:
-    """One draw: which way a buzzy sound's square is made (SQUARE_MAKINGS: 0.4, 0.3, 0.3) and, for a soft one,
-    how many odd partials it keeps (2 to 4)."""
+    """One draw: which way a buzzy sound's square is made (SQUARE_MAKINGS: 0.4, 0.3, 0.3) and how many odd partials
+    it keeps (naive: every one, folded back, 0 here; band-limited: 32; soft: 2 to 4)."""
     u = float(rng.random())
     if u < 0.4:
         return "naive", 0
     if u < 0.7:
-        return "band-limited", 0
+        return "band-limited", 32
     return "soft", 2 + min(2, int((u - 0.7) / 0.1))
-
-
-def _soft_square(phase: np.ndarray, frequency: np.ndarray | float, rate: int, partials: int) -> np.ndarray:
-    """A square wave's first `partials` odd harmonics, each only while below 0.45 of the rate, at the naive
-    square's loudness. phase, frequency: (samples,) or frequency a float."""
-    frequency = np.broadcast_to(np.asarray(frequency, dtype=np.float64), phase.shape)
-    wave = np.zeros_like(phase)
-    for harmonic in range(1, 2 * partials, 2):
-        wave += np.where(harmonic * frequency < 0.45 * rate, np.sin(harmonic * phase) / harmonic, 0.0)
-    return wave * (4 / np.pi) * 0.6
 
 
 def _freely_made_wave(phase: np.ndarray, timbre: str, frequency: np.ndarray | float, rate: int,
@@ -116,9 +108,7 @@ def _freely_made_wave(phase: np.ndarray, timbre: str, frequency: np.ndarray | fl
     """A freely made sound's wave; a buzzy one's square made as `making` (square_making) says."""
     if timbre != "buzzy" or making[0] == "naive":
         return _oscillator(phase, timbre)
-    if making[0] == "band-limited":
-        return _band_limited_square(phase, frequency, rate)
-    return _soft_square(phase, frequency, rate, making[1])
+    return _band_limited_square(phase, frequency, rate, partials=making[1])
 
 
 def _coloured_noise(samples: int, rate: int, rng: np.random.Generator) -> np.ndarray:
