@@ -13,17 +13,23 @@ class PrefixBridgeConfig(PretrainedConfig):
     def __init__(self, image_width: int = 128, image_grid: int = 8,
                  image_pool: int = 2,          # average-pool the patch grid by this factor (8x8 -> 4x4 = 16 tokens)
                  image_pool_margin: int = 0,   # patches dropped at each edge before pooling (8x8, 1 -> 6x6 -> 3x3)
+                 image_cell_bands: list[int] | None = None,  # else: the whole grid cut into these bands of patches
+                                                              # per side ([3, 2, 3]: 3x3 cells, none left out)
                  audio_width: int = 192, audio_tokens: int = 16, lm_hidden: int = 256,
                  image_embed_dim: int = 0,      # >0: the picture's pooled embedding also becomes prefix tokens
                  image_global_tokens: int = 0,  # how many (ClipCap-style: the whole caption lives in that vector)
                  audio_global_tokens: int = 0,  # >0: summary tokens read from all the time tokens at once, each
                                                 # through its own weights (so counts survive, which a mean loses)
                  **kwargs):
+        if image_cell_bands is not None and (sum(image_cell_bands) != image_grid or min(image_cell_bands) < 1):
+            raise ValueError(f"image_cell_bands must be positive widths that sum to image_grid {image_grid}; "
+                             f"got {image_cell_bands!r}")
         if (image_grid - 2 * image_pool_margin) % image_pool:
             raise ValueError(f"image_grid {image_grid} minus twice image_pool_margin {image_pool_margin} must be a "
                              f"multiple of image_pool {image_pool}")
         self.image_width, self.image_grid, self.image_pool = image_width, image_grid, image_pool
         self.image_pool_margin = image_pool_margin
+        self.image_cell_bands = None if image_cell_bands is None else [int(b) for b in image_cell_bands]
         self.image_embed_dim, self.image_global_tokens = image_embed_dim, image_global_tokens
         self.audio_width, self.audio_tokens, self.lm_hidden = audio_width, audio_tokens, lm_hidden
         self.audio_global_tokens = audio_global_tokens
@@ -41,7 +47,21 @@ class PrefixBridgeConfig(PretrainedConfig):
     @property
     def image_cells(self) -> int:
         """Pooled cells per side of the patch grid."""
+        if self.image_cell_bands is not None:
+            return len(self.image_cell_bands)
         return (self.image_grid - 2 * self.image_pool_margin) // self.image_pool
+
+    def cell_of(self, x: float, y: float) -> int:
+        """The row-major index of the cell whose patches hold the point (x, y), in fractions of the frame."""
+        col, row = (self._band_of(v * self.image_grid) for v in (x, y))
+        return row * self.image_cells + col
+
+    def _band_of(self, patch: float) -> int:
+        """The cell column (or row) that holds this position along the grid, in patches."""
+        if self.image_cell_bands is None:
+            return int((patch - self.image_pool_margin) // self.image_pool)
+        edges = torch.tensor(self.image_cell_bands).cumsum(0)                        # (cells,) each band's end
+        return int((edges <= patch).sum())
 
 
 POSITION_INIT_STD = 0.05     # a place vector's norm starts near 0.8, about a fresh projector output's
@@ -92,10 +112,16 @@ class PrefixBridge(PreTrainedModel):
         return prefix + self.image_positions
 
     def pool_patches(self, patch_tokens: torch.Tensor) -> torch.Tensor:
-        """(B, grid*grid, W) row-major patches -> (B, cells², W): the margin dropped, then average-pooled."""
+        """(B, grid*grid, W) row-major patches -> (B, cells², W): each cell the mean of its block of patches (the
+        bands', or the margin dropped and then average-pooled)."""
         b, _, w = patch_tokens.shape
         g, m = self.config.image_grid, self.config.image_pool_margin
-        grid = patch_tokens.transpose(1, 2).reshape(b, w, g, g)[:, :, m: g - m, m: g - m]   # (B, W, g-2m, g-2m)
+        grid = patch_tokens.transpose(1, 2).reshape(b, w, g, g)                                # (B, W, g, g)
+        if self.config.image_cell_bands is not None:
+            blocks = [rows.split(self.config.image_cell_bands, dim=3)
+                      for rows in grid.split(self.config.image_cell_bands, dim=2)]
+            return torch.stack([block.mean(dim=(2, 3)) for row in blocks for block in row], dim=1)  # (B, cells², W)
+        grid = grid[:, :, m: g - m, m: g - m]                                                   # (B, W, g-2m, g-2m)
         return F.avg_pool2d(grid, self.config.image_pool).flatten(2).transpose(1, 2)
 
     def sound_parameters(self) -> list[nn.Parameter]:

@@ -18,8 +18,27 @@ def test_the_bridge_cells_of_the_mini_suite_are_the_regions_the_heads_were_train
     where = {"top": 1, "left": 3, "center": 4, "right": 5, "bottom": 7}                # row-major in the 3x3 cells
     for k, region in enumerate(REGIONS):
         assert torch.allclose(cells[where[region]], heads_view[k], atol=1e-6), region
-    picked = cell_weights(8, LanguageStage().image_pool_margin, 2) @ cells              # what the cell heads read
+    picked = cell_weights(bridge.config) @ cells                                      # what the cell heads read
     assert torch.allclose(picked, heads_view, atol=1e-6)
+
+
+def test_cells_cut_from_the_whole_grid_see_an_object_in_the_outer_ring_at_its_place():
+    """With bands of 3, 2 and 3 patches, an object in the outer ring of patches (which the margin leaves out)
+    reaches its place's cell; the centre cell reads the same patches as with the margin."""
+    from modules.bridge_model import PrefixBridge, PrefixBridgeConfig
+    margin = PrefixBridge(PrefixBridgeConfig(image_grid=8, image_pool=2, image_pool_margin=1))
+    bands = PrefixBridge(PrefixBridgeConfig(image_grid=8, image_cell_bands=[3, 2, 3]))
+    patches = torch.zeros(1, 64, 4)
+    patches[0, 4 * 8 + 0] = 1.0                                          # row 4, column 0: at the left, in the ring
+    left = REGIONS.index("left")
+    assert (cell_weights(bands.config) @ bands.pool_patches(patches)[0])[left].abs().sum() > 0
+    assert (cell_weights(margin.config) @ margin.pool_patches(patches)[0])[left].abs().sum() == 0
+    both = torch.randn(2, 64, 4)
+    assert torch.allclose(bands.pool_patches(both)[:, 4], margin.pool_patches(both)[:, 4])
+    block = both[1].reshape(8, 8, 4)[5:8, 0:3].mean(dim=(0, 1))                      # the bottom-left cell
+    assert torch.allclose(bands.pool_patches(both)[1, 6], block, atol=1e-6)
+    assert [bands.config.cell_of(x, y) for x, y in ((0.21, 0.5), (0.5, 0.21), (0.79, 0.5), (0.5, 0.79))] == \
+        [3, 1, 5, 7]
 
 
 def test_a_new_bridge_gives_every_prefix_place_its_own_vector():

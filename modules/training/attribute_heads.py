@@ -40,16 +40,12 @@ def region_targets(scenes: list[Scene], attribute: str) -> torch.Tensor:
     return torch.tensor(rows)
 
 
-def cell_weights(grid: int, margin: int, pool: int) -> torch.Tensor:
-    """(regions, cells²): each row picks the bridge cell that holds one region (row-major cells of the patch grid
-    less `margin` patches at each edge, pooled by `pool`). The cells are those whose patches region_weights reads."""
-    cells = (grid - 2 * margin) // pool
-    rows = []
-    for region in REGIONS:
-        x, y = REGION_CENTERS[region]
-        col, row = (int((v * grid - margin) // pool) for v in (x, y))
-        rows.append(F.one_hot(torch.tensor(row * cells + col), cells * cells).float())
-    return torch.stack(rows)
+def cell_weights(bridge_config) -> torch.Tensor:
+    """(regions, cells²): each row picks the bridge cell that holds one region's centre (PrefixBridgeConfig.cell_of).
+    With the recipe's margin of one patch these are the cells whose patches region_weights reads."""
+    cells = bridge_config.image_cells ** 2
+    return torch.stack([F.one_hot(torch.tensor(bridge_config.cell_of(*REGION_CENTERS[region])), cells).float()
+                        for region in REGIONS])
 
 
 class RegionAttributeHeads(nn.Module):

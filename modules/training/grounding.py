@@ -250,7 +250,7 @@ def name_token_ids(tokenizer) -> dict[str, int]:
 
 def cells_of_places(bridge_config) -> dict[str, int]:
     """Each place -> the bridge cell that holds it (cell_weights)."""
-    cells = cell_weights(bridge_config.image_grid, bridge_config.image_pool_margin, bridge_config.image_pool)
+    cells = cell_weights(bridge_config)
     return {region: int(row.argmax()) for region, row in zip(REGIONS, cells)}
 
 

@@ -273,7 +273,7 @@ def cell_attribute_heads(config: PrefixBridgeConfig, hidden: int) -> RegionAttri
     """Colour, shape and size heads on the bridge's cell for each place (dropped after training): the cells carry
     all three, but the language model read only shape, size and place from them and took colour from the summary
     tokens, where colours of several objects blur together."""
-    return RegionAttributeHeads(hidden, cell_weights(config.image_grid, config.image_pool_margin, config.image_pool))
+    return RegionAttributeHeads(hidden, cell_weights(config))
 
 
 def hide_global_tokens(prefix: torch.Tensor, bridge: PrefixBridge, hidden: torch.Tensor) -> torch.Tensor:
@@ -338,6 +338,7 @@ def train_language(suite: SuiteConfig, tokenizer, accelerator: Accelerator) -> N
                                              image_embed_dim=vision.proj.shape[1],
                                              image_global_tokens=stage.image_global_tokens,
                                              image_pool_margin=stage.image_pool_margin,
+                                             image_cell_bands=stage.image_cell_bands,
                                              audio_global_tokens=stage.audio_global_tokens))
     phase = Phase("language", stage.steps, stage.lr, 150, {"cells": stage.cell_attribute_weight}, False,
                   stage.caption_share)
