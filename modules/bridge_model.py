@@ -1,6 +1,9 @@
 """The prefix bridge: projectors that turn picture and sound encoder tokens into language-model input embeddings."""
 from __future__ import annotations
 
+import bisect
+import itertools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -60,8 +63,7 @@ class PrefixBridgeConfig(PretrainedConfig):
         """The cell column (or row) that holds this position along the grid, in patches."""
         if self.image_cell_bands is None:
             return int((patch - self.image_pool_margin) // self.image_pool)
-        edges = torch.tensor(self.image_cell_bands).cumsum(0)                        # (cells,) each band's end
-        return int((edges <= patch).sum())
+        return bisect.bisect_right(list(itertools.accumulate(self.image_cell_bands)), patch)   # bands ended by then
 
 
 POSITION_INIT_STD = 0.05     # a place vector's norm starts near 0.8, about a fresh projector output's
